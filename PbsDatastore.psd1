@@ -1,0 +1,25 @@
+@{
+    RootModule             = 'PbsDatastore.dll'
+    ModuleVersion          = '0.1.0'
+    GUID                   = '6f0d3c1e-9a52-4d8b-b7b4-2c61f1a0e9d3'
+    Author                 = 'PbsDatastore developers'
+    CompanyName            = 'PbsDatastore'
+    Copyright              = '(c) PbsDatastore developers. MIT licence.'
+    Description            = 'Open and maintain Proxmox Backup Server datastores on disk, byte- and behaviour-compatible with PBS: garbage collection, verification, prune, removal, owners, notes, protection, manifests and space accounting.'
+    PowerShellVersion      = '7.4'
+    CompatiblePSEditions   = @('Core')
+    CmdletsToExport        = @()
+    FunctionsToExport      = @()
+    AliasesToExport        = @()
+    VariablesToExport      = @()
+    FormatsToProcess       = @()
+    TypesToProcess         = @()
+    PrivateData            = @{
+        PSData = @{
+            Tags         = @('ProxmoxBackupServer', 'PBS', 'Backup', 'Datastore', 'GarbageCollection', 'Linux')
+            LicenseUri   = 'https://opensource.org/licenses/MIT'
+            ProjectUri   = 'https://example.invalid/PbsDatastore'
+            ReleaseNotes = 'First release: PBS-exact formats, datastore hierarchy and read cmdlets.'
+        }
+    }
+}

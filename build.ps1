@@ -1,0 +1,159 @@
+#Requires -Version 7.4
+<#
+.SYNOPSIS
+    Builds, tests, benchmarks and demonstrates the PbsDatastore module.
+.DESCRIPTION
+    Build  publishes the cmdlet assembly with its dependencies, compiles help to MAML and lays out the importable
+           module at out/PbsDatastore/PbsDatastore.psd1.
+    Test   builds, runs the xunit tests of the core and the Pester tests of the cmdlets (in a child pwsh), and ends
+           with one line 'N passed, N failed' over both. Exits non-zero on any failure or when no test ran.
+    Bench  runs the benchmarks (each figure beside a floor measured in the same run).
+    Demo   runs the module on the reference datastore in a throwaway folder.
+#>
+[CmdletBinding()]
+param(
+    [Parameter(Position = 0)]
+    [ValidateSet('Build', 'Test', 'Bench', 'Demo', 'Help')]
+    [string] $Task = 'Build',
+
+    [ValidateSet('Debug', 'Release')]
+    [string] $Configuration = 'Release',
+
+    # Runs only the Pester files whose name matches (for quick iterations).
+    [string] $PesterFilter = '*',
+
+    # Skips the xunit part of Test.
+    [switch] $SkipCore
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version Latest
+$env:POWERSHELL_TELEMETRY_OPTOUT = '1'
+$env:POWERSHELL_UPDATECHECK = 'Off'
+$env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'
+$env:DOTNET_NOLOGO = '1'
+
+$Root = $PSScriptRoot
+$OutDir = Join-Path $Root 'out'
+$ModuleDir = Join-Path $OutDir 'PbsDatastore'
+$ToolsDir = Join-Path $Root '.tools'
+$Rid = [System.Runtime.InteropServices.RuntimeInformation]::RuntimeIdentifier
+
+function Invoke-Native {
+    param([string] $File, [string[]] $Arguments)
+    & $File @Arguments
+    if ($LASTEXITCODE -ne 0) { throw "$File $($Arguments -join ' ') failed with exit code $LASTEXITCODE" }
+}
+
+# A child pwsh: the module is binary and cannot be unloaded, so every test or demo run gets a fresh process.
+function Get-ChildPwsh {
+    $exe = Join-Path $PSHOME 'pwsh'
+    if ((Test-Path $exe) -and [System.IO.Path]::GetFileNameWithoutExtension((Get-Process -Id $PID).Path) -eq 'pwsh') {
+        return @($exe)
+    }
+    # Under 'dotnet tool run pwsh' the process is dotnet.
+    return @('dotnet', (Join-Path $PSHOME 'pwsh.dll'))
+}
+
+# Runs a command in a child pwsh. With -Capture returns its output; otherwise shows it and returns the exit code.
+function Invoke-ChildPwsh {
+    param([string] $Command, [switch] $Capture)
+    $child = @(Get-ChildPwsh)
+    $rest = @($child | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-Command', $Command)
+    if ($Capture) { return (& $child[0] @rest) }
+    & $child[0] @rest | Out-Host
+    return $LASTEXITCODE
+}
+
+function Invoke-Build {
+    Write-Host "== Build ($Configuration, $Rid)"
+    if (Test-Path $ModuleDir) { Remove-Item $ModuleDir -Recurse -Force }
+    Invoke-Native dotnet @('publish', (Join-Path $Root 'src/PbsDatastore/PbsDatastore.csproj'), '-c', $Configuration,
+        '-r', $Rid, '--self-contained', 'false', '-o', $ModuleDir, '-nologo', '-v', 'quiet', '-p:GenerateDocumentationFile=false')
+    Copy-Item (Join-Path $Root 'PbsDatastore.psd1') $ModuleDir
+    foreach ($extra in 'PbsDatastore.format.ps1xml', 'PbsDatastore.types.ps1xml') {
+        $p = Join-Path $Root "src/PbsDatastore/$extra"
+        if (Test-Path $p) { Copy-Item $p $ModuleDir }
+    }
+    Invoke-HelpBuild
+    $helpOut = Join-Path $Root 'en-US'
+    if (Test-Path $helpOut) { Copy-Item $helpOut $ModuleDir -Recurse -Force }
+    # The compile-time reference assembly must never ship.
+    Remove-Item (Join-Path $ModuleDir 'System.Management.Automation.dll') -ErrorAction SilentlyContinue
+    Update-ManifestExports
+    Write-Host "   module: $(Join-Path $ModuleDir 'PbsDatastore.psd1')"
+}
+
+# CmdletsToExport is explicit: list every cmdlet the assembly defines.
+function Update-ManifestExports {
+    $dll = Join-Path $ModuleDir 'PbsDatastore.dll'
+    $names = Invoke-ChildPwsh -Capture "(Import-Module '$dll' -PassThru).ExportedCmdlets.Keys | Sort-Object"
+    $manifest = Join-Path $ModuleDir 'PbsDatastore.psd1'
+    $list = ($names | Where-Object { $_ } | ForEach-Object { "'$_'" }) -join ', '
+    (Get-Content $manifest -Raw) -replace "CmdletsToExport\s*=\s*@\([^)]*\)", "CmdletsToExport        = @($list)" |
+        Set-Content $manifest -NoNewline
+}
+
+function Invoke-HelpBuild {
+    $script = Join-Path $Root 'tests/tools/Build-Help.ps1'
+    if (Test-Path $script) { & $script -Root $Root }
+}
+
+function Get-Pester {
+    $pesterPsd1 = Get-ChildItem (Join-Path $ToolsDir 'packages/pester') -Recurse -Filter Pester.psd1 -ErrorAction SilentlyContinue |
+        Select-Object -First 1
+    if (-not $pesterPsd1) {
+        Invoke-Native dotnet @('restore', (Join-Path $Root 'tests/tools/tools.csproj'), '-nologo', '-v', 'quiet')
+        $pesterPsd1 = Get-ChildItem (Join-Path $ToolsDir 'packages/pester') -Recurse -Filter Pester.psd1 | Select-Object -First 1
+    }
+    return $pesterPsd1.FullName
+}
+
+function Invoke-CoreTests {
+    Write-Host '== xunit (PbsDatastore.Core)'
+    $results = Join-Path $OutDir 'TestResults'
+    if (Test-Path $results) { Remove-Item $results -Recurse -Force }
+    & dotnet test (Join-Path $Root 'tests/PbsDatastore.Core.Tests/PbsDatastore.Core.Tests.csproj') -c $Configuration -nologo `
+        --logger 'trx;LogFileName=core.trx' --logger 'console;verbosity=minimal' --results-directory $results | Out-Host
+    $trx = Join-Path $results 'core.trx'
+    if (-not (Test-Path $trx)) { return [pscustomobject]@{ Passed = 0; Failed = 1 } }
+    $counters = ([xml](Get-Content $trx -Raw)).TestRun.ResultSummary.Counters
+    return [pscustomobject]@{ Passed = [int]$counters.passed; Failed = [int]$counters.failed + [int]$counters.error + [int]$counters.timeout }
+}
+
+function Invoke-PesterTests {
+    Write-Host '== Pester (cmdlets)'
+    $pester = Get-Pester
+    $summary = Join-Path $OutDir 'pester-summary.json'
+    Remove-Item $summary -ErrorAction SilentlyContinue
+    $runner = Join-Path $Root 'tests/tools/Invoke-PesterRun.ps1'
+    $null = Invoke-ChildPwsh "& '$runner' -PesterPath '$pester' -ModulePath '$ModuleDir' -TestsPath '$(Join-Path $Root 'tests/Pester')' -Filter '$PesterFilter' -SummaryPath '$summary'"
+    if (-not (Test-Path $summary)) { return [pscustomobject]@{ Passed = 0; Failed = 1 } }
+    return Get-Content $summary -Raw | ConvertFrom-Json
+}
+
+switch ($Task) {
+    'Build' { Invoke-Build }
+    'Help' { Invoke-HelpBuild }
+    'Test' {
+        Invoke-Build
+        $core = if ($SkipCore) { [pscustomobject]@{ Passed = 0; Failed = 0 } } else { Invoke-CoreTests }
+        $pester = Invoke-PesterTests
+        $passed = $core.Passed + $pester.Passed
+        $failed = $core.Failed + $pester.Failed
+        Write-Host "xunit: $($core.Passed) passed, $($core.Failed) failed; Pester: $($pester.Passed) passed, $($pester.Failed) failed"
+        Write-Host "$passed passed, $failed failed"
+        if ($failed -gt 0 -or $passed -eq 0) { exit 1 }
+        exit 0
+    }
+    'Bench' {
+        Invoke-Build
+        $bench = Join-Path $Root 'tests/PbsDatastore.Bench/PbsDatastore.Bench.csproj'
+        Invoke-Native dotnet @('run', '--project', $bench, '-c', 'Release', '--', $Root)
+    }
+    'Demo' {
+        Invoke-Build
+        $demo = Join-Path $Root 'tests/tools/Demo.ps1'
+        exit (Invoke-ChildPwsh "& '$demo' -ModulePath '$ModuleDir' -Root '$Root'")
+    }
+}

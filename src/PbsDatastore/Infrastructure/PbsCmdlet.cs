@@ -1,0 +1,53 @@
+using System.Management.Automation;
+using PbsDatastore.Core;
+
+namespace PbsDatastore.Infrastructure;
+
+/// <summary>
+/// Base of every PbsDatastore cmdlet: runs core work through the TaskState adapter and turns failures into
+/// ErrorRecords. Derived cmdlets stay thin: bind parameters, ask ShouldProcess, call the core, write objects.
+/// </summary>
+public abstract class PbsCmdlet : PSCmdlet
+{
+    private TaskStateAdapter? _running;
+
+    /// <summary>Runs core work on a worker thread, relaying log/warning/progress and Ctrl+C.</summary>
+    protected T RunTask<T>(Func<ITaskState, T> operation)
+    {
+        using var adapter = new TaskStateAdapter();
+        _running = adapter;
+        try { return adapter.Run(this, operation); }
+        finally { _running = null; }
+    }
+
+    protected void RunTask(Action<ITaskState> operation) => RunTask<object?>(state => { operation(state); return null; });
+
+    /// <summary>Runs <paramref name="action"/>; a failure becomes a non-terminating error about <paramref name="target"/>.</summary>
+    protected bool TryInvoke(object? target, Action action)
+    {
+        try
+        {
+            action();
+            return true;
+        }
+        catch (PbsException e)
+        {
+            WriteError(ErrorRecords.From(e, target));
+        }
+        catch (PipelineStoppedException)
+        {
+            throw;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or OperationCanceledException)
+        {
+            WriteError(ErrorRecords.FromUnexpected(e, target));
+        }
+        return false;
+    }
+
+    /// <summary>Stops the cmdlet with a terminating error built from a core failure.</summary>
+    protected void ThrowTerminating(PbsException e, object? target = null)
+        => ThrowTerminatingError(ErrorRecords.From(e, target));
+
+    protected override void StopProcessing() => _running?.Stop();
+}

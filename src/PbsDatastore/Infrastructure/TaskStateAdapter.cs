@@ -1,0 +1,90 @@
+using System.Collections.Concurrent;
+using System.Management.Automation;
+using PbsDatastore.Core;
+
+namespace PbsDatastore.Infrastructure;
+
+/// <summary>
+/// Adapts the core's <see cref="ITaskState"/> to a cmdlet: messages from any thread are queued and written on the
+/// pipeline thread (WriteVerbose/WriteWarning/WriteProgress may only be called there); StopProcessing cancels.
+/// </summary>
+internal sealed class TaskStateAdapter : ITaskState, IDisposable
+{
+    private readonly BlockingCollection<Action<Cmdlet>> _queue = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Dictionary<int, ProgressRecord> _openBars = new();
+    private readonly int _parentActivityId;
+
+    public TaskStateAdapter(int parentActivityId = -1) => _parentActivityId = parentActivityId;
+
+    public CancellationToken Cancellation => _stop.Token;
+
+    public void Log(string message) => Post(c => c.WriteVerbose(message));
+
+    public void Warn(string message) => Post(c => c.WriteWarning(message));
+
+    public void Progress(int activityId, string activity, string status, int percent) => Post(c =>
+    {
+        var record = new ProgressRecord(activityId, activity, string.IsNullOrEmpty(status) ? activity : status)
+        {
+            PercentComplete = Math.Clamp(percent, 0, 100),
+            ParentActivityId = _parentActivityId,
+        };
+        _openBars[activityId] = record;
+        c.WriteProgress(record);
+    });
+
+    public void Complete(int activityId, string activity) => Post(c => CompleteBar(c, activityId, activity));
+
+    /// <summary>Called from StopProcessing (Ctrl+C).</summary>
+    public void Stop() => _stop.Cancel();
+
+    /// <summary>
+    /// Runs <paramref name="operation"/> on a worker thread while this (pipeline) thread writes what it reports.
+    /// Every progress bar still open at the end gets its Completed record, whatever the outcome.
+    /// </summary>
+    public T Run<T>(Cmdlet cmdlet, Func<ITaskState, T> operation)
+    {
+        var work = Task.Run(() =>
+        {
+            try { return operation(this); }
+            finally { _queue.CompleteAdding(); }
+        });
+        try
+        {
+            foreach (var write in _queue.GetConsumingEnumerable())
+                write(cmdlet);
+        }
+        finally
+        {
+            foreach (var (id, record) in _openBars.ToArray())
+                CompleteBar(cmdlet, id, record.Activity);
+        }
+        return work.GetAwaiter().GetResult();
+    }
+
+    private void CompleteBar(Cmdlet cmdlet, int activityId, string activity)
+    {
+        _openBars.Remove(activityId);
+        cmdlet.WriteProgress(new ProgressRecord(activityId, activity, "Completed")
+        {
+            RecordType = ProgressRecordType.Completed,
+            ParentActivityId = _parentActivityId,
+        });
+    }
+
+    private void Post(Action<Cmdlet> write)
+    {
+        if (!_queue.IsAddingCompleted)
+        {
+            try { _queue.Add(write); }
+            catch (InvalidOperationException) { /* operation already finished */ }
+        }
+    }
+
+    public void Dispose()
+    {
+        _queue.Dispose();
+        _stop.Dispose();
+    }
+}

@@ -1,0 +1,34 @@
+# Shared by the Pester files: the built module, the fixtures beside the repo, fresh copies of the reference store.
+$script:RepoRoot = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
+$script:FixturesDir = (Resolve-Path (Join-Path $script:RepoRoot '../shared/fixtures')).Path
+$script:Expected = Get-Content (Join-Path $script:FixturesDir 'pbs-reference-store.expected.json') -Raw | ConvertFrom-Json -AsHashtable
+$script:KeyFile = Join-Path $script:FixturesDir 'pbs-reference-key.json'
+$script:ScryptKeyFile = Join-Path $script:FixturesDir 'pbs-reference-key-scrypt.json'
+
+function Import-PbsModuleUnderTest {
+    $module = $env:PBSDATASTORE_MODULE
+    if (-not $module) { $module = Join-Path $script:RepoRoot 'out/PbsDatastore/PbsDatastore.psd1' }
+    Import-Module $module -Force -ErrorAction Stop
+}
+
+# Extracts the reference store into a new temp folder and returns the store path. Remove with Remove-TestStore.
+function New-TestStore {
+    $dir = Join-Path ([System.IO.Path]::GetTempPath()) ("pbs-pester-" + [guid]::NewGuid().ToString('n').Substring(0, 12))
+    $null = New-Item -ItemType Directory $dir
+    tar -xzf (Join-Path $script:FixturesDir 'pbs-reference-store.tar.gz') -C $dir
+    if ($LASTEXITCODE -ne 0) { throw "tar failed" }
+    return (Join-Path $dir 'pbs-reference-store')
+}
+
+function Remove-TestStore([string] $StorePath) {
+    if ($StorePath) { Remove-Item (Split-Path $StorePath -Parent) -Recurse -Force -ErrorAction SilentlyContinue }
+}
+
+# Points the module's config and runtime roots at temp folders so no test touches /etc or /run.
+function Set-TestRoots {
+    $base = Join-Path ([System.IO.Path]::GetTempPath()) ("pbs-roots-" + [guid]::NewGuid().ToString('n').Substring(0, 12))
+    $env:PBS_DATASTORE_CONFIG_ROOT = Join-Path $base 'etc'
+    $env:PBS_DATASTORE_RUN_ROOT = Join-Path $base 'run'
+    $null = New-Item -ItemType Directory $env:PBS_DATASTORE_CONFIG_ROOT, $env:PBS_DATASTORE_RUN_ROOT -Force
+    return $base
+}
