@@ -119,8 +119,9 @@ public static class ChunkReferences
     private static List<Hit> Collect(ChunkStore store, List<StoreIndexFile> files, Func<ChunkDigest, bool> wanted, ITaskState state)
     {
         var hits = new List<Hit>();
-        IndexPass.Run(store.BasePath, files, (i, index) =>
+        IndexPass.Run(store.BasePath, files, (current, _) =>
         {
+            var (i, index) = current;
             var local = new List<Hit>();
             try
             {

@@ -51,6 +51,9 @@ public sealed class SpaceUsage
     /// <summary>Unique chunks referenced anywhere in the store.</summary>
     public long StoreChunks { get; init; }
 
+    /// <summary>Bytes the digest table held at the end of the pass (for the memory-per-chunk benchmark).</summary>
+    internal long TableBytes { get; init; }
+
     /// <summary>Logical bytes over referenced bytes, as GC computes it (1 when nothing is on disk).</summary>
     public double DeduplicationFactor => ReferencedBytes == 0 ? 1.0 : (double)LogicalBytes / ReferencedBytes;
 }
@@ -68,6 +71,8 @@ public static class SpaceAccounting
     internal const uint SeveralMembers = MemberMask;
     internal const uint Outside = 1u << 28;
     internal const uint Present = 1u << 29;
+
+    private const int PrefetchDistance = 8;
 
     private readonly struct MarkReference(uint member) : IChunkStateUpdate
     {
@@ -98,19 +103,34 @@ public static class SpaceAccounting
         var logical = new long[members.Count + 1];
         var indexCount = new int[members.Count + 1];
 
-        IndexPass.Run(store.BasePath, files, (i, index) =>
+        IndexPass.Run(store.BasePath, files, (current, previous) =>
         {
-            var member = (uint)memberOf[i];
+            var member = (uint)memberOf[current.File];
             var mark = new MarkReference(member);
-            var entries = index.EntryBytes;
-            var stride = index.EntrySize;
-            var digestOffset = stride - ChunkDigest.Size;
-            for (int pos = 0, n = 1; pos < entries.Length; pos += stride, n++)
+            var entries = current.Index.EntryBytes;
+            var stride = current.Index.EntrySize;
+            // Where the previous version of this archive holds the same digest at the same position and counts
+            // for the same member, the update was already made: marking is idempotent.
+            var before = previous is { } p && memberOf[p.File] == memberOf[current.File] && p.Index.EntrySize == stride
+                ? p.Index.EntryBytes : default;
+            // Updates trail the reads by a few digests whose slots were prefetched: the table is far larger
+            // than the caches, so each update would otherwise wait for memory on its own.
+            Span<ChunkDigest> pending = stackalloc ChunkDigest[PrefetchDistance];
+            var queued = 0;
+            for (int pos = stride - ChunkDigest.Size, n = 1; pos < entries.Length; pos += stride, n++)
             {
                 if (n % IndexPass.AbortCheckInterval == 0) state.CheckAbort();
-                table.Update(new ChunkDigest(entries.Slice(pos + digestOffset, ChunkDigest.Size)), mark);
+                var digest = entries.Slice(pos, ChunkDigest.Size);
+                if (pos < before.Length && digest.SequenceEqual(before.Slice(pos, ChunkDigest.Size))) continue;
+                var next = new ChunkDigest(digest);
+                table.Prefetch(next);
+                ref var slot = ref pending[queued++ % PrefetchDistance];
+                if (queued > PrefetchDistance) table.Update(slot, mark);
+                slot = next;
             }
-            Interlocked.Add(ref logical[member], index.IndexBytes);
+            for (var q = Math.Max(0, queued - PrefetchDistance); q < queued; q++)
+                table.Update(pending[q % PrefetchDistance], mark);
+            Interlocked.Add(ref logical[member], current.Index.IndexBytes);
             Interlocked.Increment(ref indexCount[member]);
         }, state, "Reading indexes");
 
@@ -237,6 +257,7 @@ public static class SpaceAccounting
             MissingChunks = missing,
             StoreIndexFiles = storeIndexFiles,
             StoreChunks = all,
+            TableBytes = table.AllocatedBytes,
         };
     }
 }

@@ -19,54 +19,93 @@ internal static class IndexPass
     /// <summary>Entries visited between two abort checks inside one index.</summary>
     public const int AbortCheckInterval = 1 << 16;
 
+    /// <summary>An opened index file and its position in the list.</summary>
+    public readonly record struct Visited(int File, IndexFile Index);
+
     /// <summary>
-    /// Calls <paramref name="visit"/> (on worker threads) with the position of each file in
-    /// <paramref name="files"/> and the opened index. A file that vanished since the listing is skipped, as GC
-    /// does. Any other failure to read an index throws, unless <paramref name="onUnreadable"/> takes it.
+    /// Calls <paramref name="visit"/> (on worker threads) for each file of <paramref name="files"/> with the
+    /// opened index and, when there is one, the previous version of the same archive in the same group (read just
+    /// before it on the same thread): successive backups of a disk mostly repeat their digests position by
+    /// position, which lets a visitor skip work. A file that vanished since the listing is skipped, as GC does.
+    /// Any other failure to read an index throws, unless <paramref name="onUnreadable"/> takes it.
     /// </summary>
-    public static void Run(string storePath, IReadOnlyList<StoreIndexFile> files, Action<int, IndexFile> visit,
+    public static void Run(string storePath, IReadOnlyList<StoreIndexFile> files, Action<Visited, Visited?> visit,
         ITaskState state, string activity, Action<StoreIndexFile, PbsException>? onUnreadable = null)
     {
         const int activityId = 1;
-        var order = Enumerable.Range(0, files.Count).OrderByDescending(i => files[i].FileSize).ToArray();
+        var chains = Chains(files);
         var totalBytes = Math.Max(1, files.Sum(f => f.FileSize));
         long doneBytes = 0, doneFiles = 0;
         var lastPercent = -1;
         try
         {
-            ParallelRun.For(order.Length, state, k => Visit(order[k]));
+            ParallelRun.For(chains.Count, state, k =>
+            {
+                Visited? previous = null;
+                foreach (var i in chains[k])
+                {
+                    var current = Open(i);
+                    if (current != null) visit(current.Value, previous);
+                    previous = current;
+                    Report(files[i].FileSize);
+                }
+            });
         }
         finally
         {
             state.Complete(activityId, activity);
         }
 
-        void Visit(int i)
+        Visited? Open(int i)
         {
             state.CheckAbort();
-            var file = files[i];
-            IndexFile? index = null;
             try
             {
-                index = IndexFile.Open(Path.Combine(storePath, file.RelativePath));
+                return new Visited(i, IndexFile.Open(Path.Combine(storePath, files[i].RelativePath)));
             }
             catch (PbsException e) when (e.Kind == PbsErrorKind.ObjectNotFound)
             {
-                // Vanished since the listing (pruned meanwhile): GC skips it too.
+                return null; // vanished since the listing (pruned meanwhile): GC skips it too
             }
             catch (PbsException e) when (onUnreadable != null)
             {
-                onUnreadable(file, e);
+                onUnreadable(files[i], e);
+                return null;
             }
-            if (index != null) visit(i, index);
+        }
 
-            var bytes = Interlocked.Add(ref doneBytes, file.FileSize);
+        void Report(long fileSize)
+        {
+            var bytes = Interlocked.Add(ref doneBytes, fileSize);
             var count = Interlocked.Increment(ref doneFiles);
             var percent = (int)(bytes * 100 / totalBytes);
             var last = Volatile.Read(ref lastPercent);
             if (percent > last && Interlocked.CompareExchange(ref lastPercent, percent, last) == last)
                 state.Progress(activityId, activity, $"{count} of {files.Count} index files", percent);
         }
+    }
+
+    /// <summary>
+    /// Work units: the versions of one archive in one group, oldest first (snapshot directory names sort by time),
+    /// cut into pieces so that there are several per core; largest first, so the cores finish together.
+    /// </summary>
+    private static List<int[]> Chains(IReadOnlyList<StoreIndexFile> files)
+    {
+        var maxLength = Math.Max(1, files.Count / (4 * Environment.ProcessorCount));
+        return Enumerable.Range(0, files.Count)
+            .GroupBy(i => ArchiveKey(files[i]))
+            .SelectMany(g => g.OrderBy(i => files[i].RelativePath, StringComparer.Ordinal).Chunk(maxLength))
+            .OrderByDescending(c => c.Sum(i => files[i].FileSize))
+            .ToList();
+    }
+
+    /// <summary>`group dir/archive name` for an index in a snapshot; the path itself for anything else.</summary>
+    private static string ArchiveKey(StoreIndexFile file)
+    {
+        if (file.IsStrangePath) return file.RelativePath;
+        var name = file.RelativePath.LastIndexOf('/');
+        var snapshot = file.RelativePath.LastIndexOf('/', name - 1);
+        return string.Concat(file.RelativePath.AsSpan(0, snapshot), file.RelativePath.AsSpan(name));
     }
 
     /// <summary>Opens the chunk store of the datastore at <paramref name="storePath"/> (named by its directory).</summary>

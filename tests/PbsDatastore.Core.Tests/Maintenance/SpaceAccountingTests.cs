@@ -46,9 +46,15 @@ public class SpaceAccountingTests
             }
 
             ChunkDigest[] Pick(int count) => Enumerable.Range(0, count).Select(_ => pool[random.Next(pool.Length)]).ToArray();
+            // Like successive backups of one disk: often the previous version with a few positions changed.
+            var previous = new Dictionary<string, ChunkDigest[]>();
             void Index(string path, bool counted)
             {
-                var digests = Pick(random.Next(1, 40));
+                var archive = System.Text.RegularExpressions.Regex.Replace(path, "/[^/]*Z/", "/");
+                var digests = previous.TryGetValue(archive, out var last) && random.Next(3) > 0
+                    ? last.Select(d => random.Next(5) == 0 ? pool[random.Next(pool.Length)] : d).ToArray()
+                    : Pick(random.Next(1, 40));
+                previous[archive] = digests;
                 long bytes;
                 if (random.Next(2) == 0)
                 {
