@@ -33,9 +33,10 @@ public sealed class ChunkStore
     public const uint DirectoryMode = 0x1E8; // 0750, what PBS 3.2.9+ requires of .chunks and its prefix dirs
     public const uint BaseDirectoryMode = 0x1ED; // 0755
 
-    private ChunkStore(string name, string basePath)
+    private ChunkStore(string name, string basePath, bool syncChunks = false)
     {
         Name = name;
+        SyncChunks = syncChunks;
         BasePath = basePath;
         ChunkDir = Path.Combine(basePath, ChunkDirName);
     }
@@ -47,7 +48,7 @@ public sealed class ChunkStore
     public string LockFilePath => Path.Combine(BasePath, LockFileName);
 
     /// <summary>fsync each inserted chunk and its prefix directory (datastore tuning `sync-level=file`).</summary>
-    public bool SyncChunks { get; init; }
+    public bool SyncChunks { get; }
 
     public static string PrefixDirName(int prefixIndex) => prefixIndex.ToString("x4");
 
@@ -64,11 +65,11 @@ public sealed class ChunkStore
     public string EntryPath(in ChunkEntry entry) => $"{ChunkDir}/{entry.PrefixDirName}/{entry.Name}";
 
     /// <summary>Opens an existing store: an absolute path whose `.chunks` is a directory.</summary>
-    public static ChunkStore Open(string name, string basePath)
+    public static ChunkStore Open(string name, string basePath, bool syncChunks = false)
     {
         if (!Path.IsPathRooted(basePath))
             throw new PbsException("DatastorePathNotAbsolute", PbsErrorKind.InvalidArgument, $"expected absolute path - got {basePath}", basePath);
-        var store = new ChunkStore(name, Path.TrimEndingDirectorySeparator(basePath));
+        var store = new ChunkStore(name, Path.TrimEndingDirectorySeparator(basePath), syncChunks);
         var errno = Libc.TryStat(store.ChunkDir, out var st);
         if (errno != 0 || !st.IsDirectory)
         {
@@ -137,6 +138,91 @@ public sealed class ChunkStore
         if (owner is var (uid, gid) && Libc.Chown(path, uid, gid) != 0)
             throw new PbsException("ChunkStoreCreateFailed", PbsErrorKind.PermissionDenied,
                 $"unable to set owner of chunk store '{name}' path \"{path}\" - {Libc.StrError(Libc.LastErrno)}", path);
+    }
+
+    /// <summary>
+    /// PBS's `insert_chunk` (§12.6): an existing chunk of the same size, or a smaller one, or any existing one when
+    /// the new blob is encrypted (unless that would replace plain data or an uncompressed encrypted chunk) is kept and
+    /// touched ("duplicate"); an empty or larger existing file is replaced atomically. Run as root, a new chunk file
+    /// is given to backup:backup (as PBS 3.3.7+ does) so that PBS's GC can still touch it.
+    /// The caller holds the shared chunk-store lock until an index referencing the chunk is finished.
+    /// </summary>
+    public ChunkInsertResult Insert(ChunkDigest digest, DataBlob blob, ITaskState? state = null)
+    {
+        var path = ChunkPath(digest);
+        var raw = blob.Raw;
+        var errno = Libc.TryStat(path, out var existing);
+        if (errno == 0)
+        {
+            if (!existing.IsRegularFile)
+                throw new PbsException("ChunkUnexpectedFileType", PbsErrorKind.InvalidData,
+                    $"got unexpected file type on store '{Name}' for chunk {digest}", path);
+            var oldSize = (long)existing.Size;
+            if (oldSize == raw.Length)
+                return Duplicate(path, oldSize);
+            if (oldSize == 0)
+            {
+                (state ?? NullTaskState.Instance).Warn($"found empty chunk '{digest}' in store {Name}, overwriting");
+            }
+            else if (blob.Kind.IsEncrypted())
+            {
+                var existingKind = DataBlob.KindOf(ReadMagic(path, digest));
+                if (existingKind is BlobKind.Uncompressed or BlobKind.Compressed)
+                    throw new PbsException("ChunkOverwriteRefused", PbsErrorKind.InvalidData,
+                        $"Overwriting unencrypted chunk '{digest}' on store '{Name}' with encrypted chunk with same digest not allowed!", path);
+                if (existingKind == BlobKind.Encrypted && !blob.Kind.IsCompressed())
+                    throw new PbsException("ChunkOverwriteRefused", PbsErrorKind.InvalidData,
+                        $"Overwriting existing (encrypted) chunk '{digest}' on store '{Name}' is not allowed!", path);
+                // Encrypted data of another zstd version may differ in size: keep what is there.
+                return Duplicate(path, oldSize);
+            }
+            else if (oldSize < raw.Length)
+            {
+                return Duplicate(path, oldSize);
+            }
+        }
+        else if (errno != Libc.ENOENT)
+        {
+            throw new PbsException("ChunkStatFailed", errno == Libc.EACCES ? PbsErrorKind.PermissionDenied : PbsErrorKind.ReadError,
+                $"unable to stat chunk {digest} on store '{Name}' - {Libc.StrError(errno)}", path);
+        }
+
+        AtomicFile.Replace(path, raw, AtomicFile.DefaultMode, _chunkOwner.Value, fsync: SyncChunks);
+        if (SyncChunks) FsyncDir(PrefixDirPath(digest.PrefixIndex));
+        return new ChunkInsertResult(false, raw.Length);
+    }
+
+    private readonly Lazy<(uint Uid, uint Gid)?> _chunkOwner = new(BackupOwner.ForNewFiles);
+
+    private static ChunkInsertResult Duplicate(string path, long size)
+    {
+        CondTouchPath(path, assertExists: true);
+        return new ChunkInsertResult(true, size);
+    }
+
+    private byte[] ReadMagic(string path, ChunkDigest digest)
+    {
+        try
+        {
+            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            var magic = new byte[8];
+            if (RandomAccess.Read(handle, magic, 0) != magic.Length)
+                throw new PbsException("ChunkReadFailed", PbsErrorKind.InvalidData, $"existing chunk {digest} on store '{Name}' is too short", path);
+            return magic;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new PbsException("ChunkReadFailed", PbsErrorKind.ReadError, $"unable to read chunk {digest} on store '{Name}' - {e.Message}", path, e);
+        }
+    }
+
+    private static void FsyncDir(string path)
+    {
+        var fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        var errno = fd < 0 ? Libc.LastErrno : Libc.Fsync(fd) == 0 ? 0 : Libc.LastErrno;
+        if (fd >= 0) Libc.Close(fd);
+        if (errno != 0)
+            throw new PbsException("FileWriteFailed", PbsErrorKind.WriteError, $"fsync failed: {Libc.StrError(errno)}", path);
     }
 
     /// <summary>Reads the raw blob bytes of a chunk.</summary>
