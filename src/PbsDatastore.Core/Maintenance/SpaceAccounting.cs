@@ -91,13 +91,6 @@ public static class SpaceAccounting
             throw new PbsException("TooManyMembers", PbsErrorKind.InvalidArgument, $"cannot measure {members.Count} items at once");
         var store = IndexPass.OpenStore(storePath);
         var files = IndexPass.ListIndexFiles(store.BasePath, state);
-        return Measure(store, files, members, state);
-    }
-
-    /// <summary>Measures with a given list of the store's index files (all of them: anything left out counts as absent).</summary>
-    internal static SpaceUsage Measure(ChunkStore store, IReadOnlyList<StoreIndexFile> files,
-        IReadOnlyList<AccountingMember> members, ITaskState state)
-    {
         var memberOf = AssignMembers(files, members);
         var table = new ChunkDigestTable();
         var logical = new long[members.Count + 1];
