@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text;
+using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Native;
 
 namespace PbsDatastore.Core.Maintenance;
@@ -10,9 +11,9 @@ public static partial class GarbageCollection
     internal sealed class MarkResult
     {
         public long IndexFileCount, IndexDataBytes, IndexEntries, StrangePaths;
-        public readonly HashSet<ChunkKey> Referenced = new();
+        public readonly HashSet<ChunkDigest> Referenced = new();
         /// <summary>Referenced digests whose chunk file is missing (their <c>.N.bad</c> files were touched).</summary>
-        public readonly HashSet<ChunkKey> MissingKeys = new();
+        public readonly HashSet<ChunkDigest> MissingKeys = new();
         public IReadOnlyList<MissingChunk> Missing = [];
         public long UniqueChunks => Referenced.Count;
     }
@@ -22,13 +23,13 @@ public static partial class GarbageCollection
 
     private sealed class TouchBatch
     {
-        public readonly ChunkKey[] Keys = new ChunkKey[TouchBatchSize];
+        public readonly ChunkDigest[] Keys = new ChunkDigest[TouchBatchSize];
         public readonly int[] Images = new int[TouchBatchSize];
         public readonly long[] Entries = new long[TouchBatchSize];
         public int Count;
     }
 
-    private readonly record struct MissingRef(int Image, long Entry, ChunkKey Key);
+    private readonly record struct MissingRef(int Image, long Entry, ChunkDigest Key);
 
     /// <summary>
     /// Phase 1 (§7.2, §7.3; addendum §2.3): walk for index files, read each, and touch every chunk the first time its
@@ -43,7 +44,6 @@ public static partial class GarbageCollection
         var images = new List<IndexImage>(IndexImageWalk.List(store.Path, state));
         var processed = new HashSet<string>(StringComparer.Ordinal);
         var missing = new ConcurrentQueue<MissingRef>();
-        var reader = new IndexDigestReader();
         var workers = Parallelism(options);
         using var queue = new BlockingCollection<TouchBatch>(boundedCapacity: 4 * workers);
         var pool = new ConcurrentBag<TouchBatch>();
@@ -88,31 +88,33 @@ public static partial class GarbageCollection
                     var relZ = new byte[image.RelativePathBytes.Length + 1];
                     image.RelativePathBytes.CopyTo(relZ, 0);
                     var display = Path.Combine(store.Path, image.RelativePath);
-                    var isFixed = image.RelativePathBytes.AsSpan().EndsWith(".fidx"u8);
-                    var imageNo = i;
-                    long entry = 0;
-                    var outcome = reader.Read(store.StoreFd, relZ, isFixed, display, (block, stride) =>
-                    {
-                        for (var off = stride - 32; off < block.Length; off += stride, entry++)
-                        {
-                            var key = new ChunkKey(block.Slice(off, 32));
-                            if (!result.Referenced.Add(key)) continue;
-                            current.Keys[current.Count] = key;
-                            current.Images[current.Count] = imageNo;
-                            current.Entries[current.Count] = entry;
-                            if (++current.Count == TouchBatchSize)
-                            {
-                                Post(queue, current, stop.Token);
-                                current = pool.TryTake(out var next) ? next : new TouchBatch();
-                            }
-                        }
-                        state.CheckAbort();
-                    }, out var indexBytes);
-                    if (outcome == IndexDigestReader.OpenResult.Vanished)
+                    var data = ReadIndexFile(store, relZ, display);
+                    if (data is null)
                     {
                         vanished = true;
                         continue;
                     }
+                    IndexFile index;
+                    try { index = IndexFile.Parse(data, display); }
+                    catch (PbsException e) { throw IndexUnreadable(display, e.Message, e); }
+                    var entries = index.EntryBytes;
+                    var stride = index.EntrySize;
+                    long entry = 0;
+                    for (var off = stride - ChunkDigest.Size; off < entries.Length; off += stride, entry++)
+                    {
+                        var digest = new ChunkDigest(entries.Slice(off, ChunkDigest.Size));
+                        if (!result.Referenced.Add(digest)) continue;
+                        current.Keys[current.Count] = digest;
+                        current.Images[current.Count] = i;
+                        current.Entries[current.Count] = entry;
+                        if (++current.Count == TouchBatchSize)
+                        {
+                            Post(queue, current, stop.Token);
+                            state.CheckAbort();
+                            current = pool.TryTake(out var next) ? next : new TouchBatch();
+                        }
+                    }
+                    var indexBytes = index.IndexBytes;
                     if (image.IsStrangePath) result.StrangePaths++;
                     result.IndexFileCount++;
                     result.IndexDataBytes += indexBytes;

@@ -1,4 +1,4 @@
-using System.Runtime.InteropServices;
+using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Native;
 
 namespace PbsDatastore.Core.Maintenance;
@@ -52,77 +52,75 @@ public static partial class GarbageCollection
         }
     }
 
-    /// <summary>A chunk digest as a hash-set key: 32 bytes, hashed by its first 8 (digests are uniformly random).</summary>
-    [StructLayout(LayoutKind.Sequential)]
-    internal readonly struct ChunkKey : IEquatable<ChunkKey>
+    /// <summary>
+    /// Reads a whole index file by its raw path relative to the datastore, without updating its atime where
+    /// allowed; null when it vanished. Other failures abort with PBS's <c>can't open index</c> message.
+    /// </summary>
+    internal static unsafe byte[]? ReadIndexFile(StoreHandle store, byte[] relativePathZ, string displayPath)
     {
-        private readonly ulong _a, _b, _c, _d;
-
-        public ChunkKey(ReadOnlySpan<byte> digest)
+        int fd;
+        fixed (byte* p = relativePathZ) fd = Libc.OpenReadNoAtime(store.StoreFd, p, 0);
+        if (fd == -Libc.ENOENT) return null;
+        if (fd < 0)
+            throw new PbsException("GcIndexOpenFailed", PbsErrorKind.ReadError, $"can't open index {displayPath} - {Libc.StrError(-fd)}", displayPath);
+        try
         {
-            _a = MemoryMarshal.Read<ulong>(digest);
-            _b = MemoryMarshal.Read<ulong>(digest[8..]);
-            _c = MemoryMarshal.Read<ulong>(digest[16..]);
-            _d = MemoryMarshal.Read<ulong>(digest[24..32]);
-        }
-
-        public bool Equals(ChunkKey other) => _a == other._a && _b == other._b && _c == other._c && _d == other._d;
-        public override bool Equals(object? obj) => obj is ChunkKey k && Equals(k);
-        public override int GetHashCode() => (int)_a ^ (int)(_a >> 32);
-
-        /// <summary>Writes the 64 lowercase hex digits.</summary>
-        public void WriteHex(Span<byte> target)
-        {
-            Span<byte> raw = stackalloc byte[32];
-            MemoryMarshal.Write(raw, in this);
-            for (var i = 0; i < 32; i++)
+            Libc.Statx st;
+            byte emptyPath = 0;
+            if (Libc.StatxAt(fd, &emptyPath, Libc.AT_EMPTY_PATH, Libc.STATX_BASIC_STATS, &st) != 0)
+                throw IndexUnreadable(displayPath, Libc.StrError(Libc.LastErrno));
+            if (st.Size > (ulong)Array.MaxLength)
+                throw IndexUnreadable(displayPath, $"index file too large ({st.Size})");
+            var data = GC.AllocateUninitializedArray<byte>((int)st.Size);
+            var done = 0;
+            fixed (byte* b = data)
             {
-                target[2 * i] = Hex[raw[i] >> 4];
-                target[2 * i + 1] = Hex[raw[i] & 15];
+                while (done < data.Length)
+                {
+                    var n = Libc.Read(fd, b + done, data.Length - done);
+                    if (n < 0 && Libc.LastErrno == Libc.EINTR) continue;
+                    if (n < 0) throw IndexUnreadable(displayPath, Libc.StrError(Libc.LastErrno));
+                    if (n == 0) break;
+                    done += (int)n;
+                }
             }
+            // The file shrank while being read: what was read is the file now.
+            return done == data.Length ? data : data[..done];
         }
-
-        public override string ToString()
+        finally
         {
-            Span<byte> hex = stackalloc byte[64];
-            WriteHex(hex);
-            return System.Text.Encoding.ASCII.GetString(hex);
+            Libc.Close(fd);
         }
+    }
 
-        /// <summary>Parses 64 lowercase hex digits (the only spelling phase 1 touches).</summary>
-        public static bool TryParseLowerHex(ReadOnlySpan<byte> hex, out ChunkKey key)
-        {
-            key = default;
-            if (hex.Length < 64) return false;
-            Span<byte> raw = stackalloc byte[32];
-            for (var i = 0; i < 32; i++)
-            {
-                var hi = LowerHexValue(hex[2 * i]);
-                var lo = LowerHexValue(hex[2 * i + 1]);
-                if ((hi | lo) < 0) return false;
-                raw[i] = (byte)(hi << 4 | lo);
-            }
-            key = new ChunkKey(raw);
-            return true;
-        }
+    internal static PbsException IndexUnreadable(string path, string detail, Exception? inner = null)
+        => new("GcIndexUnreadable", PbsErrorKind.InvalidData, $"can't read index '{path}' - {detail}", path, inner);
 
-        private static int LowerHexValue(byte c) => c switch
-        {
-            >= (byte)'0' and <= (byte)'9' => c - '0',
-            >= (byte)'a' and <= (byte)'f' => c - 'a' + 10,
-            _ => -1,
-        };
+    private static ReadOnlySpan<byte> HexDigits => "0123456789abcdef"u8;
 
-        private static ReadOnlySpan<byte> Hex => "0123456789abcdef"u8;
+    /// <summary>Whether a name's first 64 bytes are lowercase hex: the only spelling phase 1 touches.</summary>
+    internal static bool TryParseLowerHex(ReadOnlySpan<byte> name, out ChunkDigest digest)
+    {
+        digest = default;
+        if (name.Length < 64) return false;
+        foreach (var c in name[..64])
+            if (c is >= (byte)'A' and <= (byte)'F') return false;
+        return ChunkDigest.TryParseAscii(name[..64], out digest);
     }
 
     /// <summary>
     /// Writes <c>xxxx/&lt;64 hex&gt;[suffix]\0</c>, the chunk's path relative to <c>.chunks</c>, into <paramref name="target"/>;
     /// returns the length including the NUL.
     /// </summary>
-    internal static int WriteChunkPath(in ChunkKey key, ReadOnlySpan<byte> suffix, Span<byte> target)
+    internal static int WriteChunkPath(in ChunkDigest digest, ReadOnlySpan<byte> suffix, Span<byte> target)
     {
-        key.WriteHex(target[5..]);
+        Span<byte> raw = stackalloc byte[ChunkDigest.Size];
+        digest.WriteTo(raw);
+        for (var i = 0; i < raw.Length; i++)
+        {
+            target[5 + 2 * i] = HexDigits[raw[i] >> 4];
+            target[6 + 2 * i] = HexDigits[raw[i] & 15];
+        }
         target[5..9].CopyTo(target);
         target[4] = (byte)'/';
         suffix.CopyTo(target[69..]);

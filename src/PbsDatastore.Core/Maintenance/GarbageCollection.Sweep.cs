@@ -180,7 +180,7 @@ public static partial class GarbageCollection
         /// <summary>Whether phase 1 of a real run would have touched this exact file name (dry run and listing).</summary>
         private bool WouldBeTouched(ReadOnlySpan<byte> name, bool bad)
         {
-            if (!ChunkKey.TryParseLowerHex(name, out var key)) return false;
+            if (!TryParseLowerHex(name, out var key)) return false;
             if (!bad) return name.Length == 64 && _mark.Referenced.Contains(key);
             return name[64] == (byte)'.' && name[65] is >= (byte)'0' and <= (byte)'9' && _mark.MissingKeys.Contains(key);
         }
