@@ -1,5 +1,6 @@
 using System.Text;
 using PbsDatastore.Core.Native;
+using PbsDatastore.Core.Store;
 
 namespace PbsDatastore.Core.Maintenance;
 
@@ -116,7 +117,7 @@ public static partial class GarbageCollection
                 while (entries.MoveNext())
                 {
                     var name = entries.Name;
-                    if (!IsChunkCandidate(name)) continue;
+                    if (!ChunkStore.IsChunkName(name, out var bad)) continue;
                     _hasCandidates[dir] = true;
                     if (token.IsCancellationRequested)
                         throw new PbsException("OperationStopped", PbsErrorKind.OperationStopped, "abort requested - aborting task");
@@ -127,7 +128,6 @@ public static partial class GarbageCollection
                     }
                     if (!st.IsRegularFile) continue;
                     _regularFiles[dir]++;
-                    var bad = name.EndsWith(".bad"u8);
                     var size = (long)st.Size;
                     var atime = st.Atime.Seconds;
                     if (_mode != SweepMode.Remove && WouldBeTouched(name, bad))
@@ -198,15 +198,6 @@ public static partial class GarbageCollection
                 IsBad = bad,
                 WouldRemoveNow = atime < _minAtime,
             };
-        }
-
-        /// <summary>PBS 3.2.4's test: 64 or 70 bytes, the first 64 ASCII hex digits (either case).</summary>
-        internal static bool IsChunkCandidate(ReadOnlySpan<byte> name)
-        {
-            if (name.Length != 64 && name.Length != 70) return false;
-            foreach (var ch in name[..64])
-                if (!char.IsAsciiHexDigit((char)ch)) return false;
-            return true;
         }
 
         private void DirectoryDone(int dir)

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using System.Text.Json;
+using PbsDatastore.Core.Store;
 
 namespace PbsDatastore.Core.Maintenance;
 
@@ -135,9 +136,9 @@ public sealed record GarbageCollectionStatus
         return Parse(text, path);
     }
 
-    /// <summary>Replaces <c>&lt;store&gt;/.gc-status</c> atomically (§12.1), mode 0644, owned like the datastore directory.</summary>
+    /// <summary>Replaces <c>&lt;store&gt;/.gc-status</c> atomically (§12.1), mode 0644, backup:backup when running as root.</summary>
     public void Write(string storePath)
-        => AtomicFile.Replace(Path.Combine(storePath, FileName), Encoding.UTF8.GetBytes(ToJson()), ownerFrom: storePath);
+        => AtomicFile.Replace(Path.Combine(storePath, FileName), Encoding.UTF8.GetBytes(ToJson()), AtomicFile.DefaultMode, BackupOwner.ForNewFiles());
 
     private static PbsException Invalid(string detail, string? source, Exception? inner = null)
         => new("InvalidGcStatus", PbsErrorKind.InvalidData, $"error reading gc-status: {detail}", source, inner);

@@ -19,9 +19,6 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", EntryPoint = "openat", SetLastError = true)]
     public static partial int OpenAt(int dirfd, byte* path, int flags, uint mode);
 
-    [LibraryImport("libc", EntryPoint = "getdents64", SetLastError = true)]
-    public static partial nint Getdents64(int fd, byte* buffer, nint count);
-
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true)]
     public static partial int StatxAt(int dirfd, byte* path, int flags, uint mask, Statx* buffer);
 
@@ -107,7 +104,7 @@ internal unsafe ref struct DirectoryEntries
                 nint n;
                 fixed (byte* p = _buffer)
                 {
-                    do n = Libc.Getdents64(_fd, p, _buffer.Length);
+                    do n = Libc.GetDents64(_fd, p, _buffer.Length);
                     while (n < 0 && Libc.LastErrno == Libc.EINTR);
                 }
                 if (n < 0) { Errno = Libc.LastErrno; return false; }
