@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Security.Cryptography;
 using PbsDatastore.Core.Native;
+using PbsDatastore.Core.Store;
 
 namespace PbsDatastore.Core.Locking;
 
@@ -141,14 +143,14 @@ public static class FileLocks
             var errno = Libc.LastErrno;
             if (errno != Libc.ENOENT) throw OpenError(path, what, errno);
 
-            BackupUser.CreateDirectories(Path.GetDirectoryName(path)!);
-            var (tmpFd, tmp) = AtomicFile.CreateTemp(path);
+            LockDirectories.Create(Path.GetDirectoryName(path)!);
+            var (tmpFd, tmp) = CreateTemp(path, what);
             bool placed = false, renamed = false;
             try
             {
                 if (Libc.Fchmod(tmpFd, 0x1B0 /* 0660 */) != 0) throw OpenError(path, what, Libc.LastErrno);
-                errno = BackupUser.Apply(tmpFd);
-                if (errno != 0) throw OpenError(path, what, errno);
+                if (BackupOwner.ForNewFiles() is var (uid, gid) && Libc.Fchown(tmpFd, uid, gid) != 0)
+                    throw OpenError(path, what, Libc.LastErrno);
                 errno = Libc.Renameat2(Libc.AT_FDCWD, tmp, Libc.AT_FDCWD, path, Libc.RENAME_NOREPLACE) == 0 ? 0 : Libc.LastErrno;
                 renamed = errno == 0;
                 // File systems without RENAME_NOREPLACE: link() refuses an existing target just the same.
@@ -167,6 +169,20 @@ public static class FileLocks
             // EEXIST: another process created it first; loop and open theirs.
         }
         throw new PbsException("LockFailed", PbsErrorKind.WriteError, $"unable to create {what} file \"{path}\" - it keeps vanishing", path);
+    }
+
+    /// <summary>mkstemp beside the lock file (last extension replaced by `tmp_XXXXXX`), mode 0600.</summary>
+    private static (int Fd, string Path) CreateTemp(string path, string what)
+    {
+        const string chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        for (var attempt = 0; ; attempt++)
+        {
+            var tmp = AtomicFile.WithExtension(path, "tmp_" + RandomNumberGenerator.GetString(chars, 6));
+            var fd = Libc.Open(tmp, Libc.O_RDWR | Libc.O_CREAT | Libc.O_EXCL | Libc.O_CLOEXEC, 0x180);
+            if (fd >= 0) return (fd, tmp);
+            var errno = Libc.LastErrno;
+            if (errno != Libc.EEXIST || attempt >= 100) throw OpenError(path, what, errno);
+        }
     }
 
     private static PbsException OpenError(string path, string what, int errno)

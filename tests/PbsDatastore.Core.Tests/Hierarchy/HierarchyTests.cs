@@ -115,7 +115,7 @@ public class HierarchyTests
     [Fact]
     public void Strange_entries_are_skipped_or_reported()
     {
-        using var copy = ReferenceStore.FreshCopy();
+        using var copy = StoreCopy.WithoutChunks();
         var store = Datastore.Open(copy.StorePath, "store1");
         var group = Path.Combine(copy.StorePath, "vm", "100");
         Directory.CreateDirectory(Path.Combine(copy.StorePath, "vm", ".hidden"));            // not a backup id
@@ -150,7 +150,7 @@ public class HierarchyTests
     [Fact]
     public void Malformed_owner_is_a_clean_error_and_missing_owner_is_null()
     {
-        using var copy = ReferenceStore.FreshCopy();
+        using var copy = StoreCopy.WithoutChunks();
         var store = Datastore.Open(copy.StorePath, "store1");
         var g = store.Group(BackupNamespace.Root, BackupType.Vm, "100");
         File.WriteAllText(g.OwnerPath, "root@pam\nsecond line ignored\n");

@@ -13,7 +13,7 @@ public class LockTests
 
     private static (TempDir Dir, BackupSnapshot Snapshot) Store(LockScheme scheme, string storeName)
     {
-        var dir = ReferenceStore.FreshCopy();
+        var dir = StoreCopy.WithoutChunks();
         var store = Datastore.Open(dir.StorePath, storeName, locking: scheme);
         var snap = store.Group(BackupNamespace.Parse("prod"), BackupType.Vm, "101").Snapshot("2024-03-01T22:00:00Z");
         return (dir, snap);
