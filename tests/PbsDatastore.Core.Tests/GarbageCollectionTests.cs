@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Locking;
 using PbsDatastore.Core.Maintenance;
 using PbsDatastore.Core.Native;
@@ -295,6 +296,26 @@ public class GarbageCollectionTests
         Assert.Contains(log.Warnings, w => w.StartsWith("access time safety check skipped", StringComparison.Ordinal));
         var e = Assert.Throws<PbsException>(() => GarbageCollection.Run(copy.StorePath, new GarbageCollectionOptions { AtimeCutoff = TimeSpan.FromDays(3) }, log));
         Assert.Equal("InvalidAtimeCutoff", e.ErrorId);
+    }
+
+    [Fact]
+    public void DatastoreTuningAndMaintenanceModeApply()
+    {
+        using var copy = SparseReferenceStore.FreshCopy();
+        var store = copy.StorePath;
+        AgeChunkDir(store, 12);
+        var tuned = DatastoreConfig.Parse($"datastore: store1\n\tpath {store}\n\ttuning gc-atime-cutoff=360,gc-atime-safety-check=0\n");
+        var log = new OrderedLog();
+        var result = GarbageCollection.Run(Datastore.Open(store, "store1", tuned), new GarbageCollectionOptions(), log);
+        Assert.Equal("store1", result.Datastore);
+        Assert.Equal(TimeSpan.FromMinutes(360), result.AtimeCutoff);
+        Assert.Equal(4, result.RemovedChunks);
+        Assert.Contains("Access time update check disabled by datastore tuning options.", log.Lines);
+
+        var readOnly = DatastoreConfig.Parse($"datastore: store1\n\tpath {store}\n\tmaintenance-mode read-only\n");
+        var ds = Datastore.Open(store, "store1", readOnly);
+        Assert.Equal("DatastoreInMaintenance", Assert.Throws<PbsException>(() => GarbageCollection.Run(ds, new GarbageCollectionOptions(), log)).ErrorId);
+        Assert.True(GarbageCollection.Run(ds, new GarbageCollectionOptions { DryRun = true }, log).DryRun);
     }
 
     internal static void AssertSameSnapshot(string expected, string actual)

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Locking;
 using PbsDatastore.Core.Native;
 
@@ -15,6 +16,48 @@ public static partial class GarbageCollection
 {
     public const string WorkerType = "garbage_collection";
     internal const int Phase1Activity = 1, Phase2Activity = 2;
+
+    /// <summary>
+    /// Runs a garbage collection on an opened datastore: refused by maintenance modes that forbid writes (a dry run
+    /// is a read), with the datastore's name and its <c>gc-atime-cutoff</c> / <c>gc-atime-safety-check</c> tuning.
+    /// </summary>
+    public static GarbageCollectionResult Run(Datastore datastore, GarbageCollectionOptions options, ITaskState state)
+    {
+        datastore.CheckOperation(options.DryRun ? DatastoreOperation.Read : DatastoreOperation.Write);
+        return Run(datastore.Path, WithDatastoreSettings(datastore, options), state);
+    }
+
+    /// <summary>Unreferenced chunks of an opened datastore, with its configured cutoff.</summary>
+    public static IReadOnlyList<UnreferencedChunk> FindUnreferencedChunks(Datastore datastore, GarbageCollectionOptions options, ITaskState state)
+    {
+        datastore.CheckOperation(DatastoreOperation.Read);
+        return FindUnreferencedChunks(datastore.Path, WithDatastoreSettings(datastore, options), state);
+    }
+
+    /// <summary>The name and the GC tuning options (PBS ≥ 3.3.7) of the datastore's datastore.cfg section.</summary>
+    internal static GarbageCollectionOptions WithDatastoreSettings(Datastore datastore, GarbageCollectionOptions options)
+    {
+        var tuning = datastore.Config?.Tuning;
+        TimeSpan? cutoff = null;
+        if (tuning?.GetValueOrDefault("gc-atime-cutoff") is { } minutes)
+            cutoff = int.TryParse(minutes, NumberStyles.None, CultureInfo.InvariantCulture, out var m)
+                ? TimeSpan.FromMinutes(m)
+                : throw new PbsException("InvalidDatastoreConfig", PbsErrorKind.InvalidData,
+                    $"datastore '{datastore.Name}': tuning gc-atime-cutoff '{minutes}' is not a number of minutes", datastore.Name);
+        var check = tuning?.GetValueOrDefault("gc-atime-safety-check") is not { } flag || flag switch
+        {
+            "1" or "true" or "yes" or "on" => true,
+            "0" or "false" or "no" or "off" => false,
+            _ => throw new PbsException("InvalidDatastoreConfig", PbsErrorKind.InvalidData,
+                $"datastore '{datastore.Name}': tuning gc-atime-safety-check '{flag}' is not a boolean", datastore.Name),
+        };
+        return options with
+        {
+            DatastoreName = options.DatastoreName ?? datastore.Name,
+            ConfiguredAtimeCutoff = cutoff,
+            ConfiguredAtimeSafetyCheck = check,
+        };
+    }
 
     /// <summary>Runs a garbage collection (or with <see cref="GarbageCollectionOptions.DryRun"/> computes what it would do).</summary>
     public static GarbageCollectionResult Run(string storePath, GarbageCollectionOptions options, ITaskState state)
