@@ -267,7 +267,7 @@ Import-Module '$($script:Module)'
 Add-Type -Path '$(Join-Path (Split-Path $script:Module) 'PbsDatastore.Core.dll')'
 `$ds = [PbsDatastore.Core.Hierarchy.Datastore]::Open('$($ds.Path)', '$($ds.Name)')
 `$s = `$ds.Group([PbsDatastore.Core.Hierarchy.BackupNamespace]::Parse('prod'), 'Host', 'vault').Snapshot('$($s.DirectoryName)')
-Update-PbsManifest -BackupSnapshot `$s -Property @{ "key-`$env:UPDATE_INDEX" = [int]`$env:UPDATE_INDEX } -Confirm:`$false -ErrorAction Stop
+Update-PbsManifest -BackupSnapshot `$s -Property @{ "key-`$env:UPDATE_INDEX" = [int]`$env:UPDATE_INDEX } -LockTimeout 120 -Confirm:`$false -ErrorAction Stop
 "@
         $procs = foreach ($i in 1..20) {
             $psi = [System.Diagnostics.ProcessStartInfo]::new($exe)

@@ -101,6 +101,7 @@ public sealed partial class BackupSnapshot
     {
         Datastore.CheckOperation(DatastoreOperation.Write);
         EnsureCanonicalName();
+        WarmUp();
         using var _ = BackupLocks.LockManifest(this, lockTimeout);
         var manifest = LoadManifest();
         var signature = manifest.Signature;
@@ -111,6 +112,21 @@ public sealed partial class BackupSnapshot
                 $"refusing to change the signed part of the manifest of {this}: only 'unprotected' may change without the key", ManifestPath);
         AtomicFile.Replace(ManifestPath, manifest.ToBlob().Raw, AtomicFile.DefaultMode, BackupOwner.ForNewFiles());
         return manifest;
+    }
+
+    /// <summary>
+    /// Reads and re-encodes the manifest once without the lock (reading needs none, §5.4), so the decoder and
+    /// encoder are loaded and compiled before the lock is taken: PBS waits at most 5 s for a manifest lock.
+    /// </summary>
+    private void WarmUp()
+    {
+        try
+        {
+            var m = LoadManifest();
+            _ = m.ToBlob();
+            if (m.Signature != null) _ = m.ToCanonicalSignedJson();
+        }
+        catch (PbsException) { /* reported under the lock */ }
     }
 
     /// <summary>Snapshot notes (`unprotected.notes`) through the manifest update; null removes them.</summary>

@@ -33,6 +33,11 @@ public sealed class UpdatePbsManifest : PbsCmdlet
     [Parameter(ParameterSetName = "Edit")]
     public Hashtable? Property { get; set; }
 
+    /// <summary>How long to wait for the manifest lock, in seconds (PBS's own wait: 5).</summary>
+    [Parameter]
+    [ValidateRange(0, 3600)]
+    public double LockTimeout { get; set; } = 5;
+
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
@@ -42,7 +47,7 @@ public sealed class UpdatePbsManifest : PbsCmdlet
         if (!ShouldProcess(s.ManifestPath, "Update manifest")) return;
         TryInvoke(s.ManifestPath, () =>
         {
-            var written = s.UpdateManifest(Modify);
+            var written = s.UpdateManifest(Modify, TimeSpan.FromSeconds(LockTimeout));
             if (PassThru) WriteObject(written);
         });
     }
