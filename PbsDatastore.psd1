@@ -12,7 +12,7 @@
     FunctionsToExport      = @()
     AliasesToExport        = @()
     VariablesToExport      = @()
-    FormatsToProcess       = @()
+    FormatsToProcess       = @('PbsDatastore.format.ps1xml')
     TypesToProcess         = @()
     PrivateData            = @{
         PSData = @{

@@ -38,19 +38,7 @@ public sealed class GetPbsBackupGroup : PbsCmdlet
         {
             var ns = Selection.Namespace(Datastore, Namespace);
             foreach (var group in Selection.Groups(Datastore, ns, BackupType, BackupId))
-                TryInvoke(group.ToString(), () => WriteObject(Read(group)));
+                TryInvoke(group.ToString(), () => WriteObject(Readers.Group(group)));
         });
-    }
-
-    private static BackupGroupInfo Read(BackupGroup group)
-    {
-        var last = group.LastSuccessfulBackup();
-        return new BackupGroupInfo(group)
-        {
-            Owner = group.ReadOwner()?.ToString(),
-            Notes = group.ReadNotes(),
-            SnapshotCount = group.ListSnapshots().Count(),
-            LastBackup = last is long t ? DateTimeOffset.FromUnixTimeSeconds(t) : null,
-        };
     }
 }

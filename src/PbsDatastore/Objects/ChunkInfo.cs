@@ -20,10 +20,10 @@ public sealed class ChunkInfo
     public string? Tag { get; init; }
     /// <summary>True for a chunk verify renamed to &lt;digest&gt;.N.bad.</summary>
     public bool Bad { get; init; }
-    /// <summary>Null when the chunk was not decoded (encrypted and no key given, or decoding failed).</summary>
+    /// <summary>Null when the data was not decoded (encrypted and no key given, CRC or decoding failed).</summary>
     public long? DecodedLength { get; init; }
     public string? DecodedSha256 { get; init; }
-    /// <summary>Null when no digest could be checked (no key for an encrypted chunk, or no digest name).</summary>
+    /// <summary>Null when no digest could be checked (not decoded, or the file is not named by a digest).</summary>
     public bool? DigestOk { get; init; }
 
     public bool CrcOk => CrcStored == CrcComputed;
