@@ -68,7 +68,7 @@ public sealed class GetPbsIndex : PbsCmdlet
             var ns = Selection.Namespace(Datastore, Namespace);
             var group = Selection.Groups(Datastore, ns, BackupType, BackupId).Single();
             var snapshot = Selection.Snapshot(group, BackupTime);
-            var info = Readers.Snapshot(snapshot, owner: null);
+            var info = Readers.Snapshot(snapshot, owner: null, e => WriteWarning(e.Message));
             var indexes = info.Files.Where(f => f.EndsWith(".fidx", StringComparison.Ordinal) || f.EndsWith(".didx", StringComparison.Ordinal));
             foreach (var name in ArchiveName ?? ["*"])
             {

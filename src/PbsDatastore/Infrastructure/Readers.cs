@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using System.Text;
 using PbsDatastore.Core;
 using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Hierarchy;
@@ -9,6 +10,8 @@ namespace PbsDatastore.Infrastructure;
 /// <summary>Reads what the output objects show about a group or snapshot (owner, notes, manifest facts).</summary>
 internal static class Readers
 {
+    private static readonly UTF8Encoding StrictUtf8 = new(false, true);
+
     public static BackupGroupInfo Group(BackupGroup group)
     {
         var last = group.LastSuccessfulBackup();
@@ -21,15 +24,47 @@ internal static class Readers
         };
     }
 
-    public static SnapshotInfo Snapshot(BackupSnapshot snapshot, string? owner)
+    /// <summary>
+    /// A snapshot with the facts its manifest adds (size, notes, verify state, crypt mode). A manifest that cannot
+    /// be read is handed to <paramref name="problem"/> and the snapshot is still returned without those facts.
+    /// </summary>
+    public static SnapshotInfo Snapshot(BackupSnapshot snapshot, string? owner, Action<PbsException> problem)
     {
+        var finished = snapshot.IsFinished;
+        ManifestInfo? manifest = null;
+        if (finished)
+        {
+            try { manifest = Manifest(snapshot); }
+            catch (PbsException e) { problem(e); }
+        }
+        var modes = manifest?.Files.Select(f => f.CryptMode).Distinct().ToList();
         return new SnapshotInfo(snapshot)
         {
-            Finished = snapshot.IsFinished,
+            Finished = finished,
             Protected = snapshot.IsProtected,
             Files = [.. snapshot.ListFiles()],
             Owner = owner,
+            Size = manifest?.Files.Sum(f => f.Size),
+            Comment = manifest?.Notes?.Split('\n', 2)[0],
+            Verification = manifest?.VerifyState,
+            CryptMode = modes is null || modes.Count == 0 ? null : modes.Count == 1 ? modes[0] : "mixed",
         };
+    }
+
+    /// <summary>The manifest of a finished snapshot, with its exact stored text.</summary>
+    public static ManifestInfo Manifest(BackupSnapshot snapshot)
+    {
+        var path = snapshot.ManifestPath;
+        var data = DataBlob.Load(path).Decode();
+        var manifest = BackupManifest.Parse(data, path);
+        try
+        {
+            return new ManifestInfo(snapshot, manifest, StrictUtf8.GetString(data));
+        }
+        catch (DecoderFallbackException e)
+        {
+            throw new PbsException("ManifestInvalid", PbsErrorKind.InvalidData, $"manifest \"{path}\" is not valid UTF-8", path, e);
+        }
     }
 
     /// <summary>

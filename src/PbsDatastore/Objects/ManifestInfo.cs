@@ -1,9 +1,10 @@
+using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Hierarchy;
 
 namespace PbsDatastore.Objects;
 
 /// <summary>A snapshot's manifest (index.json.blob): files, signature, key fingerprint and the unprotected part.</summary>
-public sealed class ManifestInfo(BackupSnapshot snapshot) : IDatastoreItem
+public sealed class ManifestInfo(BackupSnapshot snapshot, BackupManifest manifest, string text) : IDatastoreItem
 {
     /// <summary>The snapshot the manifest belongs to (core object).</summary>
     public BackupSnapshot BackupSnapshot { get; } = snapshot;
@@ -11,29 +12,31 @@ public sealed class ManifestInfo(BackupSnapshot snapshot) : IDatastoreItem
     public string Namespace => BackupSnapshot.Namespace.Name;
     public string Snapshot => BackupSnapshot.SnapshotName;
     public string Path => BackupSnapshot.ManifestPath;
+    /// <summary>The core object, for scripts that want its methods.</summary>
+    public BackupManifest BackupManifest { get; } = manifest;
     /// <summary>backup-type, backup-id and backup-time as the manifest states them.</summary>
-    public required string BackupType { get; init; }
-    public required string BackupId { get; init; }
-    public required DateTimeOffset BackupTime { get; init; }
-    public required ManifestFileInfo[] Files { get; init; }
-    public string? Signature { get; init; }
-    public string? KeyFingerprint { get; init; }
-    public string? Notes { get; init; }
-    public string? VerifyState { get; init; }
-    public string? VerifyUpid { get; init; }
+    public string BackupType => BackupManifest.BackupType;
+    public string BackupId => BackupManifest.BackupId;
+    public DateTimeOffset BackupTime => DateTimeOffset.FromUnixTimeSeconds(BackupManifest.BackupTime);
+    public ManifestFileInfo[] Files { get; } = [.. manifest.Files.Select(f => new ManifestFileInfo(f))];
+    public string? Signature => BackupManifest.Signature;
+    public string? KeyFingerprint => BackupManifest.KeyFingerprint;
+    public string? Notes => BackupManifest.Notes;
+    public string? VerifyState => BackupManifest.VerifyState?.State;
+    public string? VerifyUpid => BackupManifest.VerifyState?.Upid;
     /// <summary>The manifest's JSON exactly as stored (decoded blob).</summary>
-    public required string Text { get; init; }
+    public string Text { get; } = text;
 
     public override string ToString() => BackupSnapshot.ToString();
 }
 
-/// <summary>One entry of a manifest's files list.</summary>
-public sealed class ManifestFileInfo
+/// <summary>One entry of a manifest's files list (crypt mode spelled as PBS spells it).</summary>
+public sealed class ManifestFileInfo(ManifestFile file)
 {
-    public required string Filename { get; init; }
-    public required string CryptMode { get; init; }
-    public required long Size { get; init; }
-    public required string Csum { get; init; }
+    public string Filename => file.Filename;
+    public string CryptMode => file.CryptMode.ToPbsName();
+    public long Size => (long)file.Size;
+    public string Csum => file.Csum;
 
     public override string ToString() => Filename;
 }
