@@ -49,7 +49,7 @@ public sealed class GetPbsIndex : PbsCmdlet
 
     /// <summary>Index archives to read (wildcards); all .fidx and .didx files of the snapshot by default.</summary>
     [Parameter(ParameterSetName = SnapshotSet, Position = 4)]
-    [ArgumentCompleter(typeof(ArchiveNameCompleter))]
+    [ArgumentCompleter(typeof(IndexArchiveNameCompleter))]
     [SupportsWildcards]
     public string[]? ArchiveName { get; set; }
 

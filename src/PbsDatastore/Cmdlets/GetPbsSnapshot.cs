@@ -61,6 +61,6 @@ public sealed class GetPbsSnapshot : PbsCmdlet
         if (Latest) snapshots = snapshots.TakeLast(1);
         var owner = group.ReadOwner()?.ToString();
         foreach (var snapshot in snapshots)
-            TryInvoke(snapshot.ToString(), () => WriteObject(Readers.Snapshot(snapshot, owner, e => WriteError(ErrorRecords.From(e))))));
+            TryInvoke(snapshot.ToString(), () => WriteObject(Readers.Snapshot(snapshot, owner, e => WriteError(ErrorRecords.From(e)))));
     }
 }

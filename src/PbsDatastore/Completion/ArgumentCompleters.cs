@@ -112,8 +112,16 @@ public sealed class BackupTimeCompleter : PbsCompleter
             .OrderByDescending(n => n, StringComparer.Ordinal);
 }
 
-public sealed class ArchiveNameCompleter : PbsCompleter
+/// <summary>Archive names (.fidx, .didx, .blob; not the manifest) of the snapshots the command line names.</summary>
+public class ArchiveNameCompleter : PbsCompleter
 {
     protected override IEnumerable<string> Candidates(Bound bound)
         => bound.Snapshots().SelectMany(s => s.ListFiles()).Where(f => f != BackupSnapshot.ManifestFileName);
+}
+
+/// <summary>Index archive names only (.fidx, .didx).</summary>
+public sealed class IndexArchiveNameCompleter : ArchiveNameCompleter
+{
+    protected override IEnumerable<string> Candidates(Bound bound)
+        => base.Candidates(bound).Where(f => f.EndsWith(".fidx", StringComparison.Ordinal) || f.EndsWith(".didx", StringComparison.Ordinal));
 }
