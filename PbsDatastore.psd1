@@ -13,7 +13,7 @@
     AliasesToExport        = @()
     VariablesToExport      = @()
     FormatsToProcess       = @('PbsDatastore.format.ps1xml')
-    TypesToProcess         = @()
+    TypesToProcess         = @('PbsDatastore.types.ps1xml')
     PrivateData            = @{
         PSData = @{
             Tags         = @('ProxmoxBackupServer', 'PBS', 'Backup', 'Datastore', 'GarbageCollection', 'Linux')

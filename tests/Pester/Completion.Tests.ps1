@@ -2,7 +2,7 @@
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-PbsModuleUnderTest
-    $script:Store = New-TestStore
+    $script:Store = Get-PristineStore
     $script:Roots = Set-TestRoots
     Set-Content (Join-Path $env:PBS_DATASTORE_CONFIG_ROOT 'datastore.cfg') "datastore: store1`n`tpath $Store`n`ndatastore: other`n`tpath /nonexistent`n"
 
@@ -12,7 +12,6 @@ BeforeAll {
 }
 
 AfterAll {
-    Remove-TestStore $Store
     Remove-Item $Roots -Recurse -Force -ErrorAction SilentlyContinue
     Remove-Item Env:PBS_DATASTORE_CONFIG_ROOT, Env:PBS_DATASTORE_RUN_ROOT -ErrorAction SilentlyContinue
 }

@@ -28,12 +28,12 @@ BeforeDiscovery {
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-PbsModuleUnderTest
-    $script:Store = New-TestStore
+    $script:Store = Get-PristineStore
     $script:Roots = Set-TestRoots
     $script:Cfg = Join-Path $env:PBS_DATASTORE_CONFIG_ROOT 'datastore.cfg'
     $script:CfgText = "datastore: store1`n`tcomment reference store`n`tgc-schedule daily`n`tkeep-daily 7`n`tmaintenance-mode type=read-only,message=disk%20swap`n`tpath $Store`n`ttuning chunk-order=none,sync-level=file`n"
     $script:Ds = Get-PbsDatastore -Path $Store
-    $script:Iterations = 40
+    $script:Iterations = 30
 
     # Mutation i of the original bytes: deterministic per kind and iteration.
     function script:Get-Mutation([byte[]] $Original, [int] $Seed) {
@@ -52,10 +52,8 @@ BeforeAll {
     # Everything a run reports: error records (non-terminating ones and a terminating one, if any).
     function script:Invoke-Collect([scriptblock] $Run) {
         $ErrorActionPreference = 'Continue'
-        $errors = [System.Collections.Generic.List[object]]::new()
-        try { foreach ($o in & $Run 2>&1) { if ($o -is [System.Management.Automation.ErrorRecord]) { $errors.Add($o) } } }
-        catch { $errors.Add($_) }
-        return , $errors
+        try { & $Run 2>&1 | Where-Object { $_ -is [System.Management.Automation.ErrorRecord] } }
+        catch { $_ }
     }
 
     function script:Assert-WellFormed($Record, [string] $Context) {
@@ -69,7 +67,6 @@ BeforeAll {
 }
 
 AfterAll {
-    Remove-TestStore $Store
     Remove-Item $Roots -Recurse -Force -ErrorAction SilentlyContinue
     Remove-Item Env:PBS_DATASTORE_CONFIG_ROOT, Env:PBS_DATASTORE_RUN_ROOT -ErrorAction SilentlyContinue
 }
@@ -94,25 +91,27 @@ Describe 'Mutated <Kind>' -ForEach $kinds {
         }
     }
 
-    AfterAll {
-        if ($File) { [System.IO.File]::WriteAllBytes($Target, $Original) }
-    }
-
     It 'reads the unmutated file without error' {
         [System.IO.File]::WriteAllBytes($Target, $Original)
-        foreach ($r in $Runs) { (Invoke-Collect $r).Count | Should -Be 0 -Because "$r" }
+        foreach ($r in $Runs) { @(Invoke-Collect $r).Count | Should -Be 0 -Because "$r" }
     }
 
     It 'reports only well-formed errors for every mutation' {
         $seen = 0
-        foreach ($i in 0..($Iterations - 1)) {
-            [System.IO.File]::WriteAllBytes($Target, (Get-Mutation $Original ($i + 7919 * $Kind.Length)))
-            foreach ($r in $Runs) {
-                foreach ($e in Invoke-Collect $r) {
-                    $seen++
-                    Assert-WellFormed $e "$Kind mutation $i, $r"
+        try {
+            foreach ($i in 0..($Iterations - 1)) {
+                [System.IO.File]::WriteAllBytes($Target, (Get-Mutation $Original ($i + 7919 * $Kind.Length)))
+                foreach ($r in $Runs) {
+                    foreach ($e in @(Invoke-Collect $r)) {
+                        $seen++
+                        Assert-WellFormed $e "$Kind mutation $i, $r"
+                    }
                 }
             }
+        }
+        finally {
+            # The store is the run's shared copy: leave it as it was.
+            if ($File) { [System.IO.File]::WriteAllBytes($Target, $Original) }
         }
         $seen | Should -BeGreaterThan 0 -Because 'the mutations must be noticed'
     }

@@ -76,7 +76,7 @@ Describe 'Help source pages' {
 
 Describe 'Examples run against the reference store' {
     BeforeAll {
-        $script:Store = New-TestStore
+        $script:Store = Get-PristineStore
         $script:Roots = Set-TestRoots
         $script:NewStoreParent = Join-Path $Roots 'new'
         Set-Content (Join-Path $env:PBS_DATASTORE_CONFIG_ROOT 'datastore.cfg') "datastore: store1`n`tpath $Store`n"
@@ -92,7 +92,6 @@ Describe 'Examples run against the reference store' {
     }
 
     AfterAll {
-        Remove-TestStore $Store
         Remove-Item $Roots -Recurse -Force -ErrorAction SilentlyContinue
         Remove-Item Env:PBS_DATASTORE_CONFIG_ROOT, Env:PBS_DATASTORE_RUN_ROOT, Env:PBS_KEY_PASSWORD -ErrorAction SilentlyContinue
     }

@@ -16,14 +16,13 @@ BeforeDiscovery {
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-PbsModuleUnderTest
-    $script:Store = New-TestStore
+    $script:Store = Get-PristineStore
     $script:Roots = Set-TestRoots
     Set-Content (Join-Path $env:PBS_DATASTORE_CONFIG_ROOT 'datastore.cfg') "datastore: store1`n`tcomment reference store`n`tpath $Store`n"
     $script:Ds = Get-PbsDatastore -Path $Store
 }
 
 AfterAll {
-    Remove-TestStore $Store
     Remove-Item $Roots -Recurse -Force -ErrorAction SilentlyContinue
     Remove-Item Env:PBS_DATASTORE_CONFIG_ROOT, Env:PBS_DATASTORE_RUN_ROOT -ErrorAction SilentlyContinue
 }
@@ -32,7 +31,14 @@ Describe 'Get-PbsDatastore' {
     It 'opens a datastore by path' {
         $ds = Get-PbsDatastore -Path $Store
         $ds.Path | Should -Be $Store
-        $ds.Name | Should -Be 'pbs-reference-store'
+        # datastore.cfg names this path, so the store carries its configured name.
+        $ds.Name | Should -Be 'store1'
+    }
+
+    It 'names a datastore that datastore.cfg does not know by its directory' {
+        $env:PBS_DATASTORE_CONFIG_ROOT = Join-Path $Roots 'none'
+        try { (Get-PbsDatastore -Path $Store).Name | Should -Be 'pbs-reference-store' }
+        finally { $env:PBS_DATASTORE_CONFIG_ROOT = Join-Path $Roots 'etc' }
     }
 
     It 'resolves a name through datastore.cfg under the configured root' {
@@ -60,10 +66,10 @@ Describe 'Get-PbsDatastore' {
     }
 
     It 'accepts a name, a path or an object for -Datastore' {
-        (Get-PbsNamespace -Datastore store1).Datastore.Path | Should -Be $Store
-        (Get-PbsNamespace -Datastore $Store).Datastore.Path | Should -Be $Store
-        (Get-PbsNamespace -Datastore $Ds).Datastore.Path | Should -Be $Store
-        ('store1' | Get-PbsNamespace).Datastore.Name | Should -Be 'store1'
+        (Get-PbsNamespace -Datastore store1 -Depth 0).Datastore.Path | Should -Be $Store
+        (Get-PbsNamespace -Datastore $Store -Depth 0).Datastore.Path | Should -Be $Store
+        (Get-PbsNamespace -Datastore $Ds -Depth 0).Datastore.Path | Should -Be $Store
+        ('store1' | Get-PbsNamespace -Depth 0).Datastore.Name | Should -Be 'store1'
     }
 }
 
@@ -76,8 +82,10 @@ Describe 'Get-PbsNamespace' {
         }
     }
 
-    It 'lists the children of a namespace without -Recurse' {
-        (Get-PbsNamespace -Datastore $Ds -Namespace prod).Namespace | Should -Be @('prod/db')
+    It 'lists a namespace and its direct children without -Recurse' {
+        (Get-PbsNamespace -Datastore $Ds).Namespace | Should -Be @('', 'prod')
+        (Get-PbsNamespace -Datastore $Ds -Namespace prod).Namespace | Should -Be @('prod', 'prod/db')
+        (Get-PbsNamespace -Datastore $Ds -Namespace prod -Depth 0).Namespace | Should -Be @('prod')
     }
 }
 
@@ -153,7 +161,7 @@ Describe 'Get-PbsManifest' {
 
     It 'the documented pipeline reads every finished manifest' {
         $all = Get-PbsDatastore -Path $Store | Get-PbsNamespace -Recurse | Get-PbsBackupGroup | Get-PbsSnapshot | Get-PbsManifest
-        $all.Count | Should -Be $finished.Count
+        $all.Count | Should -Be @($Expected.store.snapshots | Where-Object finished).Count
     }
 }
 

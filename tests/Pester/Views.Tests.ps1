@@ -2,11 +2,9 @@
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-PbsModuleUnderTest
-    $script:Store = New-TestStore
+    $script:Store = Get-PristineStore
     $script:Ds = Get-PbsDatastore -Path $Store
 }
-
-AfterAll { Remove-TestStore $Store }
 
 Describe 'Table views' {
     It 'every table view of the module gives every column a width and fits 120 columns' {
