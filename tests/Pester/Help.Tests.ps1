@@ -16,7 +16,7 @@ BeforeDiscovery {
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-PbsModuleUnderTest
-    $script:Common = [System.Management.Automation.PSCmdlet]::CommonParameters + [System.Management.Automation.PSCmdlet]::OptionalCommonParameters
+    $script:Common = [System.Management.Automation.PSCmdlet]::CommonParameters
 }
 
 Describe 'Help of <_>' -ForEach $cmdlets {

@@ -7,7 +7,11 @@ param([string[]] $Name = '*')
 $ErrorActionPreference = 'Stop'
 $root = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
 Import-Module (Join-Path $root 'out/PbsDatastore/PbsDatastore.psd1') -Force
-$common = [System.Management.Automation.PSCmdlet]::CommonParameters + [System.Management.Automation.PSCmdlet]::OptionalCommonParameters
+$common = [System.Management.Automation.PSCmdlet]::CommonParameters
+$standard = @{
+    WhatIf  = 'Shows what the cmdlet would do without changing anything on disk.'
+    Confirm = 'Prompts for confirmation before each change.'
+}
 
 foreach ($cmd in Get-Command -Module PbsDatastore -CommandType Cmdlet -Name $Name) {
     $page = Join-Path $root "docs/$($cmd.Name).md"
@@ -48,9 +52,10 @@ schema: 2.0.0
             $sets = if ($set.Key -eq '__AllParameterSets') { '(All)' } else { ($p.ParameterSets.Keys | Sort-Object) -join ', ' }
             $pipeline = @(if ($m.ValueFromPipeline) { 'ByValue' }; if ($m.ValueFromPipelineByPropertyName) { 'ByPropertyName' })
             $wild = [bool]($p.Attributes | Where-Object { $_ -is [System.Management.Automation.SupportsWildcardsAttribute] })
+            $text = if ($standard[$p.Name]) { $standard[$p.Name] } else { '{{ What it is. }}' }
             $null = $sb.Append(@"
 ### -$($p.Name)
-{{ What it is. }}
+$text
 
 ``````yaml
 Type: $($p.ParameterType.Name)
