@@ -28,7 +28,7 @@ Describe 'Argument completion' {
     }
 
     It 'completes backup types' {
-        Complete 'Get-PbsSnapshot -Datastore store1 -BackupType ' | Should -Be @('vm', 'ct', 'host')
+        Complete 'Get-PbsSnapshot -Datastore store1 -BackupType ' | Should -Be @('ct', 'host', 'vm')
     }
 
     It 'completes backup ids of the namespace and type' {
@@ -41,15 +41,15 @@ Describe 'Argument completion' {
 
     It 'completes snapshot times of the group, newest first' {
         $times = @($Expected.store.snapshots | Where-Object { $_.ns -eq '' -and $_.type -eq 'vm' -and $_.id -eq '100' } |
-            ForEach-Object time_string | Sort-Object -Descending)
+            ForEach-Object { Split-Path -Leaf $_.path } | Sort-Object -Descending)
         Complete 'Get-PbsManifest -Datastore store1 -BackupType vm -BackupId 100 -BackupTime ' | Should -Be $times
     }
 
     It 'completes index archive names of the snapshot' {
         foreach ($s in $Expected.store.snapshots) {
-            $line = "Get-PbsIndex -Datastore store1 -Namespace '$($s.ns)' -BackupType $($s.type) -BackupId $($s.id) -BackupTime $($s.time_string) -ArchiveName "
+            $line = "Get-PbsIndex -Datastore store1 -Namespace '$($s.ns)' -BackupType $($s.type) -BackupId $($s.id) -BackupTime $(Split-Path -Leaf $s.path) -ArchiveName "
             $names = @($s.files.name | Where-Object { $_ -match '\.(fidx|didx)$' } | Sort-Object)
-            @(Complete $line | Sort-Object) | Should -Be $names
+            @(Complete $line | Sort-Object) | Should -Be $names -Because $line
         }
     }
 

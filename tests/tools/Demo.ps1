@@ -40,7 +40,7 @@ try {
     Show 'The index of a VM disk image' 'Get-PbsSnapshot demo vm 100 -Latest | Get-PbsIndex | Format-List'
     Show 'Its chunks: one stored once, referenced twice; a zero chunk that compresses to 62 bytes' "(Get-PbsSnapshot demo vm 100 -Latest | Get-PbsIndex).Entries | Get-PbsChunk -Datastore demo"
     Show 'Encrypted chunks, decrypted with the key file' "Get-PbsSnapshot demo -Namespace prod host vault -Latest | Get-PbsIndex -ArchiveName root.pxar.didx | ForEach-Object Entries | Select-Object -First 4 | Get-PbsChunk -Datastore demo -KeyFile '$key'"
-    Show 'Chunks verify renamed to .bad' "Get-PbsChunk -Path '$store/.chunks/*/*.bad' -ErrorAction SilentlyContinue"
+    Show 'A chunk verify renamed to .bad (its CRC fails)' "Get-PbsChunk -Path '$store/.chunks/7059/*.bad' -ErrorAction SilentlyContinue"
     Show 'Bad input is a PowerShell error with an ErrorId, a category and a target' "Get-PbsBackupGroup demo vm '../etc' -ErrorAction Continue 2>&1 | ForEach-Object { `$_.FullyQualifiedErrorId; `$_.CategoryInfo.Category; `$_.TargetObject }"
     Write-Host ''
     Write-Host 'Nothing was changed: the tour only reads. Get-Help about_PbsDatastore explains the concepts.'

@@ -22,7 +22,7 @@ public sealed class GetPbsBackupGroup : PbsCmdlet
     public string Namespace { get; set; } = "";
 
     [Parameter(Position = 1, ValueFromPipelineByPropertyName = true)]
-    [ValidateSet("vm", "ct", "host")]
+    [ValidateSet("ct", "host", "vm")]
     [Alias("Type")]
     public string? BackupType { get; set; }
 

@@ -32,7 +32,7 @@ public sealed class GetPbsIndex : PbsCmdlet
     public string Namespace { get; set; } = "";
 
     [Parameter(ParameterSetName = SnapshotSet, Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
-    [ValidateSet("vm", "ct", "host")]
+    [ValidateSet("ct", "host", "vm")]
     [Alias("Type")]
     public string BackupType { get; set; } = null!;
 

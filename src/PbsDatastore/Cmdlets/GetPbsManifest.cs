@@ -23,7 +23,7 @@ public sealed class GetPbsManifest : PbsCmdlet
     public string Namespace { get; set; } = "";
 
     [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
-    [ValidateSet("vm", "ct", "host")]
+    [ValidateSet("ct", "host", "vm")]
     [Alias("Type")]
     public string BackupType { get; set; } = null!;
 
