@@ -14,7 +14,8 @@ function Show([string] $Title, [string] $Command) {
     Write-Host ''
     Write-Host "== $Title" -ForegroundColor Cyan
     Write-Host "PS> $Command" -ForegroundColor Yellow
-    Invoke-Expression $Command | Out-Host
+    # The views are made for 120 columns; a child process without a terminal would otherwise get 80.
+    Invoke-Expression $Command | Out-String -Width 120 | ForEach-Object TrimEnd | Write-Host
 }
 
 try {
