@@ -76,7 +76,8 @@ Describe 'Help source pages' {
 
 Describe 'Examples run against the reference store' {
     BeforeAll {
-        $script:Store = Get-PristineStore
+        # A copy of its own: the examples of the lifecycle cmdlets change the store.
+        $script:Store = New-TestStore
         $script:Roots = Set-TestRoots
         $script:NewStoreParent = Join-Path $Roots 'new'
         Set-Content (Join-Path $env:PBS_DATASTORE_CONFIG_ROOT 'datastore.cfg') "datastore: store1`n`tpath $Store`n"
@@ -94,6 +95,7 @@ Describe 'Examples run against the reference store' {
     AfterAll {
         # Holds the store New-PbsDatastore's example created (65536 directories): Remove-Item would take minutes.
         [System.IO.Directory]::Delete($Roots, $true)
+        Remove-TestStore $Store
         Remove-Item Env:PBS_DATASTORE_CONFIG_ROOT, Env:PBS_DATASTORE_RUN_ROOT, Env:PBS_KEY_PASSWORD -ErrorAction SilentlyContinue
     }
 
