@@ -21,7 +21,7 @@ public class MutationTests
     {
         var files = Samples(kind);
         Assert.NotEmpty(files);
-        RunMutations(kind, files, raw => Pipeline(raw));
+        RunMutations(kind, files, MutateBlob, Pipeline);
     }
 
     /// <summary>Files of one kind from the expected JSON: (raw bytes, digest if a chunk).</summary>
@@ -33,8 +33,10 @@ public class MutationTests
         _ => throw new ArgumentException(kind),
     };
 
+    internal delegate byte[] Mutator(byte[] original, Random random, out string how);
+
     /// <summary>Applies seeded random mutations to the samples and runs <paramref name="pipeline"/> on each result.</summary>
-    internal static void RunMutations(string kind, List<(byte[] Raw, byte[]? Digest)> files, Action<(byte[] Raw, byte[]? Digest)> pipeline)
+    internal static void RunMutations(string kind, List<(byte[] Raw, byte[]? Digest)> files, Mutator mutate, Action<(byte[] Raw, byte[]? Digest)> pipeline)
     {
         var random = new Random(kind.Aggregate(0x5eed, (h, c) => h * 31 + c)); // stable seed: failures reproduce
         var outcomes = new Dictionary<string, int>();
@@ -43,7 +45,7 @@ public class MutationTests
             for (var i = 0; i < MutationsPerKind; i++)
             {
                 var (raw, digest) = files[i % files.Count];
-                var mutated = Mutate(raw, random, out var how);
+                var mutated = mutate(raw, random, out var how);
                 try
                 {
                     pipeline((mutated, digest));
@@ -78,7 +80,8 @@ public class MutationTests
         if (input.Digest is not null) blob.VerifyUnencrypted(data.Length, input.Digest);
     }
 
-    private static byte[] Mutate(byte[] raw, Random random, out string how)
+    /// <summary>Damage to a valid blob: truncation, flips, magics, garbage, some with the CRC repaired.</summary>
+    internal static byte[] MutateBlob(byte[] raw, Random random, out string how)
     {
         var bytes = (byte[])raw.Clone();
         switch (random.Next(7))
@@ -118,7 +121,7 @@ public class MutationTests
         }
     }
 
-    private static void FlipBytes(byte[] bytes, Random random, int from = 0)
+    internal static void FlipBytes(byte[] bytes, Random random, int from = 0)
     {
         if (bytes.Length <= from) return;
         for (var n = random.Next(1, 5); n > 0; n--)
