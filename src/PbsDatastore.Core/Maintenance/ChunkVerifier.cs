@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
@@ -98,12 +99,8 @@ public sealed class ChunkVerifier
                     var digest = index.DigestAt(position);
                     if (IsSettled(digest, run))
                         continue;
-                    var expectedSize = index.ChunkLength(position);
-                    if (Load(digest, expectedSize, run) is { } loaded)
-                    {
-                        Interlocked.Add(ref run.DecodedBytes, expectedSize);
+                    if (Load(digest, index.ChunkLength(position), run) is { } loaded)
                         queue.Add(loaded);
-                    }
                 }
             }
             finally
@@ -175,7 +172,6 @@ public sealed class ChunkVerifier
                     break;
                 read += n;
             }
-            Interlocked.Add(ref run.ReadBytes, read);
             var loaded = new Loaded(digest, path, buffer, read, expectedSize);
             buffer = null;
             return loaded;
@@ -241,7 +237,7 @@ public sealed class ChunkVerifier
         var raw = chunk.Buffer.AsSpan(0, chunk.Length);
         var kind = raw.Length >= DataBlob.PlainHeaderSize ? DataBlob.KindOf(raw) : null;
         if (kind is not { } k || raw.Length < k.HeaderSize()
-            || BitConverter.ToUInt32(raw[8..12]) != Crc32.HashToUInt32(raw[k.HeaderSize()..]))
+            || BinaryPrimitives.ReadUInt32LittleEndian(raw[8..]) != Crc32.HashToUInt32(raw[k.HeaderSize()..]))
         {
             // The exact reason, as PBS's loader words it.
             var reason = BlobFailure(raw, b => b.VerifyCrc()) ?? "Data blob has wrong CRC checksum.";
@@ -249,8 +245,11 @@ public sealed class ChunkVerifier
                 $"can't verify chunk, load failed - store '{_store.Name}', unable to load chunk '{chunk.Digest}' - {reason}", run, rename: true);
             return;
         }
+        // Loaded, in PBS's sense: counted as read (raw size) and decoded (the size the index expects).
         Interlocked.Increment(ref run.LoadedCount);
         Interlocked.Increment(ref _chunksLoaded);
+        Interlocked.Add(ref run.ReadBytes, chunk.Length);
+        Interlocked.Add(ref run.DecodedBytes, chunk.ExpectedSize);
 
         var mode = k.CryptMode();
         if (mode != run.ExpectedMode)
