@@ -5,28 +5,38 @@ using System.Text.RegularExpressions;
 namespace PbsDatastore.Core;
 
 /// <summary>
-/// PBS's task identifier (spec §11.3): <c>UPID:node:pid:pstart:task_id:starttime:type:escaped-id:authid:</c>.
-/// Verify stores one in each manifest's <c>verify_state</c>; PBS reads its start time for <c>outdated-after</c>.
+/// PBS task identifier: <c>UPID:node:pid:pstart:task_id:starttime:worker_type:worker_id:auth_id:</c> (§11.3).
+/// Tasks of this process are numbered from 0 like PBS's per-process counter. Verify stores one in each
+/// manifest's <c>verify_state</c>; PBS reads its start time back for <c>outdated-after</c>.
 /// </summary>
-public sealed partial record Upid(string Node, uint Pid, ulong ProcessStart, ulong TaskId, long StartTime,
-    string WorkerType, string? WorkerId, string AuthId)
+public sealed partial record Upid(string Node, int Pid, ulong ProcessStart, ulong TaskId, long StartTime, string WorkerType, string? WorkerId, string AuthId)
 {
     private static long _nextTaskId = -1;
 
-    /// <summary>A UPID for a task of this process starting now, numbered like PBS's per-process task counter.</summary>
-    public static Upid ForNewTask(string workerType, string? workerId, string authId)
+    /// <summary>A new UPID for a task of this process starting now.</summary>
+    public static Upid Create(string workerType, string? workerId, string? authId = null)
     {
+        authId ??= DefaultAuthId();
+        // PBS refuses these characters when it creates a UPID; they would break parsing.
         if (workerType.Length == 0 || workerType.IndexOfAny(['/', ':', ' ']) >= 0)
             throw new PbsException("InvalidUpid", PbsErrorKind.InvalidArgument, $"invalid worker type '{workerType}'", workerType);
         if (authId.Length == 0 || authId.IndexOfAny(['/', ':', ' ']) >= 0)
             throw new PbsException("InvalidUpid", PbsErrorKind.InvalidArgument, $"invalid auth id '{authId}'", authId);
-        return new Upid(NodeName(), (uint)Environment.ProcessId, OwnProcessStart(), (ulong)Interlocked.Increment(ref _nextTaskId),
-            DateTimeOffset.UtcNow.ToUnixTimeSeconds(), workerType, workerId, authId);
+        var node = Environment.MachineName.Split('.')[0];
+        var taskId = (ulong)Interlocked.Increment(ref _nextTaskId);
+        return new Upid(node, Environment.ProcessId, ReadProcessStart(), taskId, DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
+            workerType, workerId, authId);
     }
 
-    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"UPID:{Node}:{Pid:X8}:{ProcessStart:X8}:{TaskId:X8}:{StartTime:X8}:{WorkerType}:{(WorkerId is null ? "" : EscapeWorkerId(WorkerId))}:{AuthId}:");
+    /// <summary>The Auth-ID a local run acts as: <c>root@pam</c> for root, else <c>&lt;user&gt;@pam</c>.</summary>
+    public static string DefaultAuthId()
+        => Native.Libc.GetEuid() == 0 ? "root@pam" : $"{Environment.UserName}@pam";
 
+    public override string ToString()
+        => string.Create(CultureInfo.InvariantCulture,
+            $"UPID:{Node}:{Pid:X8}:{ProcessStart:X8}:{TaskId:X8}:{StartTime:X8}:{WorkerType}:{(WorkerId is null ? "" : EscapeWorkerId(WorkerId))}:{AuthId}:");
+
+    /// <summary>Parses a UPID with PBS's regex; InvalidUpid when it does not match.</summary>
     public static Upid Parse(string text)
     {
         var m = UpidRegex().Match(text);
@@ -34,7 +44,7 @@ public sealed partial record Upid(string Node, uint Pid, ulong ProcessStart, ulo
             throw new PbsException("InvalidUpid", PbsErrorKind.InvalidData, $"unable to parse UPID '{text}'", text);
         var wid = m.Groups["wid"].Value;
         return new Upid(m.Groups["node"].Value,
-            uint.Parse(m.Groups["pid"].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture),
+            int.Parse(m.Groups["pid"].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture),
             ulong.Parse(m.Groups["pstart"].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture),
             ulong.Parse(m.Groups["task"].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture),
             long.Parse(m.Groups["start"].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture),
@@ -50,24 +60,23 @@ public sealed partial record Upid(string Node, uint Pid, ulong ProcessStart, ulo
         catch (PbsException) { return false; }
     }
 
-    /// <summary>systemd-unit style escaping PBS applies to worker IDs (byte-wise over UTF-8).</summary>
-    public static string EscapeWorkerId(string id)
+    /// <summary>systemd-unit style escaping of the worker ID, byte-wise over UTF-8.</summary>
+    public static string EscapeWorkerId(string workerId)
     {
-        var text = new StringBuilder();
-        var bytes = Encoding.UTF8.GetBytes(id);
+        var sb = new StringBuilder();
+        var bytes = Encoding.UTF8.GetBytes(workerId);
         for (var i = 0; i < bytes.Length; i++)
         {
             var b = bytes[i];
-            if (b == '/')
-                text.Append('-');
-            else if ((i == 0 && b == '.') || !(b == '_' || b == '.' || char.IsAsciiLetterOrDigit((char)b)))
-                text.Append(CultureInfo.InvariantCulture, $"\\x{b:x2}");
-            else
-                text.Append((char)b);
+            if (b == '/') sb.Append('-');
+            else if ((i == 0 && b == '.') || !(b == '_' || b == '.' || b is >= (byte)'0' and <= (byte)'9' || b is >= (byte)'a' and <= (byte)'z' || b is >= (byte)'A' and <= (byte)'Z'))
+                sb.Append(CultureInfo.InvariantCulture, $"\\x{b:x2}");
+            else sb.Append((char)b);
         }
-        return text.ToString();
+        return sb.ToString();
     }
 
+    /// <summary>Reverses <see cref="EscapeWorkerId"/>: <c>\xHH</c> (either case) → byte, <c>-</c> → <c>/</c>.</summary>
     public static string UnescapeWorkerId(string escaped)
     {
         var raw = Encoding.UTF8.GetBytes(escaped);
@@ -91,23 +100,17 @@ public sealed partial record Upid(string Node, uint Pid, ulong ProcessStart, ulo
 
     private static bool IsHex(byte b) => char.IsAsciiHexDigit((char)b);
 
-    private static string NodeName()
-    {
-        var host = Environment.MachineName;
-        var dot = host.IndexOf('.');
-        return dot > 0 ? host[..dot] : host;
-    }
-
-    /// <summary>Field 22 of /proc/self/stat (start time in clock ticks since boot), as PBS takes it.</summary>
-    private static ulong OwnProcessStart()
+    /// <summary>Field 22 of /proc/self/stat: process start in clock ticks since boot.</summary>
+    private static ulong ReadProcessStart()
     {
         try
         {
             var stat = File.ReadAllText("/proc/self/stat");
+            // The command name (field 2) may contain spaces and parentheses: count from the last ')'.
             var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return ulong.Parse(fields[19], CultureInfo.InvariantCulture);
+            return ulong.Parse(fields[22 - 3], CultureInfo.InvariantCulture);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException or UnauthorizedAccessException)
         {
             return 0;
         }

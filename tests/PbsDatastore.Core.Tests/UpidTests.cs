@@ -19,7 +19,7 @@ public class UpidTests
     {
         var upid = Upid.Parse("UPID:pbs:000004D2:0001E240:00000007:665F0A3C:garbage_collection:store1:root@pam:");
         Assert.Equal(("pbs", 1234u, 123456ul, 7ul, 0x665F0A3CL, "garbage_collection", "root@pam"),
-            (upid.Node, upid.Pid, upid.ProcessStart, upid.TaskId, upid.StartTime, upid.WorkerType, upid.AuthId));
+            (upid.Node, (uint)upid.Pid, upid.ProcessStart, upid.TaskId, upid.StartTime, upid.WorkerType, upid.AuthId));
     }
 
     [Theory]
@@ -47,12 +47,12 @@ public class UpidTests
     [Fact]
     public void NewTasksAreNumberedAndParseBack()
     {
-        var a = Upid.ForNewTask("verify", "store1:prod/vm/100", "root@pam");
-        var b = Upid.ForNewTask("verify", null, "root@pam");
+        var a = Upid.Create("verify", "store1:prod/vm/100", "root@pam");
+        var b = Upid.Create("verify", null, "root@pam");
         Assert.True(b.TaskId > a.TaskId);
         Assert.Equal(a, Upid.Parse(a.ToString()));
-        Assert.Equal(Environment.ProcessId, (int)a.Pid);
+        Assert.Equal(Environment.ProcessId, a.Pid);
         Assert.InRange(a.StartTime, DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 5, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
-        Assert.Throws<PbsException>(() => Upid.ForNewTask("bad type", null, "root@pam"));
+        Assert.Throws<PbsException>(() => Upid.Create("bad type", null, "root@pam"));
     }
 }

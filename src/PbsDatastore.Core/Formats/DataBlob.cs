@@ -162,6 +162,14 @@ public sealed class DataBlob
         return data;
     }
 
+    /// <summary>As <see cref="Decode(CryptConfig?, ReadOnlySpan{byte})"/> with the digest an index entry or chunk name gives.</summary>
+    public byte[] Decode(CryptConfig? crypt, ChunkDigest expectedDigest)
+    {
+        Span<byte> digest = stackalloc byte[ChunkDigest.Size];
+        expectedDigest.WriteTo(digest);
+        return Decode(crypt, digest);
+    }
+
     /// <summary>
     /// PBS's <c>verify_unencrypted</c> (chunk upload and verify): encrypted blobs pass unchecked (no key on the
     /// server); plain blobs are decoded and must match digest and length.
@@ -172,6 +180,14 @@ public sealed class DataBlob
         var data = Decode(null, expectedDigest);
         if (data.Length != expectedSize)
             throw Invalid("BlobSizeMismatch", $"detected chunk with wrong length ({expectedSize} != {data.Length})", Target);
+    }
+
+    /// <summary>As <see cref="VerifyUnencrypted(long, ReadOnlySpan{byte})"/> with a <see cref="ChunkDigest"/>.</summary>
+    public void VerifyUnencrypted(long expectedSize, ChunkDigest expectedDigest)
+    {
+        Span<byte> digest = stackalloc byte[ChunkDigest.Size];
+        expectedDigest.WriteTo(digest);
+        VerifyUnencrypted(expectedSize, digest);
     }
 
     /// <summary>Chunk digest of plaintext: SHA-256(data), or SHA-256(data ‖ id_key) when a key is given.</summary>

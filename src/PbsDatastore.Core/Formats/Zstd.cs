@@ -8,6 +8,9 @@ internal static class Zstd
 {
     private const int Level = 1;
 
+    // PBS's largest chunk (16 MiB): frames bounded by this always take the fast decoding path.
+    private const long FastPathBound = 16 * 1024 * 1024;
+
     /// <summary>Streaming encoder (plain compressed blobs): one frame without content size, as PBS 3.2.4 writes.</summary>
     public static byte[] CompressStreaming(ReadOnlySpan<byte> data)
     {
@@ -33,6 +36,25 @@ internal static class Zstd
     {
         if (input.IsEmpty) return [];
         using var decompressor = new Decompressor();
+
+        // Fast path: one-pass decoding straight into a buffer of the frames' upper bound (block count × block size
+        // when a frame has no content size), about three times faster than streaming. Bounds that a damaged header
+        // could inflate beyond any chunk go the streaming way, which enforces the limit byte-exactly.
+        var bound = DecompressBound(input);
+        if (bound <= (ulong)Math.Min(maxOutput, Math.Max(FastPathBound, 64L * input.Length)))
+        {
+            var buffer = new byte[bound];
+            try
+            {
+                var n = decompressor.Unwrap(input, buffer);
+                return n == buffer.Length ? buffer : buffer.AsSpan(0, n).ToArray();
+            }
+            catch (ZstdException)
+            {
+                return null;
+            }
+        }
+
         var output = new byte[Math.Min(maxOutput, Math.Max(64 * 1024, input.Length * 4))];
         int read = 0, written = 0;
         try
@@ -66,5 +88,12 @@ internal static class Zstd
         {
             return null;
         }
+    }
+
+    /// <summary>Upper bound of the decoded size of all frames, or ulong.MaxValue-1 (ZSTD_CONTENTSIZE_ERROR) if malformed.</summary>
+    private static unsafe ulong DecompressBound(ReadOnlySpan<byte> input)
+    {
+        fixed (byte* p = input)
+            return ZstdSharp.Unsafe.Methods.ZSTD_decompressBound(p, (nuint)input.Length);
     }
 }

@@ -52,7 +52,7 @@ public static class PruneJob
             throw new PbsException("PruneKeepsSnapshot", PbsErrorKind.InvalidOperation, $"prune keeps {entry.BackupSnapshot}", entry.BackupSnapshot.ToString());
         try
         {
-            SnapshotRemoval.Destroy(entry.BackupSnapshot, force: false);
+            entry.BackupSnapshot.Destroy(force: false, task);
             return entry with { Removed = true };
         }
         catch (PbsException e) when (e.Kind != PbsErrorKind.OperationStopped)

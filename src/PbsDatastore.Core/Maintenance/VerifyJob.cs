@@ -21,7 +21,7 @@ public sealed class VerifyJob
     {
         _store = datastore;
         Options = options;
-        Upid = upid ?? Upid.ForNewTask("verify", datastore.Name, options.AuthId);
+        Upid = upid ?? Upid.Create("verify", datastore.Name, options.AuthId);
         Chunks = new ChunkVerifier(ChunkStore.Open(datastore.Name, datastore.Path), options.Key, options.DecoderThreads,
             dryRun: options.DryRun || options.Fast);
     }
@@ -38,11 +38,11 @@ public sealed class VerifyJob
     /// A UPID for verifying one snapshot, as PBS names that task: <c>verify_snapshot</c>, worker ID
     /// <c>&lt;store&gt;:&lt;ns path&gt;/&lt;type&gt;/&lt;id&gt;/&lt;time hex&gt;</c>.
     /// </summary>
-    public static Upid SnapshotUpid(BackupSnapshot snapshot, string authId) => Upid.ForNewTask("verify_snapshot",
+    public static Upid SnapshotUpid(BackupSnapshot snapshot, string authId) => Upid.Create("verify_snapshot",
         $"{snapshot.Datastore.Name}:{snapshot.Namespace.Name}/{snapshot.Type.ToPbsString()}/{snapshot.Id}/{snapshot.Time:X8}", authId);
 
     /// <summary>A UPID for verifying one group: <c>verify_group</c>, <c>&lt;store&gt;:&lt;ns path&gt;/&lt;type&gt;/&lt;id&gt;</c>.</summary>
-    public static Upid GroupUpid(BackupGroup group, string authId) => Upid.ForNewTask("verify_group",
+    public static Upid GroupUpid(BackupGroup group, string authId) => Upid.Create("verify_group",
         $"{group.Datastore.Name}:{group.Namespace.Name}/{group.Type.ToPbsString()}/{group.Id}", authId);
 
     /// <summary>PBS's per-snapshot procedure (§8.3).</summary>
@@ -241,7 +241,7 @@ public sealed class VerifyJob
     {
         try
         {
-            ManifestUpdate.Update(snapshot, manifest => manifest.VerifyState = new VerifyState(ok ? "ok" : "failed", upid));
+            snapshot.UpdateManifest(manifest => manifest.VerifyState = new VerifyState(ok ? "ok" : "failed", upid));
         }
         catch (PbsException e) when (e.Kind != PbsErrorKind.OperationStopped)
         {

@@ -33,7 +33,7 @@ public sealed class TestPbsDatastoreCommand : VerifyCmdlet
         {
             var ns = BackupNamespace.Parse(Namespace);
             var workerId = ns.IsRoot ? Datastore.Name : $"{Datastore.Name}:{ns.Name}";
-            if (!TryGetJob(Datastore, workerId, () => Upid.ForNewTask("verify", workerId, AuthId), out var job))
+            if (!TryGetJob(Datastore, workerId, () => Upid.Create("verify", workerId, AuthId), out var job))
                 return;
             var groups = Datastore.ListNamespaces(ns, MaxDepth, e => WriteError(ErrorRecords.From(e)))
                 .SelectMany(n => Datastore.ListGroups(n)).ToList();

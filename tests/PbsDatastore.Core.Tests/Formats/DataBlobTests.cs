@@ -45,7 +45,7 @@ public class DataBlobTests
                 Assert.Equal((string)expected["decoded_sha256"]!, Sha256Hex(data));
                 Assert.Equal(digest, DataBlob.ComputeDigest(data, crypt));
             }
-            blob.VerifyUnencrypted(0, default); // encrypted chunks pass unchecked, as on the server
+            blob.VerifyUnencrypted(0, ReadOnlySpan<byte>.Empty); // encrypted chunks pass unchecked, as on the server
         }
         else
         {
@@ -53,6 +53,8 @@ public class DataBlobTests
             Assert.Equal(decodedLen, data.Length);
             Assert.Equal((string)expected["decoded_sha256"]!, Sha256Hex(data));
             blob.VerifyUnencrypted(decodedLen, digest);
+            blob.VerifyUnencrypted(decodedLen, ChunkDigest.Parse((string)expected["digest"]!));
+            Assert.Equal(data, blob.Decode(null, ChunkDigest.Parse((string)expected["digest"]!)));
             Assert.Equal("BlobSizeMismatch", Assert.Throws<PbsException>(() => blob.VerifyUnencrypted(decodedLen + 1, digest)).ErrorId);
         }
         Assert.True((bool)expected["digest_ok"]!);
@@ -211,6 +213,12 @@ public class DataBlobTests
         var raw = DataBlob.MagicOf(BlobKind.Compressed).Concat(new byte[4]).Concat(frames).ToArray();
         BitConverter.TryWriteBytes(raw.AsSpan(8), System.IO.Hashing.Crc32.HashToUInt32(frames));
         Assert.Equal(new byte[10000], DataBlob.FromRaw(raw).Decode());
+
+        // PBS 3.2.8+ writes plain compressed blobs with the single-shot encoder (frame with content size).
+        var bulk = Zstd.CompressBulk(new byte[5000]);
+        var bulkRaw = DataBlob.MagicOf(BlobKind.Compressed).Concat(new byte[4]).Concat(bulk).ToArray();
+        Assert.Equal(0x20, bulk[4] & 0x20);
+        Assert.Equal(new byte[5000], DataBlob.FromRaw(bulkRaw).Decode());
 
         var empty = DataBlob.Encode([], Crypt, compress: true);
         Assert.Equal(DataBlob.EncryptedHeaderSize, empty.Raw.Length);

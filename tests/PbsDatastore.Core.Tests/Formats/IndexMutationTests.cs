@@ -101,7 +101,7 @@ public class IndexMutationTests
             default: // random garbage of index-like length
                 var garbage = new byte[random.Next(2) == 0 ? random.Next(5000) : data.Length];
                 random.NextBytes(garbage);
-                if (random.Next(2) == 0) data.AsSpan(0, 8).CopyTo(garbage.AsSpan(0, Math.Min(8, garbage.Length)));
+                if (random.Next(2) == 0) data.AsSpan(0, Math.Min(8, garbage.Length)).CopyTo(garbage);
                 return garbage;
         }
     }

@@ -1,0 +1,184 @@
+using System.Runtime.CompilerServices;
+using PbsDatastore.Core.Formats;
+using PbsDatastore.Core.Store;
+
+namespace PbsDatastore.Core.Maintenance;
+
+/// <summary>Bytes [Start, End) of an archive's logical stream.</summary>
+public readonly record struct ByteRange(long Start, long End)
+{
+    public long Length => End - Start;
+    public override string ToString() => $"{Start}-{End}";
+}
+
+/// <summary>One index file that references a chunk, and the parts of its stream that chunk holds.</summary>
+public sealed class ChunkUse
+{
+    /// <summary>The index file, relative to the store root.</summary>
+    public required string IndexPath { get; init; }
+    /// <summary>Its snapshot directory relative to the store root (`[ns/a/]type/id/time`); null outside the snapshot scheme.</summary>
+    public string? Snapshot { get; init; }
+    /// <summary>The archive name (the index file name).</summary>
+    public required string Archive { get; init; }
+    /// <summary>Stream ranges held by the chunk; adjacent entries with the same digest are merged into one range.</summary>
+    public required IReadOnlyList<ByteRange> Ranges { get; init; }
+    /// <summary>Index entries naming the chunk.</summary>
+    public int Entries { get; init; }
+    public long Bytes => Ranges.Sum(r => r.Length);
+}
+
+/// <summary>A chunk and everything that references it.</summary>
+public sealed class ChunkReference
+{
+    public required ChunkDigest Digest { get; init; }
+    /// <summary>The chunk file exists.</summary>
+    public required bool Present { get; init; }
+    /// <summary>Names of its `.bad` files in the chunk store (corrupt copies verify set aside).</summary>
+    public required IReadOnlyList<string> BadFiles { get; init; }
+    /// <summary>Index files referencing it, by path.</summary>
+    public required IReadOnlyList<ChunkUse> Uses { get; init; }
+    /// <summary>Snapshots (relative directories) referencing it, in path order.</summary>
+    public IReadOnlyList<string> Snapshots => Uses.Select(u => u.Snapshot).OfType<string>().Distinct().ToList();
+}
+
+/// <summary>
+/// Which snapshots and archives reference given chunks, and where in their streams: one parallel pass over every
+/// index GC would mark, keeping only the references to the chunks asked about (memory per matching reference).
+/// </summary>
+public static class ChunkReferences
+{
+    private readonly record struct Hit(int File, int Entry, ChunkDigest Digest, long Start, long End);
+
+    private readonly struct Mark : IChunkStateUpdate
+    {
+        public uint Apply(uint state) => 1;
+    }
+
+    /// <summary>References of the given digests, in the order given (duplicates once).</summary>
+    public static IReadOnlyList<ChunkReference> Find(string storePath, IEnumerable<ChunkDigest> digests, ITaskState state)
+    {
+        var store = IndexPass.OpenStore(storePath);
+        var wanted = digests.Distinct().ToList();
+        var table = new ChunkDigestTable(shardBits: 0);
+        foreach (var d in wanted) table.Update(d, new Mark());
+        var files = IndexPass.ListIndexFiles(store.BasePath, state);
+        var hits = Collect(store, files, d => !Unsafe.IsNullRef(ref table.Find(d)), state);
+        return Build(store, wanted, hits, files, present: null);
+    }
+
+    /// <summary>Chunks some index references but whose chunk file does not exist (GC's missing-chunk warnings), by digest.</summary>
+    public static IReadOnlyList<ChunkReference> FindMissing(string storePath, ITaskState state)
+    {
+        var store = IndexPass.OpenStore(storePath);
+        var existing = new ChunkDigestTable();
+        foreach (var entry in ReadChunkStore(store, state))
+            // GC's touch of the lowercase name is what finds a chunk; a `.bad` or an upper-case name does not count.
+            if (!entry.IsBad && entry.Name.Length == 64 && entry.Name == entry.Digest.ToString())
+                existing.Update(entry.Digest, new Mark());
+        var files = IndexPass.ListIndexFiles(store.BasePath, state);
+        var hits = Collect(store, files, d => Unsafe.IsNullRef(ref existing.Find(d)), state);
+        var missing = hits.Select(h => h.Digest).Distinct().Order().ToList();
+        return Build(store, missing, hits, files, present: false);
+    }
+
+    /// <summary>Chunks that have `.bad` files in the chunk store, by digest, with whatever still references them.</summary>
+    public static IReadOnlyList<ChunkReference> FindBad(string storePath, ITaskState state)
+    {
+        var store = IndexPass.OpenStore(storePath);
+        var bad = ReadChunkStore(store, state).Where(e => e.IsBad).Select(e => e.Digest).Distinct().Order().ToList();
+        return Find(storePath, bad, state);
+    }
+
+    /// <summary>Every entry of the chunk store passing PBS's chunk-name test, prefix directories read in parallel.</summary>
+    private static List<ChunkEntry> ReadChunkStore(ChunkStore store, ITaskState state)
+    {
+        const int activityId = 3;
+        const string activity = "Reading the chunk store";
+        const int batch = 256;
+        var all = new List<ChunkEntry>();
+        var done = 0;
+        try
+        {
+            ParallelRun.For(ChunkStore.PrefixCount / batch, state, b =>
+            {
+                state.CheckAbort();
+                var entries = new List<ChunkEntry>();
+                for (var prefix = b * batch; prefix < (b + 1) * batch; prefix++) store.ReadPrefixDir(prefix, entries);
+                lock (all) all.AddRange(entries);
+                var count = Interlocked.Increment(ref done);
+                state.Progress(activityId, activity, $"{count * batch} of {ChunkStore.PrefixCount} directories", count * batch * 100 / ChunkStore.PrefixCount);
+            });
+        }
+        finally
+        {
+            state.Complete(activityId, activity);
+        }
+        return all;
+    }
+
+    private static List<Hit> Collect(ChunkStore store, List<StoreIndexFile> files, Func<ChunkDigest, bool> wanted, ITaskState state)
+    {
+        var hits = new List<Hit>();
+        IndexPass.Run(store.BasePath, files, (current, _) =>
+        {
+            var (i, index) = current;
+            var local = new List<Hit>();
+            try
+            {
+                for (var n = 0; n < index.Count; n++)
+                {
+                    if ((n + 1) % IndexPass.AbortCheckInterval == 0) state.CheckAbort();
+                    var digest = new ChunkDigest(index.GetDigest(n));
+                    if (wanted(digest)) local.Add(new Hit(i, n, digest, index.ChunkStart(n), index.ChunkEnd(n)));
+                }
+            }
+            catch (PbsException e) when (e.ErrorId != "OperationStopped")
+            {
+                state.Warn($"index \"{files[i].RelativePath}\" is damaged, its references may be incomplete - {e.Message}");
+            }
+            if (local.Count > 0)
+                lock (hits) hits.AddRange(local);
+        }, state, "Reading indexes",
+        onUnreadable: (file, e) => state.Warn($"skipping unreadable index \"{file.RelativePath}\" - {e.Message}"));
+        return hits;
+    }
+
+    private static List<ChunkReference> Build(ChunkStore store, List<ChunkDigest> digests, List<Hit> hits,
+        List<StoreIndexFile> files, bool? present)
+    {
+        var badFiles = new BadFileIndex(store);
+        var byDigest = hits.ToLookup(h => h.Digest);
+        return digests.Select(digest => new ChunkReference
+        {
+            Digest = digest,
+            Present = present ?? store.Stat(digest) != null,
+            BadFiles = badFiles.For(digest).Select(e => e.Name).Order(StringComparer.Ordinal).ToList(),
+            Uses = byDigest[digest]
+                .GroupBy(h => h.File)
+                .Select(g => Use(files[g.Key], g.OrderBy(h => h.Entry).ToList()))
+                .OrderBy(u => u.IndexPath, StringComparer.Ordinal)
+                .ToList(),
+        }).ToList();
+    }
+
+    private static ChunkUse Use(StoreIndexFile file, List<Hit> hits)
+    {
+        var ranges = new List<ByteRange>();
+        foreach (var h in hits)
+        {
+            if (ranges.Count > 0 && ranges[^1].End == h.Start)
+                ranges[^1] = ranges[^1] with { End = h.End };
+            else
+                ranges.Add(new ByteRange(h.Start, h.End));
+        }
+        var slash = file.RelativePath.LastIndexOf('/');
+        return new ChunkUse
+        {
+            IndexPath = file.RelativePath,
+            Snapshot = file.IsStrangePath ? null : file.RelativePath[..slash],
+            Archive = file.RelativePath[(slash + 1)..],
+            Ranges = ranges,
+            Entries = hits.Count,
+        };
+    }
+}

@@ -1,0 +1,256 @@
+using PbsDatastore.Core.Formats;
+using PbsDatastore.Core.Store;
+
+namespace PbsDatastore.Core.Maintenance;
+
+/// <summary>
+/// A part of a store to measure: a directory relative to the store root (a snapshot, a group, a namespace with
+/// everything below it, or "" for the whole store) and the name to report it under.
+/// </summary>
+public sealed record AccountingMember(string Name, string RelativePath);
+
+/// <summary>What one member of a measured set holds on its own.</summary>
+public sealed class MemberSpaceUsage
+{
+    public required string Name { get; init; }
+    public required string RelativePath { get; init; }
+    public int IndexFiles { get; init; }
+    /// <summary>Sum of the logical sizes (`index_bytes`) of its indexes.</summary>
+    public long LogicalBytes { get; init; }
+    /// <summary>Chunks referenced by this member and by nothing else, in the set or outside it.</summary>
+    public long ExclusiveChunks { get; init; }
+    public long ExclusiveBytes { get; init; }
+}
+
+/// <summary>Space figures of a set of snapshots, groups or namespaces, measured as a whole.</summary>
+public sealed class SpaceUsage
+{
+    public required string StorePath { get; init; }
+    public required IReadOnlyList<MemberSpaceUsage> Members { get; init; }
+    /// <summary>Index files of the set (GC's definition: `*.fidx`/`*.didx`, not in hidden directories).</summary>
+    public int IndexFiles { get; init; }
+    /// <summary>Sum of `index_bytes` over the set's indexes: what GC reports as original data usage.</summary>
+    public long LogicalBytes { get; init; }
+    /// <summary>Unique chunks the set references, present or not.</summary>
+    public long ReferencedChunks { get; init; }
+    /// <summary>
+    /// On-disk bytes of those chunks: the chunk file, or for a missing chunk the `.N.bad` files GC keeps alive
+    /// in its place.
+    /// </summary>
+    public long ReferencedBytes { get; init; }
+    /// <summary>Chunks only the set references: removing the set and running GC frees exactly these.</summary>
+    public long ExclusiveChunks { get; init; }
+    public long ExclusiveBytes { get; init; }
+    /// <summary>Chunks the set references that something outside it references too.</summary>
+    public long SharedChunks { get; init; }
+    public long SharedBytes { get; init; }
+    /// <summary>Referenced chunks whose chunk file does not exist.</summary>
+    public long MissingChunks { get; init; }
+    /// <summary>Index files in the whole store, all of which were read.</summary>
+    public int StoreIndexFiles { get; init; }
+    /// <summary>Unique chunks referenced anywhere in the store.</summary>
+    public long StoreChunks { get; init; }
+
+    /// <summary>Bytes the digest table held at the end of the pass (for the memory-per-chunk benchmark).</summary>
+    internal long TableBytes { get; init; }
+
+    /// <summary>Logical bytes over referenced bytes, as GC computes it (1 when nothing is on disk).</summary>
+    public double DeduplicationFactor => ReferencedBytes == 0 ? 1.0 : (double)LogicalBytes / ReferencedBytes;
+}
+
+/// <summary>
+/// Space accounting: one pass over every index GC would mark, recording per unique chunk which member of the set
+/// references it and whether anything outside the set does; then one stat per chunk of the set. Memory is per
+/// unique chunk (see <see cref="ChunkDigestTable"/>), and indexes are read in parallel.
+/// </summary>
+public static class SpaceAccounting
+{
+    // Chunk state bits: the referencing member (1-based; all ones = several members), referenced from outside
+    // the set, chunk file present.
+    internal const uint MemberMask = (1u << 28) - 1;
+    internal const uint SeveralMembers = MemberMask;
+    internal const uint Outside = 1u << 28;
+    internal const uint Present = 1u << 29;
+
+    private const int PrefetchDistance = 8;
+
+    private readonly struct MarkReference(uint member) : IChunkStateUpdate
+    {
+        public uint Apply(uint state)
+        {
+            if (member == 0) return state | Outside;
+            var current = state & MemberMask;
+            return current == 0 || current == member ? state | member : state | SeveralMembers;
+        }
+    }
+
+    /// <summary>Measures <paramref name="members"/> as one set in the store at <paramref name="storePath"/>.</summary>
+    public static SpaceUsage Measure(string storePath, IReadOnlyList<AccountingMember> members, ITaskState state)
+    {
+        if (members.Count >= SeveralMembers)
+            throw new PbsException("TooManyMembers", PbsErrorKind.InvalidArgument, $"cannot measure {members.Count} items at once");
+        var store = IndexPass.OpenStore(storePath);
+        var files = IndexPass.ListIndexFiles(store.BasePath, state);
+        var memberOf = AssignMembers(files, members);
+        var table = new ChunkDigestTable();
+        var logical = new long[members.Count + 1];
+        var indexCount = new int[members.Count + 1];
+
+        IndexPass.Run(store.BasePath, files, (current, previous) =>
+        {
+            var member = (uint)memberOf[current.File];
+            var mark = new MarkReference(member);
+            var entries = current.Index.EntryBytes;
+            var stride = current.Index.EntrySize;
+            // Where the previous version of this archive holds the same digest at the same position and counts
+            // for the same member, the update was already made: marking is idempotent.
+            var before = previous is { } p && memberOf[p.File] == memberOf[current.File] && p.Index.EntrySize == stride
+                ? p.Index.EntryBytes : default;
+            // Updates trail the reads by a few digests whose slots were prefetched: the table is far larger
+            // than the caches, so each update would otherwise wait for memory on its own.
+            Span<ChunkDigest> pending = stackalloc ChunkDigest[PrefetchDistance];
+            var queued = 0;
+            for (int pos = stride - ChunkDigest.Size, n = 1; pos < entries.Length; pos += stride, n++)
+            {
+                if (n % IndexPass.AbortCheckInterval == 0) state.CheckAbort();
+                var digest = entries.Slice(pos, ChunkDigest.Size);
+                if (pos < before.Length && digest.SequenceEqual(before.Slice(pos, ChunkDigest.Size))) continue;
+                var next = new ChunkDigest(digest);
+                table.Prefetch(next);
+                ref var slot = ref pending[queued++ % PrefetchDistance];
+                if (queued > PrefetchDistance) table.Update(slot, mark);
+                slot = next;
+            }
+            for (var q = Math.Max(0, queued - PrefetchDistance); q < queued; q++)
+                table.Update(pending[q % PrefetchDistance], mark);
+            Interlocked.Add(ref logical[member], current.Index.IndexBytes);
+            Interlocked.Increment(ref indexCount[member]);
+        }, state, "Reading indexes");
+
+        StatChunks(store, table, inSetOnly: true, state);
+        return Sum(store.BasePath, files.Count, members, table, logical, indexCount);
+    }
+
+    /// <summary>
+    /// Member (1-based) of each file: the deepest member directory containing it; 0 when none does. Overlapping
+    /// members are allowed: the set is their union.
+    /// </summary>
+    private static int[] AssignMembers(IReadOnlyList<StoreIndexFile> files, IReadOnlyList<AccountingMember> members)
+    {
+        var byPath = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var m = 0; m < members.Count; m++)
+            byPath.TryAdd(members[m].RelativePath.Trim('/'), m + 1);
+        var result = new int[files.Count];
+        for (var i = 0; i < files.Count; i++)
+        {
+            var dir = files[i].RelativePath;
+            while (true)
+            {
+                var slash = dir.LastIndexOf('/');
+                dir = slash < 0 ? "" : dir[..slash];
+                if (byPath.TryGetValue(dir, out var m))
+                {
+                    result[i] = m;
+                    break;
+                }
+                if (dir.Length == 0) break;
+            }
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Fills size and presence of the chunks (of the set only, or all) with one lstat each, shards in parallel.
+    /// A missing chunk's size is that of its `.0.bad` … `.9.bad` files, which GC touches in its place.
+    /// </summary>
+    internal static void StatChunks(ChunkStore store, ChunkDigestTable table, bool inSetOnly, ITaskState state)
+    {
+        const int activityId = 2;
+        const string activity = "Checking chunk files";
+        var badFiles = new BadFileIndex(store);
+        var done = 0;
+        try
+        {
+            ParallelRun.For(table.ShardCount, state, StatShard);
+        }
+        finally
+        {
+            state.Complete(activityId, activity);
+        }
+
+        void StatShard(int shard)
+        {
+            state.CheckAbort();
+            foreach (ref var entry in table.ShardSlots(shard))
+            {
+                if (entry.State == 0 || (inSetOnly && (entry.State & MemberMask) == 0)) continue;
+                if (store.Stat(entry.Digest) is { } st)
+                {
+                    entry.State |= Present;
+                    // GC's sweep counts and removes regular files only.
+                    entry.Size = st.IsRegularFile ? (uint)Math.Min(st.Size, uint.MaxValue) : 0;
+                }
+                else
+                {
+                    entry.Size = (uint)Math.Min(badFiles.KeptAliveBytes(entry.Digest), uint.MaxValue);
+                }
+            }
+            var count = Interlocked.Increment(ref done);
+            state.Progress(activityId, activity, $"{count} of {table.ShardCount}", count * 100 / table.ShardCount);
+        }
+    }
+
+    private static SpaceUsage Sum(string storePath, int storeIndexFiles, IReadOnlyList<AccountingMember> members,
+        ChunkDigestTable table, long[] logical, int[] indexCount)
+    {
+        var exclusiveChunks = new long[members.Count + 1];
+        var exclusiveBytes = new long[members.Count + 1];
+        long referenced = 0, referencedBytes = 0, exclusive = 0, exclusiveSum = 0, missing = 0, all = 0;
+        for (var shard = 0; shard < table.ShardCount; shard++)
+        {
+            foreach (ref readonly var entry in table.ShardSlots(shard))
+            {
+                if (entry.State == 0) continue;
+                all++;
+                var member = entry.State & MemberMask;
+                if (member == 0) continue;
+                referenced++;
+                referencedBytes += entry.Size;
+                if ((entry.State & Present) == 0) missing++;
+                if ((entry.State & Outside) != 0) continue;
+                exclusive++;
+                exclusiveSum += entry.Size;
+                if (member != SeveralMembers)
+                {
+                    exclusiveChunks[member]++;
+                    exclusiveBytes[member] += entry.Size;
+                }
+            }
+        }
+        return new SpaceUsage
+        {
+            StorePath = storePath,
+            Members = members.Select((m, i) => new MemberSpaceUsage
+            {
+                Name = m.Name,
+                RelativePath = m.RelativePath,
+                IndexFiles = indexCount[i + 1],
+                LogicalBytes = logical[i + 1],
+                ExclusiveChunks = exclusiveChunks[i + 1],
+                ExclusiveBytes = exclusiveBytes[i + 1],
+            }).ToList(),
+            IndexFiles = indexCount.Skip(1).Sum(),
+            LogicalBytes = logical.Skip(1).Sum(),
+            ReferencedChunks = referenced,
+            ReferencedBytes = referencedBytes,
+            ExclusiveChunks = exclusive,
+            ExclusiveBytes = exclusiveSum,
+            SharedChunks = referenced - exclusive,
+            SharedBytes = referencedBytes - exclusiveSum,
+            MissingChunks = missing,
+            StoreIndexFiles = storeIndexFiles,
+            StoreChunks = all,
+            TableBytes = table.AllocatedBytes,
+        };
+    }
+}
