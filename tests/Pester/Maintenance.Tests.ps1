@@ -59,7 +59,8 @@ Describe 'Invoke-PbsPrune' {
         $r.Count | Should -Be 3
         ($r | Where-Object Group -eq 'vm/400').Mark | Should -Be 'keep-partial'
         ($r | Where-Object Group -eq 'ct/300').Mark | Should -Be @('remove', 'keep')
-        Invoke-PbsPrune -Datastore $Store -Namespace prod/db -MaxDepth 0 -KeepLast 1 -WhatIf | Should -BeNullOrEmpty
+        $top = Invoke-PbsPrune -Datastore $Store -Namespace prod -MaxDepth 0 -KeepLast 1 -WhatIf
+        @($top.Group | Sort-Object -Unique) | Should -Be @('host/vault', 'host/web01', 'vm/101')
     }
 
     It 'uses the time zone it is given for period keys' {

@@ -51,8 +51,9 @@ public abstract class VerifyCmdlet : PbsCmdlet
     /// </summary>
     protected bool TryGetJob(Datastore store, string target, Func<Upid> upid, out VerifyJob job)
     {
+        var reason = ShouldProcessReason.None;
         var proceed = Fast || ShouldProcess($"Verify {target} (records verify_state, renames corrupt chunks)",
-            $"Verify {target}? Its manifest gets verify_state; corrupt chunks are renamed to .bad.", "Verify", out var reason);
+            $"Verify {target}? Its manifest gets verify_state; corrupt chunks are renamed to .bad.", "Verify", out reason);
         var dryRun = !proceed && reason == ShouldProcessReason.WhatIf;
         if (!proceed && !dryRun)
         {
