@@ -9,6 +9,7 @@
     PowerShellVersion      = '7.4'
     CompatiblePSEditions   = @('Core')
     CmdletsToExport        = @(
+        'Export-PbsArchive'
         'Get-PbsBackupGroup'
         'Get-PbsChunk'
         'Get-PbsDatastore'
@@ -22,6 +23,7 @@
         'Invoke-PbsPrune'
         'New-PbsDatastore'
         'New-PbsNamespace'
+        'New-PbsSnapshot'
         'Remove-PbsBackupGroup'
         'Remove-PbsNamespace'
         'Remove-PbsSnapshot'

@@ -11,7 +11,7 @@ namespace PbsDatastore.Cmdlets;
 
 /// <summary>
 /// Writes one new snapshot from files or a stream, as a PBS backup does: `*.img` files become fixed indexes,
-/// small files and `*.conf`/`*.log` blobs, anything else dynamic indexes cut by PBS's chunker.
+/// `*.conf`/`*.log` (and names given as `*.blob`) blobs, anything else dynamic indexes cut by PBS's chunker.
 /// </summary>
 [Cmdlet(VerbsCommon.New, "PbsSnapshot", SupportsShouldProcess = true, DefaultParameterSetName = PathSet)]
 [OutputType(typeof(SnapshotInfo))]
@@ -135,7 +135,7 @@ public sealed class NewPbsSnapshot : PbsCmdlet
         var info = new FileInfo(path);
         if (!info.Exists)
             throw new PbsException("InputNotFound", PbsErrorKind.ObjectNotFound, $"input file '{path}' not found", path);
-        var name = ArchiveNames.ForInput(info.Name, info.Length);
+        var name = ArchiveNames.ForInput(info.Name);
         return new Input(name, info.Length,
             () => new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan), Owned: true);
     }
@@ -143,6 +143,6 @@ public sealed class NewPbsSnapshot : PbsCmdlet
     private Input StreamInput()
     {
         long? length = InputStream.CanSeek ? InputStream.Length - InputStream.Position : null;
-        return new Input(ArchiveNames.ForInput(ArchiveName, length), length, () => InputStream, Owned: false);
+        return new Input(ArchiveNames.ForInput(ArchiveName), length, () => InputStream, Owned: false);
     }
 }
