@@ -1,0 +1,158 @@
+using PbsDatastore.Core.Locking;
+
+namespace PbsDatastore.Core.Hierarchy;
+
+/// <summary>
+/// An opened PBS datastore directory: its name (for lock paths and config), the chunk store path and the
+/// namespace / group / snapshot hierarchy as PBS's iterators list it. Holds no descriptors; cheap to create.
+/// </summary>
+public sealed class Datastore
+{
+    private Datastore(string path, string name, DatastoreConfigEntry? config, LockScheme locking)
+    {
+        Path = path;
+        Name = name;
+        Config = config;
+        Locking = locking;
+    }
+
+    /// <summary>Absolute path of the datastore root.</summary>
+    public string Path { get; }
+
+    /// <summary>Datastore name: as given, as configured for this path, or else the directory name.</summary>
+    public string Name { get; }
+
+    /// <summary>The datastore.cfg section of this store, if it was found.</summary>
+    public DatastoreConfigEntry? Config { get; }
+
+    /// <summary>Which PBS lock scheme(s) operations on this store take (decided when the store was opened).</summary>
+    public LockScheme Locking { get; }
+
+    public string ChunkStorePath => System.IO.Path.Combine(Path, ".chunks");
+
+    /// <summary>The chunk store's process-lock file `.lock`.</summary>
+    public string ProcessLockPath => System.IO.Path.Combine(Path, ".lock");
+
+    /// <summary>
+    /// Opens the datastore at <paramref name="path"/>; it must be a directory containing `.chunks`. Without a
+    /// name, the datastore.cfg section with this path names it (when readable), else the directory name.
+    /// <paramref name="locking"/> forces a lock scheme instead of detecting it (<see cref="LockScheme.Detect"/>).
+    /// </summary>
+    public static Datastore Open(string path, string? name = null, DatastoreConfig? config = null, LockScheme? locking = null)
+    {
+        if (string.IsNullOrEmpty(path))
+            throw new PbsException("DatastoreNotFound", PbsErrorKind.InvalidArgument, "datastore path is empty", path);
+        var full = System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(path));
+        if (!Directory.Exists(full))
+            throw new PbsException("DatastoreNotFound", PbsErrorKind.ObjectNotFound,
+                $"datastore path \"{full}\" does not exist or is not a directory", full);
+        if (!Directory.Exists(System.IO.Path.Combine(full, ".chunks")))
+            throw new PbsException("NotADatastore", PbsErrorKind.InvalidData,
+                $"\"{full}\" is not a datastore (no .chunks directory)", full);
+        if (name != null && (name.Length < 3 || name.Length > 32 || !PbsNames.IsSafeId(name)))
+            throw new PbsException("InvalidDatastoreName", PbsErrorKind.InvalidArgument,
+                $"invalid datastore name {PbsNames.Quote(name)}", name);
+
+        DatastoreConfigEntry? entry = null;
+        if (config == null && File.Exists(PbsPaths.DatastoreConfigFile))
+        {
+            // Opening by path must work on a machine whose datastore.cfg is broken; the name then falls back.
+            try { config = DatastoreConfig.Load(); } catch (PbsException) { }
+        }
+        if (config != null)
+            entry = name != null ? config.TryGet(name) : config.FindByPath(full);
+        var dirName = System.IO.Path.GetFileName(full);
+        name ??= entry?.Name ?? dirName;
+        return new Datastore(full, name, entry, locking ?? LockScheme.Detect());
+    }
+
+    /// <summary>Opens a datastore by its configured name (datastore.cfg at <paramref name="configPath"/> or the default).</summary>
+    public static Datastore OpenConfigured(string name, string? configPath = null)
+    {
+        var config = DatastoreConfig.Load(configPath);
+        var entry = config.Get(name);
+        return Open(entry.Path, entry.Name, config);
+    }
+
+    /// <summary>Throws DatastoreInMaintenance if the configured maintenance mode refuses the operation.</summary>
+    public void CheckOperation(DatastoreOperation operation) => Config?.MaintenanceMode?.Check(Name, operation);
+
+    /// <summary>Absolute directory of a namespace.</summary>
+    public string NamespacePath(BackupNamespace ns)
+        => ns.IsRoot ? Path : System.IO.Path.Combine(Path, ns.RelativePath);
+
+    public bool NamespaceExists(BackupNamespace ns) => ns.IsRoot || FileSystemEntries.IsDirectory(NamespacePath(ns));
+
+    /// <summary>
+    /// Namespaces from <paramref name="start"/> (default root), depth-first pre-order, start first, children
+    /// by name. <paramref name="maxDepth"/> counts from the start (null: all, clamped to PBS's depth limit).
+    /// A child directory that is not a valid namespace name is an error: thrown, or passed to
+    /// <paramref name="onError"/> and skipped.
+    /// </summary>
+    public IEnumerable<BackupNamespace> ListNamespaces(BackupNamespace? start = null, int? maxDepth = null,
+        Action<PbsException>? onError = null)
+    {
+        start ??= BackupNamespace.Root;
+        if (!NamespaceExists(start))
+            throw new PbsException("NamespaceNotFound", PbsErrorKind.ObjectNotFound,
+                $"namespace '{start.Name}' does not exist in datastore '{Name}'", start.Name);
+        var limit = Math.Min(maxDepth ?? int.MaxValue, PbsNames.MaxNamespaceDepth - start.Depth);
+        return Walk(start, 0);
+
+        IEnumerable<BackupNamespace> Walk(BackupNamespace ns, int depth)
+        {
+            yield return ns;
+            if (depth >= limit) yield break;
+            foreach (var child in ChildNamespaces(ns, onError))
+                foreach (var n in Walk(child, depth + 1))
+                    yield return n;
+        }
+    }
+
+    private List<BackupNamespace> ChildNamespaces(BackupNamespace ns, Action<PbsException>? onError)
+    {
+        var dir = System.IO.Path.Combine(NamespacePath(ns), "ns");
+        var result = new List<BackupNamespace>();
+        foreach (var (name, kind) in FileSystemEntries.List(dir).OrderBy(e => e.Name, StringComparer.Ordinal))
+        {
+            if (kind != EntryKind.Directory) continue;
+            try { result.Add(ns.Child(name)); }
+            catch (PbsException e)
+            {
+                var error = new PbsException(e.ErrorId, PbsErrorKind.InvalidData,
+                    $"invalid namespace directory \"{System.IO.Path.Combine(dir, name)}\" - {e.Message}",
+                    System.IO.Path.Combine(dir, name), e);
+                if (onError == null) throw error;
+                onError(error);
+            }
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Groups of one namespace level in PBS's sort order: directories named exactly like a backup type, and in
+    /// them directories matching the backup-ID regex (others are skipped silently, symlinks never followed).
+    /// </summary>
+    public IEnumerable<BackupGroup> ListGroups(BackupNamespace? ns = null)
+    {
+        ns ??= BackupNamespace.Root;
+        var nsPath = NamespacePath(ns);
+        var groups = new List<BackupGroup>();
+        foreach (var type in BackupTypes.All)
+        {
+            var typeDir = System.IO.Path.Combine(nsPath, type.ToPbsString());
+            if (!FileSystemEntries.IsDirectory(typeDir)) continue;
+            foreach (var (name, kind) in FileSystemEntries.List(typeDir))
+                if (kind == EntryKind.Directory && PbsNames.IsValidBackupId(name))
+                    groups.Add(new BackupGroup(this, ns, type, name));
+        }
+        groups.Sort();
+        return groups;
+    }
+
+    /// <summary>A group by name (validated; it need not exist).</summary>
+    public BackupGroup Group(BackupNamespace ns, BackupType type, string id)
+        => new(this, ns, type, PbsNames.ValidateBackupId(id));
+
+    public override string ToString() => $"{Name} ({Path})";
+}

@@ -1,0 +1,261 @@
+using System.Text;
+
+namespace PbsDatastore.Core.Hierarchy;
+
+/// <summary>
+/// PBS's `datastore.cfg` (section config): `datastore: NAME` headers, indented `key value` lines, sections
+/// separated by blank lines. Parsing follows PBS's syntax rules (key-only lines, duplicate keys, missing `path`
+/// and malformed property strings are errors). Keys are accepted up to PBS 4.2's set; a key no PBS knows is an
+/// error as in PBS, because such a file would make PBS itself fail.
+/// </summary>
+public sealed class DatastoreConfig
+{
+    private static readonly HashSet<string> KnownKeys = new(StringComparer.Ordinal)
+    {
+        "path", "comment", "gc-schedule", "prune-schedule", "keep-last", "keep-hourly", "keep-daily", "keep-weekly",
+        "keep-monthly", "keep-yearly", "verify-new", "notify-user", "notify", "notification-mode", "tuning",
+        "maintenance-mode",
+        // newer than 3.2.4 (pbs-newer-versions §7.1)
+        "backing-device", "gc-on-unmount", "backend", "notification-thresholds", "counter-reset-schedule",
+    };
+
+    private readonly List<DatastoreConfigEntry> _entries;
+
+    private DatastoreConfig(string path, List<DatastoreConfigEntry> entries)
+    {
+        Path = path;
+        _entries = entries;
+    }
+
+    /// <summary>The file this configuration was read from.</summary>
+    public string Path { get; }
+
+    /// <summary>Sections in file order.</summary>
+    public IReadOnlyList<DatastoreConfigEntry> Entries => _entries;
+
+    /// <summary>Reads and parses a datastore.cfg (default <see cref="PbsPaths.DatastoreConfigFile"/>).</summary>
+    public static DatastoreConfig Load(string? path = null)
+    {
+        path ??= PbsPaths.DatastoreConfigFile;
+        string text;
+        try { text = File.ReadAllText(path, new UTF8Encoding(false, true)); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new PbsException("DatastoreConfigNotFound", PbsErrorKind.ObjectNotFound,
+                $"datastore configuration \"{path}\" not found", path, e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or DecoderFallbackException)
+        {
+            throw new PbsException("DatastoreConfigUnreadable",
+                e is UnauthorizedAccessException ? PbsErrorKind.PermissionDenied : PbsErrorKind.ReadError,
+                $"unable to read datastore configuration \"{path}\" - {e.Message}", path, e);
+        }
+        return Parse(text, path);
+    }
+
+    /// <summary>Parses datastore.cfg text; <paramref name="source"/> names it in errors.</summary>
+    public static DatastoreConfig Parse(string text, string source = "datastore.cfg")
+    {
+        var entries = new List<DatastoreConfigEntry>();
+        string? name = null;
+        Dictionary<string, string>? props = null;
+        var headerLine = 0;
+        var lines = text.Split('\n');
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var line = lines[i].TrimEnd('\r');
+            var lineNo = i + 1;
+            if (line.Trim().Length == 0)
+            {
+                Finish();
+                continue;
+            }
+            if (name == null)
+            {
+                if (!char.IsAsciiLetter(line[0]))
+                    throw Error(lineNo, "syntax error (expected header)");
+                var colon = line.IndexOf(':');
+                if (colon < 0) throw Error(lineNo, "syntax error (expected header)");
+                var type = line[..colon].Trim();
+                var id = line[(colon + 1)..].Trim();
+                if (type != "datastore") throw Error(lineNo, $"unknown section type '{type}'");
+                if (id.Length < 3 || id.Length > 32 || !PbsNames.IsSafeId(id))
+                    throw Error(lineNo, $"invalid datastore name {PbsNames.Quote(id)}");
+                if (entries.Any(e => e.Name == id)) throw Error(lineNo, $"duplicate section '{id}'");
+                name = id;
+                props = new Dictionary<string, string>(StringComparer.Ordinal);
+                headerLine = lineNo;
+                continue;
+            }
+            if (!char.IsWhiteSpace(line[0])) throw Error(lineNo, "syntax error (expected section properties)");
+            var body = line.TrimStart();
+            var ws = body.IndexOfAny([' ', '\t']);
+            if (ws < 0) throw Error(lineNo, "syntax error (expected section properties)");
+            var key = body[..ws];
+            var value = body[ws..].Trim();
+            if (props!.ContainsKey(key)) throw Error(lineNo, $"duplicate property '{key}'");
+            if (!KnownKeys.Contains(key)) throw Error(lineNo, $"unknown property '{key}'");
+            if (value.Any(char.IsControl)) throw Error(lineNo, $"property '{key}' contains control characters");
+            props[key] = value;
+        }
+        Finish();
+        return new DatastoreConfig(source, entries);
+
+        void Finish()
+        {
+            if (name == null) return;
+            if (!props!.TryGetValue("path", out var p) || p.Length == 0)
+                throw Error(headerLine, $"datastore '{name}': missing property 'path'");
+            entries.Add(new DatastoreConfigEntry(name, props, source));
+            name = null;
+            props = null;
+        }
+
+        PbsException Error(int line, string message)
+            => new("DatastoreConfigInvalid", PbsErrorKind.InvalidData, $"{source}:{line}: {message}", source);
+    }
+
+    /// <summary>The section named <paramref name="name"/>; throws DatastoreNotConfigured.</summary>
+    public DatastoreConfigEntry Get(string name)
+        => TryGet(name) ?? throw new PbsException("DatastoreNotConfigured", PbsErrorKind.ObjectNotFound,
+            $"datastore '{name}' does not exist in {Path}", name);
+
+    public DatastoreConfigEntry? TryGet(string name) => _entries.FirstOrDefault(e => e.Name == name);
+
+    /// <summary>The section whose `path` is <paramref name="storePath"/> (compared as full paths).</summary>
+    public DatastoreConfigEntry? FindByPath(string storePath)
+    {
+        var full = Normalize(storePath);
+        return _entries.FirstOrDefault(e => e.BackingDevice == null && Normalize(e.Path) == full);
+    }
+
+    private static string Normalize(string p) => System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(p));
+}
+
+/// <summary>One `datastore:` section.</summary>
+public sealed class DatastoreConfigEntry
+{
+    internal DatastoreConfigEntry(string name, Dictionary<string, string> properties, string source)
+    {
+        Name = name;
+        Properties = properties;
+        Tuning = PropertyString.Parse(properties.GetValueOrDefault("tuning"), null, source, "tuning");
+        MaintenanceMode = properties.TryGetValue("maintenance-mode", out var mm)
+            ? MaintenanceMode.Parse(mm, source) : null;
+        if (properties.TryGetValue("notify", out var notify))
+            PropertyString.Parse(notify, null, source, "notify");
+    }
+
+    public string Name { get; }
+
+    /// <summary>All properties as written.</summary>
+    public IReadOnlyDictionary<string, string> Properties { get; }
+
+    /// <summary>The `path` key. For a removable store (`backing-device`) PBS mounts it at /mnt/datastore/NAME.</summary>
+    public string Path => BackingDevice != null ? $"/mnt/datastore/{Name}" : Properties["path"];
+
+    public string? BackingDevice => Properties.GetValueOrDefault("backing-device");
+
+    public string? Comment => Properties.GetValueOrDefault("comment");
+
+    /// <summary>Sub-keys of `tuning` (`chunk-order`, `sync-level`, GC tuning of newer PBS).</summary>
+    public IReadOnlyDictionary<string, string> Tuning { get; }
+
+    public MaintenanceMode? MaintenanceMode { get; }
+}
+
+/// <summary>Which operations a datastore allows, as PBS checks it at lookup time.</summary>
+public enum DatastoreOperation { Lookup, Read, Write }
+
+/// <summary>The `maintenance-mode` property: `type` (default key) and an optional percent-encoded `message`.</summary>
+public sealed class MaintenanceMode
+{
+    private static readonly string[] Types = ["read-only", "offline", "delete", "unmount", "s3-refresh"];
+
+    private MaintenanceMode(string type, string? message)
+    {
+        Type = type;
+        Message = message;
+    }
+
+    public string Type { get; }
+
+    /// <summary>The message, percent-decoded as PBS shows it.</summary>
+    public string? Message { get; }
+
+    internal static MaintenanceMode Parse(string value, string source)
+    {
+        var p = PropertyString.Parse(value, "type", source, "maintenance-mode");
+        if (!p.TryGetValue("type", out var type) || !Types.Contains(type))
+            throw new PbsException("DatastoreConfigInvalid", PbsErrorKind.InvalidData,
+                $"{source}: invalid maintenance-mode {PbsNames.Quote(value)}", source);
+        foreach (var k in p.Keys)
+            if (k != "type" && k != "message")
+                throw new PbsException("DatastoreConfigInvalid", PbsErrorKind.InvalidData,
+                    $"{source}: unknown maintenance-mode key '{k}'", source);
+        return new MaintenanceMode(type, p.TryGetValue("message", out var m) ? Uri.UnescapeDataString(m) : null);
+    }
+
+    /// <summary>
+    /// Throws DatastoreInMaintenance when PBS would refuse <paramref name="operation"/> on <paramref name="store"/>
+    /// (pbs-datastore §12.4, newer modes per the addendum §7.2).
+    /// </summary>
+    public void Check(string store, DatastoreOperation operation)
+    {
+        var refused = Type switch
+        {
+            "read-only" => operation == DatastoreOperation.Write,
+            "delete" => true,
+            _ => operation != DatastoreOperation.Lookup,
+        };
+        if (!refused) return;
+        var text = Type == "delete"
+            ? $"datastore '{store}' is in datastore is being deleted"
+            : $"datastore '{store}' is in {Type} maintenance mode{(Message is { Length: > 0 } ? ": " + Message : "")}";
+        throw new PbsException("DatastoreInMaintenance", PbsErrorKind.InvalidOperation, text, store);
+    }
+
+    public override string ToString() => Message is null ? Type : $"{Type} ({Message})";
+}
+
+/// <summary>PBS property strings: `key=value,…`; an item without `=` belongs to the default key; `"…"` quoting.</summary>
+internal static class PropertyString
+{
+    public static Dictionary<string, string> Parse(string? text, string? defaultKey, string source, string property)
+    {
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (string.IsNullOrEmpty(text)) return result;
+        var i = 0;
+        while (i < text.Length)
+        {
+            var item = new StringBuilder();
+            string? key = null;
+            while (i < text.Length && text[i] != ',')
+            {
+                var c = text[i];
+                if (c == '=' && key == null) { key = item.ToString(); item.Clear(); i++; continue; }
+                if (c == '"')
+                {
+                    i++;
+                    for (; ; i++)
+                    {
+                        if (i >= text.Length) throw Error("unterminated quoted value");
+                        if (text[i] == '\\' && i + 1 < text.Length) { item.Append(text[++i]); continue; }
+                        if (text[i] == '"') { i++; break; }
+                        item.Append(text[i]);
+                    }
+                    continue;
+                }
+                item.Append(c);
+                i++;
+            }
+            i++; // skip ','
+            key ??= defaultKey ?? throw Error($"value without key: {PbsNames.Quote(item.ToString())}");
+            if (!result.TryAdd(key, item.ToString())) throw Error($"duplicate key '{key}'");
+        }
+        return result;
+
+        PbsException Error(string message) => new("DatastoreConfigInvalid", PbsErrorKind.InvalidData,
+            $"{source}: invalid '{property}' value - {message}", source);
+    }
+}
