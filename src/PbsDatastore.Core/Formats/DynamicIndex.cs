@@ -37,7 +37,11 @@ public sealed class DynamicIndex : IndexFile
         return new DynamicIndex(path, data, count);
     }
 
-    public override long ChunkStart(int index) => index == 0 ? 0 : ChunkEnd(index - 1);
+    public override long ChunkStart(int index)
+    {
+        if ((uint)index >= (uint)Count) throw new ArgumentOutOfRangeException(nameof(index));
+        return index == 0 ? 0 : ChunkEnd(index - 1);
+    }
 
     public override long ChunkEnd(int index)
     {

@@ -38,12 +38,13 @@ public sealed class FixedIndex : IndexFile
         if (!data.AsSpan(0, 8).SequenceEqual(MagicBytes)) throw BadMagic(path);
         var size = BinaryPrimitives.ReadUInt64LittleEndian(data.AsSpan(64));
         var chunkSize = BinaryPrimitives.ReadUInt64LittleEndian(data.AsSpan(72));
-        // PBS divides by it and takes remainders with a bit mask: anything but a power of two is corrupt.
-        if (chunkSize == 0 || !BitOperations.IsPow2(chunkSize) || chunkSize > 1UL << 40)
+        // PBS divides by it and takes remainders with a bit mask: anything but a power of two is corrupt
+        // (2^63 would not fit the signed sizes used everywhere else).
+        if (chunkSize == 0 || !BitOperations.IsPow2(chunkSize) || chunkSize > long.MaxValue)
             throw new PbsException("IndexBadChunkSize", PbsErrorKind.InvalidData, $"invalid chunk size {chunkSize} in fixed index", path);
         var entriesBytes = (ulong)(data.Length - HeaderSize);
         var count = size / chunkSize + (size % chunkSize != 0 ? 1UL : 0UL);
-        // count <= 2^64 / 1: compare in UInt128 so a forged huge size cannot overflow into a match.
+        // A forged size can make count nearly 2^64: compare in UInt128 so the product cannot wrap into a match.
         var expected = (UInt128)count * ChunkDigest.Size;
         if (expected != entriesBytes || size > long.MaxValue)
             throw BadSize(path, expected > long.MaxValue ? long.MaxValue : (long)expected, (long)entriesBytes);
@@ -58,8 +59,9 @@ public sealed class FixedIndex : IndexFile
 
     public override long ChunkEnd(int index)
     {
-        if ((uint)index >= (uint)Count) throw new ArgumentOutOfRangeException(nameof(index));
-        return Math.Min((index + 1) * ChunkSize, Size);
+        var start = ChunkStart(index);
+        // start < Size, so this cannot overflow where (index + 1) * ChunkSize could.
+        return start + Math.Min(ChunkSize, Size - start);
     }
 
     public override (int Index, long OffsetInChunk)? ChunkFromOffset(long offset)

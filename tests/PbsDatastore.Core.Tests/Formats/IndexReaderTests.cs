@@ -141,6 +141,19 @@ public class IndexReaderTests
     }
 
     [Fact]
+    public void AnyPowerOfTwoChunkSizeIsAccepted()
+    {
+        var data = new byte[IndexFile.HeaderSize + 2 * ChunkDigest.Size];
+        FixedIndex.MagicBytes.CopyTo(data);
+        BitConverter.TryWriteBytes(data.AsSpan(64), long.MaxValue);
+        BitConverter.TryWriteBytes(data.AsSpan(72), 1L << 62);
+        var index = FixedIndex.Parse(data, "huge.fidx");
+        Assert.Equal(2, index.Count);
+        Assert.Equal(long.MaxValue, index.ChunkEnd(1));
+        Assert.Equal((1, (1L << 62) - 2), index.ChunkFromOffset(long.MaxValue - 1));
+    }
+
+    [Fact]
     public void EmptyDynamicIndexIsAnEmptyIndex()
     {
         var data = new byte[IndexFile.HeaderSize];

@@ -1,0 +1,21 @@
+using System.Globalization;
+
+namespace PbsDatastore.Core;
+
+/// <summary>PBS's HumanByte rendering of sizes in task logs (binary units, 3 decimals, shortest form).</summary>
+public static class HumanByte
+{
+    private static readonly string[] Units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+
+    public static string Format(ulong bytes)
+    {
+        // The unit follows the bit length of the byte count: below 2^10 bytes, below 2^20 KiB, ...
+        var unit = 0;
+        while (unit < Units.Length - 1 && bytes >= 1UL << (10 * (unit + 1)))
+            unit++;
+        var value = Math.Round(bytes / Math.Pow(1024, unit), 3, MidpointRounding.AwayFromZero);
+        return value.ToString("0.###", CultureInfo.InvariantCulture) + " " + Units[unit];
+    }
+
+    public static string Format(long bytes) => Format((ulong)Math.Max(0, bytes));
+}

@@ -1,0 +1,263 @@
+using System.Collections.Concurrent;
+using System.Text;
+using PbsDatastore.Core.Formats;
+using PbsDatastore.Core.Native;
+
+namespace PbsDatastore.Core.Maintenance;
+
+public static partial class GarbageCollection
+{
+    /// <summary>What phase 1 found: the figures PBS counts plus the set of referenced digests (one entry per unique chunk).</summary>
+    internal sealed class MarkResult
+    {
+        public long IndexFileCount, IndexDataBytes, IndexEntries, StrangePaths;
+        public readonly HashSet<ChunkDigest> Referenced = new();
+        /// <summary>Referenced digests whose chunk file is missing (their <c>.N.bad</c> files were touched).</summary>
+        public readonly HashSet<ChunkDigest> MissingKeys = new();
+        public IReadOnlyList<MissingChunk> Missing = [];
+        public long UniqueChunks => Referenced.Count;
+    }
+
+    private const int TouchBatchSize = 2048;
+    private const int MaxRewalks = 10;
+
+    private sealed class TouchBatch
+    {
+        public readonly ChunkDigest[] Keys = new ChunkDigest[TouchBatchSize];
+        public readonly int[] Images = new int[TouchBatchSize];
+        public readonly long[] Entries = new long[TouchBatchSize];
+        public int Count;
+    }
+
+    private readonly record struct MissingRef(int Image, long Entry, ChunkDigest Key);
+
+    /// <summary>
+    /// Phase 1 (§7.2, §7.3; addendum §2.3): walk for index files, read each, and touch every chunk the first time its
+    /// digest is seen (PBS ≥ 3.3.5's touch-once behaviour with an unbounded cache). Reading and de-duplication run on
+    /// this thread; the touches run on worker threads. A dry run checks existence instead of touching.
+    /// If an index vanished meanwhile (prune, or a group moved by PBS ≥ 4.1.9), the walk is repeated until it finds no
+    /// index it has not marked, so a moved index is marked under its new path.
+    /// </summary>
+    internal static MarkResult Mark(StoreHandle store, GarbageCollectionOptions options, ITaskState state)
+    {
+        var result = new MarkResult();
+        var images = new List<IndexImage>(IndexImageWalk.List(store.Path, state));
+        var processed = new HashSet<string>(StringComparer.Ordinal);
+        var missing = new ConcurrentQueue<MissingRef>();
+        var workers = Parallelism(options);
+        using var queue = new BlockingCollection<TouchBatch>(boundedCapacity: 4 * workers);
+        var pool = new ConcurrentBag<TouchBatch>();
+        Exception? failure = null;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(state.Cancellation);
+
+        void Fail(Exception e)
+        {
+            Interlocked.CompareExchange(ref failure, e, null);
+            stop.Cancel();
+        }
+
+        var touchers = Enumerable.Range(0, workers).Select(_ => Task.Factory.StartNew(() =>
+        {
+            try
+            {
+                foreach (var batch in queue.GetConsumingEnumerable(stop.Token))
+                {
+                    TouchAll(store, batch, options.DryRun, missing);
+                    batch.Count = 0;
+                    pool.Add(batch);
+                }
+            }
+            catch (OperationCanceledException) { }
+            catch (Exception e) { Fail(e); }
+        }, TaskCreationOptions.LongRunning)).ToArray();
+
+        var current = pool.TryTake(out var b) ? b : new TouchBatch();
+        var start = 0;
+        var lastPercent = 0;
+        try
+        {
+            for (var round = 0; ; round++)
+            {
+                var vanished = false;
+                for (var i = start; i < images.Count; i++)
+                {
+                    state.CheckAbort();
+                    if (failure is not null) break;
+                    var image = images[i];
+                    processed.Add(Encoding.Latin1.GetString(image.RelativePathBytes));
+                    var relZ = new byte[image.RelativePathBytes.Length + 1];
+                    image.RelativePathBytes.CopyTo(relZ, 0);
+                    var display = Path.Combine(store.Path, image.RelativePath);
+                    var data = ReadIndexFile(store, relZ, display);
+                    if (data is null)
+                    {
+                        vanished = true;
+                        continue;
+                    }
+                    IndexFile index;
+                    try { index = IndexFile.Parse(data, display); }
+                    catch (PbsException e) { throw IndexUnreadable(display, e.Message, e); }
+                    var entries = index.EntryBytes;
+                    var stride = index.EntrySize;
+                    long entry = 0;
+                    for (var off = stride - ChunkDigest.Size; off < entries.Length; off += stride, entry++)
+                    {
+                        var digest = new ChunkDigest(entries.Slice(off, ChunkDigest.Size));
+                        if (!result.Referenced.Add(digest)) continue;
+                        current.Keys[current.Count] = digest;
+                        current.Images[current.Count] = i;
+                        current.Entries[current.Count] = entry;
+                        if (++current.Count == TouchBatchSize)
+                        {
+                            Post(queue, current, stop.Token);
+                            state.CheckAbort();
+                            current = pool.TryTake(out var next) ? next : new TouchBatch();
+                        }
+                    }
+                    var indexBytes = index.IndexBytes;
+                    if (image.IsStrangePath) result.StrangePaths++;
+                    result.IndexFileCount++;
+                    result.IndexDataBytes += indexBytes;
+                    result.IndexEntries += entry;
+                    ReportMarked(state, i + 1, images.Count, ref lastPercent);
+                }
+                if (!vanished || failure is not null) break;
+                if (round == MaxRewalks)
+                    throw new PbsException("GcIndexesUnstable", PbsErrorKind.ResourceBusy,
+                        $"index files keep vanishing while marking (walked {MaxRewalks + 1} times); cannot continue garbage-collection safely", store.Path);
+                start = images.Count;
+                images.AddRange(IndexImageWalk.List(store.Path, state).Where(x => !processed.Contains(Encoding.Latin1.GetString(x.RelativePathBytes))));
+                if (images.Count == start) break;
+            }
+            if (current.Count > 0 && failure is null)
+                Post(queue, current, stop.Token);
+        }
+        catch (OperationCanceledException) when (failure is not null || state.Cancellation.IsCancellationRequested) { }
+        finally
+        {
+            queue.CompleteAdding();
+            Task.WaitAll(touchers);
+            state.Complete(Phase1Activity, Phase1Title);
+        }
+        if (failure is not null) throw failure;
+        state.CheckAbort();
+
+        var ordered = missing.OrderBy(m => m.Image).ThenBy(m => m.Entry).ToList();
+        var list = new List<MissingChunk>(ordered.Count);
+        foreach (var m in ordered)
+        {
+            var path = Path.Combine(store.Path, images[m.Image].RelativePath);
+            var digest = m.Key.ToString();
+            result.MissingKeys.Add(m.Key);
+            list.Add(new MissingChunk(digest, path));
+            state.Warn($"warning: unable to access non-existent chunk {digest}, required by {RustDebug.Quote(path)}");
+        }
+        result.Missing = list;
+        return result;
+    }
+
+    private const string Phase1Title = "Garbage collection phase 1: mark used chunks";
+
+    private static void Post(BlockingCollection<TouchBatch> queue, TouchBatch batch, CancellationToken token)
+        => queue.Add(batch, token);
+
+    private static void ReportMarked(ITaskState state, int position, int total, ref int lastPercent)
+    {
+        var percent = (int)((long)position * 100 / total);
+        state.Progress(Phase1Activity, Phase1Title, $"{position} of {total} index files", percent);
+        if (percent > lastPercent)
+        {
+            lastPercent = percent;
+            state.Log($"marked {percent}% ({position} of {total} index files)");
+        }
+    }
+
+    private static readonly byte[][] BadSuffixes = Enumerable.Range(0, 10).Select(n => Encoding.ASCII.GetBytes($".{n}.bad")).ToArray();
+
+    /// <summary>Touches (or, in a dry run, checks) each chunk of the batch; a missing chunk's <c>.N.bad</c> files are touched too.</summary>
+    private static unsafe void TouchAll(StoreHandle store, TouchBatch batch, bool dryRun, ConcurrentQueue<MissingRef> missing)
+    {
+        Span<byte> path = stackalloc byte[80];
+        Libc.Statx st;
+        for (var i = 0; i < batch.Count; i++)
+        {
+            WriteChunkPath(batch.Keys[i], default, path);
+            int errno;
+            fixed (byte* p = path)
+                errno = dryRun
+                    ? (Libc.StatxAt(store.ChunksFd, p, Libc.AT_SYMLINK_NOFOLLOW, 0, &st) == 0 ? 0 : Libc.LastErrno)
+                    : Libc.TouchAtimeAt(store.ChunksFd, p);
+            if (errno == 0) continue;
+            if (errno != Libc.ENOENT) throw TouchFailed(store, path, errno);
+            missing.Enqueue(new MissingRef(batch.Images[i], batch.Entries[i], batch.Keys[i]));
+            if (dryRun) continue;
+            foreach (var suffix in BadSuffixes)
+            {
+                WriteChunkPath(batch.Keys[i], suffix, path);
+                fixed (byte* p = path) errno = Libc.TouchAtimeAt(store.ChunksFd, p);
+                if (errno != 0 && errno != Libc.ENOENT) throw TouchFailed(store, path, errno);
+            }
+        }
+    }
+
+    private static PbsException TouchFailed(StoreHandle store, ReadOnlySpan<byte> relativeZ, int errno)
+    {
+        var path = Path.Combine(store.Path, ".chunks", Encoding.ASCII.GetString(relativeZ[..relativeZ.IndexOf((byte)0)]));
+        return new PbsException("GcTouchFailed", PbsErrorKind.WriteError,
+            $"update atime failed for chunk/file {RustDebug.Quote(path)} - {Libc.StrError(errno)}", path);
+    }
+
+    /// <summary>
+    /// PBS ≥ 3.3.7's check that the file system really updates atimes (addendum §2.4), made on a probe file in
+    /// <c>.chunks</c> instead of the zero chunk so the store's content and GC figures stay unchanged: set an atime
+    /// one hour back, touch, and require the atime to have moved forward. Without it a file system that ignores
+    /// atime updates would let the sweep delete chunks in use.
+    /// </summary>
+    private static unsafe void CheckAtimeUpdates(StoreHandle store, GarbageCollectionOptions options, ITaskState state)
+    {
+        if (options.SkipAtimeCheck)
+        {
+            state.Warn("access time safety check skipped on request: if this file system does not update access times, garbage collection deletes chunks still in use");
+            return;
+        }
+        if (!options.ConfiguredAtimeSafetyCheck)
+        {
+            state.Log("Access time update check disabled by datastore tuning options.");
+            return;
+        }
+        var name = Encoding.ASCII.GetBytes($".gc-atime-check.tmp_{Random.Shared.Next():x8}\0");
+        int fd;
+        fixed (byte* p = name) fd = Libc.OpenAt(store.ChunksFd, p, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_CLOEXEC, 0b110_100_100);
+        if (fd < 0)
+            throw new PbsException("AtimeSafetyCheckFailed", PbsErrorKind.WriteError,
+                $"access time safety check failed: unable to create a probe file in '{Path.Combine(store.Path, ".chunks")}' - {Libc.StrError(Libc.LastErrno)}", store.Path);
+        Libc.Close(fd);
+        try
+        {
+            var past = DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 3600;
+            Libc.Statx before = default, after = default;
+            var times = stackalloc Libc.Timespec[2];
+            times[0] = new Libc.Timespec { Seconds = past };
+            times[1] = new Libc.Timespec { Nanoseconds = Libc.UTIME_OMIT };
+            int errno;
+            fixed (byte* p = name)
+            {
+                errno = Libc.UtimensatAt(store.ChunksFd, p, times, Libc.AT_SYMLINK_NOFOLLOW) == 0 ? 0 : Libc.LastErrno;
+                if (errno == 0) errno = Libc.StatxAt(store.ChunksFd, p, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS, &before) == 0 ? 0 : Libc.LastErrno;
+                if (errno == 0) errno = Libc.TouchAtimeAt(store.ChunksFd, p);
+                if (errno == 0) errno = Libc.StatxAt(store.ChunksFd, p, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS, &after) == 0 ? 0 : Libc.LastErrno;
+            }
+            if (errno != 0)
+                throw new PbsException("AtimeSafetyCheckFailed", PbsErrorKind.WriteError,
+                    $"access time safety check failed on '{store.Path}' - {Libc.StrError(errno)}, aborting GC!", store.Path);
+            if (after.Atime.Seconds <= before.Atime.Seconds)
+                throw new PbsException("AtimeSafetyCheckFailed", PbsErrorKind.InvalidOperation,
+                    $"access time safety check failed on '{store.Path}': the file system did not update the access time (before {before.Atime.Seconds}, after {after.Atime.Seconds}); garbage collection would delete chunks still in use, aborting GC!",
+                    store.Path);
+        }
+        finally
+        {
+            fixed (byte* p = name) Libc.UnlinkAt(store.ChunksFd, p, 0);
+        }
+    }
+}

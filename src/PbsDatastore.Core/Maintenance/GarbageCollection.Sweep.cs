@@ -1,0 +1,258 @@
+using System.Text;
+using PbsDatastore.Core.Native;
+using PbsDatastore.Core.Store;
+
+namespace PbsDatastore.Core.Maintenance;
+
+public static partial class GarbageCollection
+{
+    internal enum SweepMode { Remove, DryRun, List }
+
+    /// <summary>
+    /// Phase 2 (§7.4, §1.2): iterate the 65536 prefix directories (several at a time), accept PBS's 3.2.4 chunk-name
+    /// test (64 or 70 bytes, 64 leading hex digits of either case; bad = ends with <c>.bad</c>), lstat each entry and
+    /// classify regular files by whole-second atime: before <c>minAtime</c> removed, before <c>oldestWriter</c> pending,
+    /// else in use. Each file is decided and unlinked before the next abort check, so a stopped sweep never leaves a
+    /// file half-decided. Progress lines are logged in prefix order exactly as PBS words and numbers them.
+    /// </summary>
+    internal sealed class Sweep
+    {
+        private const int DirectoryCount = 65536;
+        private const int BlockSize = 256;
+        private const string Title = "Garbage collection phase 2: sweep unused chunks";
+
+        private readonly StoreHandle _store;
+        private readonly SweepMode _mode;
+        private readonly MarkResult _mark;
+        private readonly long _minAtime, _oldestWriter;
+        private readonly int _workers;
+        private readonly ITaskState _state;
+
+        // Ordered progress: per prefix directory, regular files seen and whether any name passed the chunk test.
+        private readonly int[] _regularFiles = new int[DirectoryCount];
+        private readonly bool[] _hasCandidates = new bool[DirectoryCount];
+        private readonly bool[] _done = new bool[DirectoryCount];
+        private readonly List<UnreferencedChunk>?[] _listed;
+        private readonly object _progressGate = new();
+        private int _nextToReport;
+        private long _reportedFiles;
+        private int _lastPercent;
+        private int _nextBlock = -1;
+
+        public long DiskBytes, DiskChunks, RemovedChunks, RemovedChunkBytes, RemovedBad, RemovedBadBytes;
+        public long PendingChunks, PendingChunkBytes, StillBad, PendingBadBytes;
+
+        public Sweep(StoreHandle store, SweepMode mode, MarkResult mark, long minAtime, long oldestWriter, int workers, ITaskState state)
+        {
+            _store = store;
+            _mode = mode;
+            _mark = mark;
+            _minAtime = minAtime;
+            _oldestWriter = oldestWriter;
+            _workers = workers;
+            _state = state;
+            _listed = mode == SweepMode.List ? new List<UnreferencedChunk>?[DirectoryCount] : [];
+        }
+
+        public IReadOnlyList<UnreferencedChunk> Unreferenced
+            => _listed.Where(l => l is not null).SelectMany(l => l!).ToList();
+
+        public Sweep Run()
+        {
+            Exception? failure = null;
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(_state.Cancellation);
+            var tasks = Enumerable.Range(0, _workers).Select(_ => Task.Factory.StartNew(() =>
+            {
+                try { Work(stop.Token); }
+                catch (OperationCanceledException) { }
+                catch (Exception e)
+                {
+                    Interlocked.CompareExchange(ref failure, e, null);
+                    stop.Cancel();
+                }
+            }, TaskCreationOptions.LongRunning)).ToArray();
+            try { Task.WaitAll(tasks); }
+            finally { _state.Complete(Phase2Activity, Title); }
+            if (failure is not null) throw failure;
+            _state.CheckAbort();
+            return this;
+        }
+
+        private void Work(CancellationToken token)
+        {
+            var buffer = new byte[32 * 1024];
+            var local = new Counters();
+            try
+            {
+                while (true)
+                {
+                    var block = Interlocked.Increment(ref _nextBlock);
+                    if (block * BlockSize >= DirectoryCount) break;
+                    for (var dir = block * BlockSize; dir < (block + 1) * BlockSize; dir++)
+                    {
+                        token.ThrowIfCancellationRequested();
+                        SweepDirectory(dir, buffer, ref local, token);
+                        DirectoryDone(dir);
+                    }
+                }
+            }
+            finally
+            {
+                lock (this) local.AddTo(this);
+            }
+        }
+
+        private unsafe void SweepDirectory(int dir, byte[] buffer, ref Counters c, CancellationToken token)
+        {
+            Span<byte> prefix = stackalloc byte[5];
+            WritePrefix(dir, prefix);
+            int fd;
+            fixed (byte* p = prefix) fd = Libc.OpenDirectoryAt(_store.ChunksFd, p);
+            if (fd == -Libc.ENOENT) return;
+            if (fd < 0) throw IteratorFailed(prefix, -fd);
+            List<UnreferencedChunk>? listed = null;
+            try
+            {
+                var entries = new DirectoryEntries(fd, buffer);
+                while (entries.MoveNext())
+                {
+                    var name = entries.Name;
+                    if (!ChunkStore.IsChunkName(name, out var bad)) continue;
+                    _hasCandidates[dir] = true;
+                    if (token.IsCancellationRequested)
+                        throw new PbsException("OperationStopped", PbsErrorKind.OperationStopped, "abort requested - aborting task");
+                    Libc.Statx st;
+                    fixed (byte* p = entries.NameZ)
+                    {
+                        if (Libc.StatxAt(fd, p, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS, &st) != 0) continue;
+                    }
+                    if (!st.IsRegularFile) continue;
+                    _regularFiles[dir]++;
+                    var size = (long)st.Size;
+                    var atime = st.Atime.Seconds;
+                    if (_mode != SweepMode.Remove && WouldBeTouched(name, bad))
+                    {
+                        if (_mode == SweepMode.List) continue;
+                        atime = _oldestWriter; // phase 1 of a real run would have touched it: in use
+                    }
+                    else if (_mode == SweepMode.List)
+                    {
+                        (listed ??= new()).Add(Describe(prefix, name, size, atime, bad));
+                        continue;
+                    }
+                    if (atime < _minAtime)
+                    {
+                        if (_mode == SweepMode.Remove)
+                        {
+                            int rc;
+                            fixed (byte* p = entries.NameZ) rc = Libc.UnlinkAt(fd, p, 0);
+                            if (rc != 0)
+                            {
+                                var errno = Libc.LastErrno;
+                                throw new PbsException("GcUnlinkFailed", PbsErrorKind.WriteError,
+                                    $"unlinking chunk {RustDebug.Quote(Encoding.UTF8.GetString(name))} failed on store '{_store.Path}' - {Libc.StrError(errno)}",
+                                    Path.Combine(_store.Path, ".chunks", Encoding.ASCII.GetString(prefix[..4]), Encoding.UTF8.GetString(name)));
+                            }
+                        }
+                        if (bad) { c.RemovedBad++; c.RemovedBadBytes += size; }
+                        else { c.RemovedChunks++; c.RemovedChunkBytes += size; }
+                    }
+                    else if (atime < _oldestWriter)
+                    {
+                        if (bad) { c.StillBad++; c.PendingBadBytes += size; }
+                        else { c.PendingChunks++; c.PendingChunkBytes += size; }
+                    }
+                    else
+                    {
+                        if (!bad) c.DiskChunks++;
+                        c.DiskBytes += size;
+                    }
+                }
+                if (entries.Errno != 0) throw IteratorFailed(prefix, entries.Errno);
+            }
+            finally
+            {
+                Libc.Close(fd);
+            }
+            if (listed is not null) _listed[dir] = listed;
+        }
+
+        /// <summary>Whether phase 1 of a real run would have touched this exact file name (dry run and listing).</summary>
+        private bool WouldBeTouched(ReadOnlySpan<byte> name, bool bad)
+        {
+            if (!TryParseLowerHex(name, out var key)) return false;
+            if (!bad) return name.Length == 64 && _mark.Referenced.Contains(key);
+            return name[64] == (byte)'.' && name[65] is >= (byte)'0' and <= (byte)'9' && _mark.MissingKeys.Contains(key);
+        }
+
+        private UnreferencedChunk Describe(ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> name, long size, long atime, bool bad)
+        {
+            var text = Encoding.UTF8.GetString(name);
+            return new UnreferencedChunk
+            {
+                Digest = text[..64].ToLowerInvariant(),
+                Name = text,
+                Path = Path.Combine(_store.Path, ".chunks", Encoding.ASCII.GetString(prefix[..4]), text),
+                Size = size,
+                Atime = DateTimeOffset.FromUnixTimeSeconds(atime),
+                IsBad = bad,
+                WouldRemoveNow = atime < _minAtime,
+            };
+        }
+
+        private void DirectoryDone(int dir)
+        {
+            lock (_progressGate)
+            {
+                _done[dir] = true;
+                while (_nextToReport < DirectoryCount && _done[_nextToReport])
+                {
+                    var at = _nextToReport;
+                    if (_hasCandidates[at])
+                    {
+                        var percent = (int)((long)at * 100 / DirectoryCount);
+                        if (percent != _lastPercent)
+                        {
+                            _lastPercent = percent;
+                            _state.Log($"processed {percent}% ({_reportedFiles} chunks)");
+                        }
+                    }
+                    _reportedFiles += _regularFiles[at];
+                    _nextToReport++;
+                    if ((_nextToReport & 0xff) == 0)
+                        _state.Progress(Phase2Activity, Title, $"{_nextToReport} of {DirectoryCount} chunk directories", (int)((long)_nextToReport * 100 / DirectoryCount));
+                }
+            }
+        }
+
+        private PbsException IteratorFailed(ReadOnlySpan<byte> prefix, int errno)
+            => new("GcChunkIteratorFailed", PbsErrorKind.ReadError,
+                $"chunk iterator on chunk store '{_store.Path}' failed - unable to read subdir '{Encoding.ASCII.GetString(prefix[..4])}' - {Libc.StrError(errno)}",
+                Path.Combine(_store.Path, ".chunks", Encoding.ASCII.GetString(prefix[..4])));
+
+        private static void WritePrefix(int dir, Span<byte> target)
+        {
+            ReadOnlySpan<byte> hex = "0123456789abcdef"u8;
+            target[0] = hex[(dir >> 12) & 15];
+            target[1] = hex[(dir >> 8) & 15];
+            target[2] = hex[(dir >> 4) & 15];
+            target[3] = hex[dir & 15];
+            target[4] = 0;
+        }
+
+        private struct Counters
+        {
+            public long DiskBytes, DiskChunks, RemovedChunks, RemovedChunkBytes, RemovedBad, RemovedBadBytes;
+            public long PendingChunks, PendingChunkBytes, StillBad, PendingBadBytes;
+
+            public readonly void AddTo(Sweep s)
+            {
+                s.DiskBytes += DiskBytes; s.DiskChunks += DiskChunks;
+                s.RemovedChunks += RemovedChunks; s.RemovedChunkBytes += RemovedChunkBytes;
+                s.RemovedBad += RemovedBad; s.RemovedBadBytes += RemovedBadBytes;
+                s.PendingChunks += PendingChunks; s.PendingChunkBytes += PendingChunkBytes;
+                s.StillBad += StillBad; s.PendingBadBytes += PendingBadBytes;
+            }
+        }
+    }
+}

@@ -1,0 +1,224 @@
+using System.Diagnostics;
+using System.Globalization;
+using PbsDatastore.Core.Hierarchy;
+using PbsDatastore.Core.Locking;
+using PbsDatastore.Core.Native;
+
+namespace PbsDatastore.Core.Maintenance;
+
+/// <summary>
+/// PBS's garbage collection (§7, addendum §2) as an external process may run it: exclusive chunk-store lock, atime
+/// safety check, phase 1 marks every chunk any index references (each unique chunk touched once), phase 2 sweeps
+/// chunk files whose atime is before the cutoff, summary lines and <c>.gc-status</c> as PBS writes them.
+/// A dry run computes the same figures without touching, removing or locking anything.
+/// </summary>
+public static partial class GarbageCollection
+{
+    public const string WorkerType = "garbage_collection";
+    internal const int Phase1Activity = 1, Phase2Activity = 2;
+
+    /// <summary>
+    /// Runs a garbage collection on an opened datastore: refused by maintenance modes that forbid writes (a dry run
+    /// is a read), with the datastore's name and its <c>gc-atime-cutoff</c> / <c>gc-atime-safety-check</c> tuning.
+    /// </summary>
+    public static GarbageCollectionResult Run(Datastore datastore, GarbageCollectionOptions options, ITaskState state)
+    {
+        datastore.CheckOperation(options.DryRun ? DatastoreOperation.Read : DatastoreOperation.Write);
+        return Run(datastore.Path, WithDatastoreSettings(datastore, options), state);
+    }
+
+    /// <summary>Unreferenced chunks of an opened datastore, with its configured cutoff.</summary>
+    public static IReadOnlyList<UnreferencedChunk> FindUnreferencedChunks(Datastore datastore, GarbageCollectionOptions options, ITaskState state)
+    {
+        datastore.CheckOperation(DatastoreOperation.Read);
+        return FindUnreferencedChunks(datastore.Path, WithDatastoreSettings(datastore, options), state);
+    }
+
+    /// <summary>The name and the GC tuning options (PBS ≥ 3.3.7) of the datastore's datastore.cfg section.</summary>
+    internal static GarbageCollectionOptions WithDatastoreSettings(Datastore datastore, GarbageCollectionOptions options)
+    {
+        var tuning = datastore.Config?.Tuning;
+        TimeSpan? cutoff = null;
+        if (tuning?.GetValueOrDefault("gc-atime-cutoff") is { } minutes)
+            cutoff = int.TryParse(minutes, NumberStyles.None, CultureInfo.InvariantCulture, out var m)
+                ? TimeSpan.FromMinutes(m)
+                : throw new PbsException("InvalidDatastoreConfig", PbsErrorKind.InvalidData,
+                    $"datastore '{datastore.Name}': tuning gc-atime-cutoff '{minutes}' is not a number of minutes", datastore.Name);
+        var check = tuning?.GetValueOrDefault("gc-atime-safety-check") is not { } flag || flag switch
+        {
+            "1" or "true" or "yes" or "on" => true,
+            "0" or "false" or "no" or "off" => false,
+            _ => throw new PbsException("InvalidDatastoreConfig", PbsErrorKind.InvalidData,
+                $"datastore '{datastore.Name}': tuning gc-atime-safety-check '{flag}' is not a boolean", datastore.Name),
+        };
+        return options with
+        {
+            DatastoreName = options.DatastoreName ?? datastore.Name,
+            ConfiguredAtimeCutoff = cutoff,
+            ConfiguredAtimeSafetyCheck = check,
+        };
+    }
+
+    /// <summary>Runs a garbage collection (or with <see cref="GarbageCollectionOptions.DryRun"/> computes what it would do).</summary>
+    public static GarbageCollectionResult Run(string storePath, GarbageCollectionOptions options, ITaskState state)
+    {
+        var cutoff = ValidateCutoff(options.EffectiveAtimeCutoff);
+        var name = DatastoreNameOf(storePath, options);
+        using var store = StoreHandle.Open(storePath);
+        IDisposable? exclusive = null;
+        ProcessLocker? locker = null;
+        if (options.DryRun)
+        {
+            state.Log("Dry run: nothing is touched or removed; the figures are what a garbage collection started now would report");
+            if (ProcessLocker.For(storePath).FindConflictingHolder() is { } holder)
+                state.Warn(holder.Exclusive
+                    ? $"another process (pid {holder.Pid}) is running a garbage collection on this datastore; a real run would fail now"
+                    : $"a PBS writer (pid {holder.Pid}) holds the chunk store lock shared; a real run would fail now");
+        }
+        else
+        {
+            locker = ProcessLocker.For(storePath);
+            exclusive = locker.TryExclusive();
+        }
+        try
+        {
+            if (Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(storePath))).StartsWith('.'))
+                state.Warn($"datastore directory '{storePath}' starts with '.': PBS's own garbage collection would find no index in it and delete every chunk");
+            if (!options.DryRun)
+                CheckAtimeUpdates(store, options, state);
+
+            var upid = options.DryRun ? null : Upid.Create(WorkerType, name, options.AuthId).ToString();
+            var phase1Start = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+            var oldestWriter = locker?.OldestSharedGuardTime ?? phase1Start;
+            var minAtime = phase1Start - (long)cutoff.TotalSeconds;
+            if (oldestWriter < minAtime) minAtime = oldestWriter - 300;
+            if (options.AtimeCutoff is not null || options.ConfiguredAtimeCutoff is not null)
+                state.Log($"Using access time cutoff {FormatSpan(cutoff)}, minimum access time is {DateTimeOffset.FromUnixTimeSeconds(minAtime):yyyy-MM-dd'T'HH:mm:ss'Z'}");
+
+            state.Log("Start GC phase1 (mark used chunks)");
+            var sw = Stopwatch.StartNew();
+            var mark = Mark(store, options, state);
+            var phase1 = sw.Elapsed;
+            if (mark.StrangePaths > 0)
+                state.Log($"found (and marked) {mark.StrangePaths} index files outside of expected directory scheme");
+
+            state.Log("Start GC phase2 (sweep unused chunks)");
+            sw.Restart();
+            var sweep = new Sweep(store, options.DryRun ? SweepMode.DryRun : SweepMode.Remove, mark, minAtime, oldestWriter, Parallelism(options), state).Run();
+            var phase2 = sw.Elapsed;
+
+            var status = new GarbageCollectionStatus
+            {
+                Upid = upid,
+                IndexFileCount = mark.IndexFileCount,
+                IndexDataBytes = mark.IndexDataBytes,
+                DiskBytes = sweep.DiskBytes,
+                DiskChunks = sweep.DiskChunks,
+                RemovedBytes = sweep.RemovedChunkBytes + sweep.RemovedBadBytes,
+                RemovedChunks = sweep.RemovedChunks,
+                PendingBytes = sweep.PendingChunkBytes + sweep.PendingBadBytes,
+                PendingChunks = sweep.PendingChunks,
+                RemovedBad = sweep.RemovedBad,
+                StillBad = sweep.StillBad,
+            };
+            foreach (var line in SummaryLines(status))
+                state.Log(line);
+            if (!options.DryRun)
+            {
+                // PBS ignores a failure to write the status; say so instead of failing a finished collection.
+                try { status.Write(storePath); }
+                catch (PbsException e) { state.Warn($"unable to write {GarbageCollectionStatus.FileName}: {e.Message}"); }
+            }
+            return new GarbageCollectionResult
+            {
+                Datastore = name,
+                Path = storePath,
+                DryRun = options.DryRun,
+                Status = status,
+                IndexEntries = mark.IndexEntries,
+                UniqueChunks = mark.UniqueChunks,
+                StrangePaths = mark.StrangePaths,
+                MissingChunks = mark.Missing,
+                Reasons =
+                [
+                    new(GarbageCollectionReason.UnreferencedPastCutoff, sweep.RemovedChunks, sweep.RemovedChunkBytes, true),
+                    new(GarbageCollectionReason.UnreferencedWithinGrace, sweep.PendingChunks, sweep.PendingChunkBytes, false),
+                    new(GarbageCollectionReason.BadPastCutoff, sweep.RemovedBad, sweep.RemovedBadBytes, true),
+                    new(GarbageCollectionReason.BadWithinGrace, sweep.StillBad, sweep.PendingBadBytes, false),
+                ],
+                Phase1Start = DateTimeOffset.FromUnixTimeSeconds(phase1Start),
+                MinimumAtime = DateTimeOffset.FromUnixTimeSeconds(minAtime),
+                AtimeCutoff = cutoff,
+                Phase1Duration = phase1,
+                Phase2Duration = phase2,
+            };
+        }
+        finally
+        {
+            exclusive?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Every chunk-store file no index references, with what a garbage collection started now would do with it.
+    /// Read-only: touches nothing and takes no lock (the answer is a snapshot; a running backup's new chunks appear
+    /// here with fresh atimes and are not due for removal).
+    /// </summary>
+    public static IReadOnlyList<UnreferencedChunk> FindUnreferencedChunks(string storePath, GarbageCollectionOptions options, ITaskState state)
+    {
+        var cutoff = ValidateCutoff(options.EffectiveAtimeCutoff);
+        using var store = StoreHandle.Open(storePath);
+        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var mark = Mark(store, options with { DryRun = true }, state);
+        var sweep = new Sweep(store, SweepMode.List, mark, now - (long)cutoff.TotalSeconds, now, Parallelism(options), state);
+        sweep.Run();
+        return sweep.Unreferenced;
+    }
+
+    /// <summary>PBS's summary lines after phase 2 (§7.6), with HumanByte sizes and invariant two-decimal floats.</summary>
+    public static IReadOnlyList<string> SummaryLines(GarbageCollectionStatus s)
+    {
+        var lines = new List<string>
+        {
+            $"Removed garbage: {HumanByte.Format(s.RemovedBytes)}",
+            $"Removed chunks: {s.RemovedChunks}",
+        };
+        if (s.PendingBytes > 0) lines.Add($"Pending removals: {HumanByte.Format(s.PendingBytes)} (in {s.PendingChunks} chunks)");
+        if (s.RemovedBad > 0) lines.Add($"Removed bad chunks: {s.RemovedBad}");
+        if (s.StillBad > 0) lines.Add($"Leftover bad chunks: {s.StillBad}");
+        lines.Add($"Original data usage: {HumanByte.Format(s.IndexDataBytes)}");
+        if (s.IndexDataBytes > 0)
+            lines.Add($"On-Disk usage: {HumanByte.Format(s.DiskBytes)} ({F2(s.DiskBytes * 100.0 / s.IndexDataBytes)}%)");
+        lines.Add($"On-Disk chunks: {s.DiskChunks}");
+        lines.Add($"Deduplication factor: {F2(s.DiskBytes > 0 ? (double)s.IndexDataBytes / s.DiskBytes : 1.0)}");
+        if (s.DiskChunks > 0) lines.Add($"Average chunk size: {HumanByte.Format(s.DiskBytes / s.DiskChunks)}");
+        return lines;
+    }
+
+    private static string F2(double value) => value.ToString("F2", CultureInfo.InvariantCulture);
+
+    private static TimeSpan ValidateCutoff(TimeSpan cutoff)
+    {
+        if (cutoff < GarbageCollectionOptions.MinAtimeCutoff || cutoff > GarbageCollectionOptions.MaxAtimeCutoff || cutoff.Ticks % TimeSpan.TicksPerSecond != 0)
+            throw new PbsException("InvalidAtimeCutoff", PbsErrorKind.InvalidArgument,
+                $"access time cutoff {cutoff} is outside PBS's range of 1 minute to 2 days (whole seconds)", cutoff);
+        return cutoff;
+    }
+
+    private static string DatastoreNameOf(string storePath, GarbageCollectionOptions options)
+        => options.DatastoreName ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(storePath)));
+
+    private static int Parallelism(GarbageCollectionOptions options)
+        => Math.Clamp(options.Parallelism ?? Environment.ProcessorCount, 1, 64);
+
+    /// <summary>"1d 5m" style, as PBS prints the cutoff span.</summary>
+    private static string FormatSpan(TimeSpan span)
+    {
+        var parts = new List<string>();
+        if (span.Days > 0) parts.Add($"{span.Days}d");
+        if (span.Hours > 0) parts.Add($"{span.Hours}h");
+        if (span.Minutes > 0) parts.Add($"{span.Minutes}m");
+        if (span.Seconds > 0) parts.Add($"{span.Seconds}s");
+        return string.Join(' ', parts);
+    }
+}
