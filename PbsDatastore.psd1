@@ -8,7 +8,7 @@
     Description            = 'Open and maintain Proxmox Backup Server datastores on disk, byte- and behaviour-compatible with PBS: garbage collection, verification, prune, removal, owners, notes, protection, manifests and space accounting.'
     PowerShellVersion      = '7.4'
     CompatiblePSEditions   = @('Core')
-    CmdletsToExport        = @()
+    CmdletsToExport        = '*'
     FunctionsToExport      = @()
     AliasesToExport        = @()
     VariablesToExport      = @()

@@ -59,7 +59,8 @@ public sealed class GarbageCollectionBench : IBenchmark
         GC.WaitForPendingFinalizers();
         var before = ReadStatus("VmRSS");
         File.WriteAllText("/proc/self/clear_refs", "5"); // resets VmHWM to the current RSS
-        var result = GarbageCollection.Run(store, new GarbageCollectionOptions(), NullTaskState.Instance);
+        var workers = int.TryParse(Environment.GetEnvironmentVariable("PBS_BENCH_GC_WORKERS"), out var w) ? w : (int?)null;
+        var result = GarbageCollection.Run(store, new GarbageCollectionOptions { Parallelism = workers }, NullTaskState.Instance);
         return (result, ReadStatus("VmHWM") - before);
     }
 

@@ -4,7 +4,7 @@ using PbsDatastore.Core.Native;
 namespace PbsDatastore.Core.Hierarchy;
 
 /// <summary>A backup group `&lt;type&gt;/&lt;id&gt;` in a namespace of a datastore. Sorts in PBS's group order.</summary>
-public sealed class BackupGroup : IEquatable<BackupGroup>, IComparable<BackupGroup>
+public sealed partial class BackupGroup : IEquatable<BackupGroup>, IComparable<BackupGroup>
 {
     public const string OwnerFileName = "owner";
     public const string NotesFileName = "notes";

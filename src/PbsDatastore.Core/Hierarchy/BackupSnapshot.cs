@@ -7,7 +7,7 @@ namespace PbsDatastore.Core.Hierarchy;
 /// time parser can read a name whose canonical form differs (<see cref="IsCanonicalName"/> false): such a
 /// snapshot is listed but must not be modified, because PBS rebuilds paths from the time.
 /// </summary>
-public sealed class BackupSnapshot : IEquatable<BackupSnapshot>
+public sealed partial class BackupSnapshot : IEquatable<BackupSnapshot>
 {
     public const string ManifestFileName = "index.json.blob";
     public const string ClientLogFileName = "client.log.blob";

@@ -6,7 +6,7 @@ namespace PbsDatastore.Core.Hierarchy;
 /// An opened PBS datastore directory: its name (for lock paths and config), the chunk store path and the
 /// namespace / group / snapshot hierarchy as PBS's iterators list it. Holds no descriptors; cheap to create.
 /// </summary>
-public sealed class Datastore
+public sealed partial class Datastore
 {
     private Datastore(string path, string name, DatastoreConfigEntry? config, LockScheme locking)
     {

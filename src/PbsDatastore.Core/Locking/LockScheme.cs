@@ -28,6 +28,9 @@ public sealed record LockScheme(string? PbsVersion, bool DirectoryLocks, bool Lo
 
     private static readonly Version FirstLockFileVersion = new(3, 3, 5);
 
+    // dpkg's status file is large and the installed version does not change under a running tool: read it once.
+    private static readonly Lazy<string?> DpkgVersion = new(() => InstalledPbsVersion());
+
     /// <summary>The `old-locking` sentinel under the run root.</summary>
     public static string SentinelPath => Path.Combine(PbsPaths.RunRoot, "old-locking");
 
@@ -36,7 +39,7 @@ public sealed record LockScheme(string? PbsVersion, bool DirectoryLocks, bool Lo
     {
         var version = Environment.GetEnvironmentVariable(VersionVariable) is { Length: > 0 } v
             ? (v == "none" ? null : v)
-            : InstalledPbsVersion();
+            : DpkgVersion.Value;
         return For(version, File.Exists(SentinelPath) || Directory.Exists(SentinelPath));
     }
 

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using System.Text;
 using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Native;
@@ -7,15 +8,51 @@ namespace PbsDatastore.Core.Maintenance;
 
 public static partial class GarbageCollection
 {
-    /// <summary>What phase 1 found: the figures PBS counts plus the set of referenced digests (one entry per unique chunk).</summary>
+    /// <summary>
+    /// What phase 1 found: the figures PBS counts plus the referenced digests, one slot per unique chunk (sharded
+    /// table, 53 to 107 bytes a chunk), with a flag for those whose chunk file is missing.
+    /// </summary>
     internal sealed class MarkResult
     {
+        public const uint ReferencedState = 1, MissingState = 2;
         public long IndexFileCount, IndexDataBytes, IndexEntries, StrangePaths;
-        public readonly HashSet<ChunkDigest> Referenced = new();
-        /// <summary>Referenced digests whose chunk file is missing (their <c>.N.bad</c> files were touched).</summary>
-        public readonly HashSet<ChunkDigest> MissingKeys = new();
+        public readonly ChunkDigestTable Referenced = new();
         public IReadOnlyList<MissingChunk> Missing = [];
         public long UniqueChunks => Referenced.Count;
+
+        /// <summary>Adds a digest; true the first time it is seen.</summary>
+        public bool Add(in ChunkDigest digest)
+        {
+            var isNew = new FirstSight { Box = _firstSight };
+            Referenced.Update(digest, isNew);
+            return _firstSight.Value;
+        }
+
+        /// <summary>Whether the digest is referenced, and if so whether its chunk file was missing. Read-only use.</summary>
+        public uint StateOf(in ChunkDigest digest)
+        {
+            ref var entry = ref Referenced.Find(digest);
+            return Unsafe.IsNullRef(ref entry) ? 0 : entry.State & ~ChunkDigestTable.Occupied;
+        }
+
+        private readonly StrongBox<bool> _firstSight = new();
+
+        private struct FirstSight : IChunkStateUpdate
+        {
+            public StrongBox<bool> Box;
+            public readonly uint Apply(uint state)
+            {
+                Box.Value = state == 0;
+                return state | ReferencedState;
+            }
+        }
+
+        private struct MarkMissing : IChunkStateUpdate
+        {
+            public readonly uint Apply(uint state) => state | MissingState;
+        }
+
+        public void SetMissing(in ChunkDigest digest) => Referenced.Update(digest, new MarkMissing());
     }
 
     private const int TouchBatchSize = 2048;
@@ -103,7 +140,7 @@ public static partial class GarbageCollection
                     for (var off = stride - ChunkDigest.Size; off < entries.Length; off += stride, entry++)
                     {
                         var digest = new ChunkDigest(entries.Slice(off, ChunkDigest.Size));
-                        if (!result.Referenced.Add(digest)) continue;
+                        if (!result.Add(digest)) continue;
                         current.Keys[current.Count] = digest;
                         current.Images[current.Count] = i;
                         current.Entries[current.Count] = entry;
@@ -148,7 +185,7 @@ public static partial class GarbageCollection
         {
             var path = Path.Combine(store.Path, images[m.Image].RelativePath);
             var digest = m.Key.ToString();
-            result.MissingKeys.Add(m.Key);
+            result.SetMissing(m.Key);
             list.Add(new MissingChunk(digest, path));
             state.Warn($"warning: unable to access non-existent chunk {digest}, required by {RustDebug.Quote(path)}");
         }

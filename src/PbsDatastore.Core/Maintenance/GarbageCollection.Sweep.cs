@@ -181,8 +181,8 @@ public static partial class GarbageCollection
         private bool WouldBeTouched(ReadOnlySpan<byte> name, bool bad)
         {
             if (!TryParseLowerHex(name, out var key)) return false;
-            if (!bad) return name.Length == 64 && _mark.Referenced.Contains(key);
-            return name[64] == (byte)'.' && name[65] is >= (byte)'0' and <= (byte)'9' && _mark.MissingKeys.Contains(key);
+            if (!bad) return name.Length == 64 && _mark.StateOf(key) != 0;
+            return name[64] == (byte)'.' && name[65] is >= (byte)'0' and <= (byte)'9' && (_mark.StateOf(key) & MarkResult.MissingState) != 0;
         }
 
         private UnreferencedChunk Describe(ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> name, long size, long atime, bool bad)

@@ -94,13 +94,16 @@ public sealed class ChunkStore
         var store = new ChunkStore(name, Path.TrimEndingDirectorySeparator(basePath));
         try
         {
-            Directory.CreateDirectory(store.BasePath, (UnixFileMode)BaseDirectoryMode);
+            if (Path.GetDirectoryName(store.BasePath) is { Length: > 0 } parent) Directory.CreateDirectory(parent);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new PbsException("ChunkStoreCreateFailed", PbsErrorKind.WriteError,
                 $"unable to create chunk store '{name}' at \"{store.BasePath}\" - {e.Message}", basePath, e);
         }
+        if (Libc.Mkdir(store.BasePath, BaseDirectoryMode) != 0 && Libc.LastErrno is var errno && errno != Libc.EEXIST)
+            throw new PbsException("ChunkStoreCreateFailed", errno is Libc.EACCES or Libc.EPERM ? PbsErrorKind.PermissionDenied : PbsErrorKind.WriteError,
+                $"unable to create chunk store '{name}' at \"{store.BasePath}\" - {Libc.StrError(errno)}", basePath);
         Chown(store.BasePath, owner, name);
         store.CreateOwnedDir(store.ChunkDir, owner);
         AtomicFile.Replace(store.LockFilePath, [], AtomicFile.DefaultMode, owner);

@@ -1,0 +1,348 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.ExceptionServices;
+using System.IO.Hashing;
+using System.Security.Cryptography;
+using PbsDatastore.Core.Formats;
+using PbsDatastore.Core.Native;
+using PbsDatastore.Core.Store;
+using ZstdSharp;
+
+namespace PbsDatastore.Core.Maintenance;
+
+/// <summary>A chunk that failed verification, with the archive that referenced it.</summary>
+public sealed record ChunkVerifyError(string Archive, string Digest, string Message);
+
+/// <summary>What verifying the chunks of one index found (spec §8.4).</summary>
+public sealed record IndexChunkResult(int ChunksLoaded, long ReadBytes, long DecodedBytes, int Errors,
+    IReadOnlyList<ChunkVerifyError> ChunkErrors, TimeSpan Elapsed);
+
+/// <summary>
+/// The chunk half of PBS's VerifyWorker: the verified and corrupt digest sets shared by every snapshot of one
+/// run, and the per-index procedure — order by inode, load with one reader in that order, decode and check on
+/// <see cref="DecoderThreads"/> threads, rename corrupt chunks to <c>.N.bad</c>.
+/// </summary>
+public sealed class ChunkVerifier
+{
+    private readonly ChunkStore _store;
+    private readonly CryptConfig? _crypt;
+    private readonly bool _dryRun;
+    private readonly ConcurrentDictionary<ChunkDigest, byte> _verified = new(Environment.ProcessorCount, 16384);
+    private readonly ConcurrentDictionary<ChunkDigest, byte> _corrupt = new();
+    private long _chunksLoaded, _chunksDecrypted, _readBytes, _decodedBytes;
+
+    /// <param name="store">The chunk store the indexes point into.</param>
+    /// <param name="crypt">With a key, encrypted chunks are also decrypted and their keyed digest checked.</param>
+    /// <param name="decoderThreads">Decoding threads (PBS 3.2.4: 4); the reader is the calling thread.</param>
+    /// <param name="dryRun">Check only: never rename a corrupt chunk.</param>
+    public ChunkVerifier(ChunkStore store, CryptConfig? crypt, int decoderThreads, bool dryRun)
+    {
+        _store = store;
+        _crypt = crypt;
+        _dryRun = dryRun;
+        DecoderThreads = Math.Max(1, decoderThreads);
+    }
+
+    public int DecoderThreads { get; }
+
+    public IReadOnlyCollection<ChunkDigest> VerifiedChunks => (IReadOnlyCollection<ChunkDigest>)_verified.Keys;
+    public IReadOnlyCollection<ChunkDigest> CorruptChunks => (IReadOnlyCollection<ChunkDigest>)_corrupt.Keys;
+
+    /// <summary>Chunks loaded successfully over the whole run.</summary>
+    public long ChunksLoaded => Interlocked.Read(ref _chunksLoaded);
+    /// <summary>Encrypted chunks decrypted with the key over the whole run.</summary>
+    public long ChunksDecrypted => Interlocked.Read(ref _chunksDecrypted);
+    public long ReadBytes => Interlocked.Read(ref _readBytes);
+    public long DecodedBytes => Interlocked.Read(ref _decodedBytes);
+
+    /// <summary>
+    /// PBS's fast index verification (§8.7): every distinct digest must exist; digests found are remembered for
+    /// the rest of the run. Returns the first failure, or null.
+    /// </summary>
+    public ChunkVerifyError? VerifyIndexFast(IndexFile index, string archive)
+    {
+        for (var i = 0; i < index.Count; i++)
+        {
+            var digest = index.DigestAt(i);
+            if (_verified.ContainsKey(digest))
+                continue;
+            var errno = Libc.TryStat(_store.ChunkPath(digest), out _);
+            if (errno != 0)
+                return new ChunkVerifyError(archive, digest.ToString(),
+                    $"fast_index_verification error, stat_chunk {digest} failed - {OsError(errno)}");
+            _verified.TryAdd(digest, 0);
+        }
+        return null;
+    }
+
+    /// <summary>Loads and checks every chunk of <paramref name="index"/> not seen before in this run (§8.4).</summary>
+    public IndexChunkResult VerifyIndexChunks(IndexFile index, CryptMode indexCryptMode, string archive, ITaskState task)
+    {
+        var started = Stopwatch.StartNew();
+        var run = new IndexRun(archive, indexCryptMode == CryptMode.Encrypt ? CryptMode.Encrypt : CryptMode.None, task);
+
+        var order = ChunksInInodeOrder(index, run);
+        using (var queue = new BlockingCollection<Loaded>(2 * DecoderThreads))
+        {
+            var decoders = Enumerable.Range(0, DecoderThreads)
+                .Select(_ => Task.Factory.StartNew(() => Decode(queue, run), CancellationToken.None,
+                    TaskCreationOptions.LongRunning, TaskScheduler.Default))
+                .ToArray();
+            try
+            {
+                foreach (var (position, _) in order)
+                {
+                    task.CheckAbort();
+                    var digest = index.DigestAt(position);
+                    if (IsSettled(digest, run))
+                        continue;
+                    if (Load(digest, index.ChunkLength(position), run) is { } loaded)
+                        queue.Add(loaded);
+                }
+            }
+            finally
+            {
+                queue.CompleteAdding();
+                Task.WaitAll(decoders);
+            }
+        }
+        if (run.Fault is not null)
+            ExceptionDispatchInfo.Throw(run.Fault);
+
+        var elapsed = started.Elapsed;
+        Interlocked.Add(ref _readBytes, run.ReadBytes);
+        Interlocked.Add(ref _decodedBytes, run.DecodedBytes);
+        var seconds = elapsed.TotalSeconds;
+        const double MiB = 1024 * 1024;
+        task.Log(string.Create(CultureInfo.InvariantCulture,
+            $"  verified {run.ReadBytes / MiB:F2}/{run.DecodedBytes / MiB:F2} MiB in {seconds:F2} seconds, speed {run.ReadBytes / MiB / seconds:F2}/{run.DecodedBytes / MiB / seconds:F2} MiB/s ({run.ErrorCount} errors)"));
+        return new IndexChunkResult(run.LoadedCount, run.ReadBytes, run.DecodedBytes, run.ErrorCount, run.Errors.ToArray(), elapsed);
+    }
+
+    /// <summary>PBS's get_chunks_in_order: unsettled positions sorted by the chunk file's inode (missing: last).</summary>
+    private List<(int Position, ulong Inode)> ChunksInInodeOrder(IndexFile index, IndexRun run)
+    {
+        var order = new List<(int, ulong)>(index.Count);
+        // One position per digest: a repeat would only load the same file again while the first is decoding.
+        var queued = new HashSet<ChunkDigest>();
+        for (var i = 0; i < index.Count; i++)
+        {
+            if (i % 1024 == 0)
+                run.Task.CheckAbort();
+            var digest = index.DigestAt(i);
+            if (IsSettled(digest, run) || !queued.Add(digest))
+                continue;
+            var inode = Libc.TryStat(_store.ChunkPath(digest), out var st) == 0 ? st.Inode : ulong.MaxValue;
+            order.Add((i, inode));
+        }
+        order.Sort((a, b) => a.Item2.CompareTo(b.Item2));
+        return order;
+    }
+
+    /// <summary>True when the digest needs no load: verified already, or known corrupt (which counts an error).</summary>
+    private bool IsSettled(ChunkDigest digest, IndexRun run)
+    {
+        if (_verified.ContainsKey(digest))
+            return true;
+        if (!_corrupt.ContainsKey(digest))
+            return false;
+        run.Error(digest, $"chunk {digest} was marked as corrupt");
+        return true;
+    }
+
+    private Loaded? Load(ChunkDigest digest, long expectedSize, IndexRun run)
+    {
+        var path = _store.ChunkPath(digest);
+        byte[]? buffer = null;
+        try
+        {
+            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            var length = RandomAccess.GetLength(handle);
+            if (length > DataBlob.MaxRawSize)
+                return LoadFailed(digest, path, $"blob too large ({length} bytes).", run);
+            buffer = ArrayPool<byte>.Shared.Rent((int)Math.Max(length, 1));
+            var read = 0;
+            while (read < length)
+            {
+                var n = RandomAccess.Read(handle, buffer.AsSpan(read, (int)length - read), read);
+                if (n == 0)
+                    break;
+                read += n;
+            }
+            var loaded = new Loaded(digest, path, buffer, read, expectedSize);
+            buffer = null;
+            return loaded;
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return LoadFailed(digest, path, OsError(Libc.ENOENT), run);
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return LoadFailed(digest, path, OsError(Libc.EACCES), run);
+        }
+        catch (IOException e)
+        {
+            return LoadFailed(digest, path, e.Message, run);
+        }
+        finally
+        {
+            if (buffer is not null)
+                ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private Loaded? LoadFailed(ChunkDigest digest, string path, string detail, IndexRun run)
+    {
+        MarkCorrupt(digest, path, $"can't verify chunk, load failed - store '{_store.Name}', unable to load chunk '{digest}' - {detail}", run, rename: true);
+        return null;
+    }
+
+    private void MarkCorrupt(ChunkDigest digest, string path, string message, IndexRun run, bool rename)
+    {
+        _corrupt.TryAdd(digest, 0);
+        run.Error(digest, message);
+        if (rename && !_dryRun)
+            CorruptChunk.Rename(path, run.Task);
+    }
+
+    private void Decode(BlockingCollection<Loaded> queue, IndexRun run)
+    {
+        using var decompressor = new Decompressor();
+        foreach (var chunk in queue.GetConsumingEnumerable())
+        {
+            try
+            {
+                if (!run.Task.Cancellation.IsCancellationRequested && run.Fault is null)
+                    Check(chunk, decompressor, run);
+            }
+            catch (Exception e)
+            {
+                // Not bad data (that is reported per chunk) but a fault: keep draining so the reader never blocks.
+                run.Fault ??= e;
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(chunk.Buffer);
+            }
+        }
+    }
+
+    /// <summary>One loaded chunk: the rest of PBS's load (magic, CRC), crypt mode, then decode and digest/length.</summary>
+    private void Check(Loaded chunk, Decompressor decompressor, IndexRun run)
+    {
+        var raw = chunk.Buffer.AsSpan(0, chunk.Length);
+        var kind = raw.Length >= DataBlob.PlainHeaderSize ? DataBlob.KindOf(raw) : null;
+        if (kind is not { } k || raw.Length < k.HeaderSize()
+            || BinaryPrimitives.ReadUInt32LittleEndian(raw[8..]) != Crc32.HashToUInt32(raw[k.HeaderSize()..]))
+        {
+            // The exact reason, as PBS's loader words it.
+            var reason = BlobFailure(raw, b => b.VerifyCrc()) ?? "Data blob has wrong CRC checksum.";
+            MarkCorrupt(chunk.Digest, chunk.Path,
+                $"can't verify chunk, load failed - store '{_store.Name}', unable to load chunk '{chunk.Digest}' - {reason}", run, rename: true);
+            return;
+        }
+        // Loaded, in PBS's sense: counted as read (raw size) and decoded (the size the index expects).
+        Interlocked.Increment(ref run.LoadedCount);
+        Interlocked.Increment(ref _chunksLoaded);
+        Interlocked.Add(ref run.ReadBytes, chunk.Length);
+        Interlocked.Add(ref run.DecodedBytes, chunk.ExpectedSize);
+
+        var mode = k.CryptMode();
+        if (mode != run.ExpectedMode)
+            run.Error(chunk.Digest, $"chunk CryptMode {mode} does not match index CryptMode {run.ExpectedMode}");
+
+        string? failure;
+        if (k.IsEncrypted())
+        {
+            failure = _crypt is null ? null : BlobFailure(raw, b => CheckDecoded(b.Decode(_crypt, chunk.Digest.ToArray()), chunk.ExpectedSize));
+            if (_crypt is not null)
+                Interlocked.Increment(ref _chunksDecrypted);
+        }
+        else if (PlainChunkMatches(raw, k, chunk, decompressor))
+            failure = null;
+        else
+            failure = BlobFailure(raw, b => b.VerifyUnencrypted(chunk.ExpectedSize, chunk.Digest.ToArray()));
+
+        if (failure is null)
+            _verified.TryAdd(chunk.Digest, 0);
+        else
+            MarkCorrupt(chunk.Digest, chunk.Path, failure, run, rename: true);
+    }
+
+    /// <summary>The fast path for plain chunks: decode into a pooled buffer, hash, compare. False means "look closer".</summary>
+    private static bool PlainChunkMatches(ReadOnlySpan<byte> raw, BlobKind kind, Loaded chunk, Decompressor decompressor)
+    {
+        var payload = raw[DataBlob.PlainHeaderSize..];
+        Span<byte> hash = stackalloc byte[32];
+        if (kind == BlobKind.Uncompressed)
+            return payload.Length == chunk.ExpectedSize && SHA256.HashData(payload, hash) == 32 && chunk.Digest.Equals(new ChunkDigest(hash));
+        if (chunk.ExpectedSize > DataBlob.MaxDataSize)
+            return false;
+        var output = ArrayPool<byte>.Shared.Rent((int)chunk.ExpectedSize + 1);
+        try
+        {
+            // One byte of room past the expected size tells "too long" apart from "exactly right".
+            if (!decompressor.TryUnwrap(payload, output.AsSpan(0, (int)chunk.ExpectedSize + 1), out var written)
+                || written != chunk.ExpectedSize)
+                return false;
+            SHA256.HashData(output.AsSpan(0, written), hash);
+            return chunk.Digest.Equals(new ChunkDigest(hash));
+        }
+        catch (ZstdException)
+        {
+            return false;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(output);
+        }
+    }
+
+    private static void CheckDecoded(byte[] data, long expectedSize)
+    {
+        if (data.Length != expectedSize)
+            throw new PbsException("BlobSizeMismatch", PbsErrorKind.InvalidData, $"detected chunk with wrong length ({expectedSize} != {data.Length})");
+    }
+
+    /// <summary>Runs a DataBlob check on an exact copy; the PBS error text on failure, null when it passes.</summary>
+    private static string? BlobFailure(ReadOnlySpan<byte> raw, Action<DataBlob> check)
+    {
+        try
+        {
+            check(DataBlob.FromRaw(raw.ToArray()));
+            return null;
+        }
+        catch (PbsException e)
+        {
+            return e.Message;
+        }
+    }
+
+    /// <summary>An errno as Rust's io::Error prints it: <c>No such file or directory (os error 2)</c>.</summary>
+    internal static string OsError(int errno) => $"{Libc.StrError(errno)} (os error {errno})";
+
+    private sealed record Loaded(ChunkDigest Digest, string Path, byte[] Buffer, int Length, long ExpectedSize);
+
+    /// <summary>Counters and errors of one index.</summary>
+    private sealed class IndexRun(string archive, CryptMode expectedMode, ITaskState task)
+    {
+        public readonly ITaskState Task = task;
+        public readonly CryptMode ExpectedMode = expectedMode;
+        public readonly ConcurrentQueue<ChunkVerifyError> Errors = new();
+        public long ReadBytes, DecodedBytes;
+        public int LoadedCount, ErrorCount;
+        public volatile Exception? Fault;
+
+
+        public void Error(ChunkDigest digest, string message)
+        {
+            Interlocked.Increment(ref ErrorCount);
+            Errors.Enqueue(new ChunkVerifyError(archive, digest.ToString(), message));
+            Task.Log(message);
+        }
+    }
+}

@@ -1,0 +1,29 @@
+using System.Management.Automation;
+using PbsDatastore.Core.Hierarchy;
+using PbsDatastore.Infrastructure;
+
+namespace PbsDatastore.Cmdlets;
+
+/// <summary>Creates a namespace below an existing parent (PBS's rules: component ≤ 32 characters, depth ≤ 7).</summary>
+[Cmdlet(VerbsCommon.New, "PbsNamespace", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+[OutputType(typeof(BackupNamespace))]
+public sealed class NewPbsNamespace : PbsCmdlet
+{
+    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
+    public Datastore Datastore { get; set; } = null!;
+
+    /// <summary>Full name of the new namespace, e.g. `prod/db/archive`.</summary>
+    [Parameter(Mandatory = true, Position = 0)]
+    [Alias("Name")]
+    public string Namespace { get; set; } = "";
+
+    protected override void ProcessRecord()
+    {
+        TryInvoke(Namespace, () =>
+        {
+            var ns = BackupNamespace.Parse(Namespace);
+            if (!ShouldProcess($"{Datastore.Name}:{ns.Name}", "Create namespace")) return;
+            WriteObject(Datastore.CreateNamespace(ns));
+        });
+    }
+}

@@ -1,0 +1,28 @@
+using System.Management.Automation;
+using PbsDatastore.Core.Hierarchy;
+using PbsDatastore.Infrastructure;
+
+namespace PbsDatastore.Cmdlets;
+
+/// <summary>Sets a group's notes (the `notes` file, replaced atomically); `$null` removes them.</summary>
+[Cmdlet(VerbsCommon.Set, "PbsBackupGroup", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(BackupGroup))]
+public sealed class SetPbsBackupGroup : PbsCmdlet
+{
+    [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    public BackupGroup BackupGroup { get; set; } = null!;
+
+    [Parameter(Mandatory = true)]
+    [AllowNull, AllowEmptyString]
+    public string? Notes { get; set; }
+
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var g = BackupGroup;
+        if (!ShouldProcess(g.FullPath, Notes is null ? "Remove group notes" : "Set group notes")) return;
+        if (TryInvoke(g.FullPath, () => g.SetNotes(Notes)) && PassThru) WriteObject(g);
+    }
+}

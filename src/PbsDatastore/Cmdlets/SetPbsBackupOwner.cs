@@ -1,0 +1,33 @@
+using System.Management.Automation;
+using PbsDatastore.Core.Hierarchy;
+using PbsDatastore.Infrastructure;
+
+namespace PbsDatastore.Cmdlets;
+
+/// <summary>Changes a group's owner (`owner` file, rewritten in place as PBS does; group lock on PBS ≥ 3.3.5).</summary>
+[Cmdlet(VerbsCommon.Set, "PbsBackupOwner", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(BackupGroup))]
+public sealed class SetPbsBackupOwner : PbsCmdlet
+{
+    [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    public BackupGroup BackupGroup { get; set; } = null!;
+
+    /// <summary>New owner Auth-ID: `user@realm` or `user@realm!token`.</summary>
+    [Parameter(Mandatory = true, Position = 0)]
+    public string Owner { get; set; } = "";
+
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var g = BackupGroup;
+        TryInvoke(Owner, () =>
+        {
+            var owner = Authid.Parse(Owner);
+            if (!ShouldProcess(g.FullPath, $"Set owner to {owner}")) return;
+            g.SetOwner(owner);
+            if (PassThru) WriteObject(g);
+        });
+    }
+}

@@ -1,0 +1,96 @@
+using System.Buffers;
+using System.Security.Cryptography;
+using PbsDatastore.Core;
+using PbsDatastore.Core.Formats;
+using PbsDatastore.Core.Maintenance;
+using PbsDatastore.Core.Store;
+using ZstdSharp;
+
+namespace PbsDatastore.Bench;
+
+/// <summary>
+/// Full verify of one index (PBS's procedure: inode order, one reader, CRC, decode, digest and length on all
+/// cores) against the floor: a loop that only reads, decompresses and SHA-256s the same chunk files on all cores.
+/// Synthetic store: compressible chunks of 1–4 MiB, read from the page cache in both runs.
+/// </summary>
+public sealed class VerifyBenchmark : IBenchmark
+{
+    private const int ChunkCount = 96;
+    private const int Rounds = 3;
+
+    public string Name => "verify";
+
+    public IEnumerable<BenchRow> Run(BenchContext context)
+    {
+        var storePath = Path.Combine(context.WorkDir, "verify-store");
+        var store = ChunkStore.Create("bench", storePath);
+        var (index, paths, plainBytes) = BuildStore(store, Path.Combine(storePath, "bench.didx"));
+        var threads = Environment.ProcessorCount;
+
+        // Warm the page cache and the JIT for both loops.
+        Floor(paths, threads);
+        VerifyOnce(store, index, threads);
+
+        var floor = Enumerable.Range(0, Rounds).Min(_ => BenchContext.Time(() => Floor(paths, threads)).TotalSeconds);
+        var verify = Enumerable.Range(0, Rounds).Min(_ => BenchContext.Time(() => VerifyOnce(store, index, threads)).TotalSeconds);
+        const double MB = 1_000_000;
+        yield return new BenchRow(Name, $"full verify, {threads} decoders (data MB/s)", plainBytes / MB / verify, "MB/s",
+            plainBytes / MB / floor, "read+zstd+sha256 loop, all cores");
+    }
+
+    private static void VerifyOnce(ChunkStore store, IndexFile index, int threads)
+    {
+        var verifier = new ChunkVerifier(store, null, threads, dryRun: true);
+        var result = verifier.VerifyIndexChunks(index, CryptMode.None, "bench.didx", NullTaskState.Instance);
+        if (result.Errors != 0 || result.ChunksLoaded != ChunkCount)
+            throw new InvalidOperationException($"benchmark store did not verify: {result.Errors} errors, {result.ChunksLoaded} chunks");
+    }
+
+    /// <summary>The floor: read each chunk file, decompress its payload, hash the data; nothing else.</summary>
+    private static void Floor(IReadOnlyList<string> paths, int threads)
+    {
+        Parallel.ForEach(paths, new ParallelOptions { MaxDegreeOfParallelism = threads }, () => new Decompressor(), (path, _, decompressor) =>
+        {
+            using var handle = File.OpenHandle(path);
+            var length = (int)RandomAccess.GetLength(handle);
+            var raw = ArrayPool<byte>.Shared.Rent(length);
+            var output = ArrayPool<byte>.Shared.Rent(4 << 20);
+            RandomAccess.Read(handle, raw.AsSpan(0, length), 0);
+            var n = decompressor.Unwrap(raw.AsSpan(DataBlob.PlainHeaderSize, length - DataBlob.PlainHeaderSize), output);
+            SHA256.HashData(output.AsSpan(0, n));
+            ArrayPool<byte>.Shared.Return(output);
+            ArrayPool<byte>.Shared.Return(raw);
+            return decompressor;
+        }, d => d.Dispose());
+    }
+
+    /// <summary>Chunks of 1–4 MiB (about 2:1 compressible) and a dynamic index over them.</summary>
+    private static (IndexFile Index, List<string> Paths, long PlainBytes) BuildStore(ChunkStore store, string indexPath)
+    {
+        var random = new Random(42);
+        var paths = new List<string>();
+        var entries = new List<(long End, ChunkDigest Digest)>();
+        long end = 0;
+        for (var i = 0; i < ChunkCount; i++)
+        {
+            var data = new byte[random.Next(1 << 20, (4 << 20) + 1)];
+            random.NextBytes(data);
+            for (var j = 0; j < data.Length; j++)
+                data[j] = (byte)('a' + (data[j] & 0x0f));
+            var digest = new ChunkDigest(SHA256.HashData(data));
+            var path = store.ChunkPath(digest);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            File.WriteAllBytes(path, DataBlob.Encode(data, null, compress: true).Raw.ToArray());
+            paths.Add(path);
+            end += data.Length;
+            entries.Add((end, digest));
+        }
+        using (var writer = DynamicIndexWriter.Create(indexPath))
+        {
+            foreach (var (chunkEnd, digest) in entries)
+                writer.AddChunk(chunkEnd, digest);
+            writer.Close();
+        }
+        return (IndexFile.Open(indexPath), paths, end);
+    }
+}

@@ -1,0 +1,57 @@
+using System.Text.Json.Nodes;
+using PbsDatastore.Core.Maintenance;
+using PbsDatastore.Core.Tests.Support;
+
+namespace PbsDatastore.Core.Tests.Maintenance;
+
+public class VerifyPartsTests
+{
+    private const long Now = 1_710_000_000;
+
+    private static JsonNode State(string state, long start) =>
+        new JsonObject { ["state"] = state, ["upid"] = $"UPID:pbs:000004D2:0001E240:00000003:{start:X8}:verify:store1:root@pam:" };
+
+    [Fact]
+    public void SkipRulesFollowPbs()
+    {
+        Assert.True(VerifyFilter.ShouldVerify(null, true, null, Now));
+        Assert.True(VerifyFilter.ShouldVerify(State("ok", Now), false, null, Now));
+        Assert.False(VerifyFilter.ShouldVerify(State("ok", Now - 400 * 86400), true, null, Now));
+        Assert.False(VerifyFilter.ShouldVerify(State("failed", Now), true, null, Now), "a failed state also counts as verified");
+        Assert.True(VerifyFilter.ShouldVerify(State("ok", Now - 2 * 86400), true, 1, Now));
+        Assert.False(VerifyFilter.ShouldVerify(State("ok", Now - 2 * 86400 + 1), true, 1, Now), "whole days only");
+        Assert.True(VerifyFilter.ShouldVerify(State("ok", Now - 86400), true, 0, Now));
+        Assert.False(VerifyFilter.ShouldVerify(State("ok", Now - 86399), true, 0, Now));
+        Assert.True(VerifyFilter.ShouldVerify(new JsonObject { ["state"] = "ok", ["upid"] = "nonsense" }, true, null, Now));
+        Assert.True(VerifyFilter.ShouldVerify(State("maybe", Now), true, null, Now));
+        Assert.True(VerifyFilter.ShouldVerify(JsonValue.Create("ok"), true, null, Now));
+    }
+
+    [Theory]
+    [InlineData(0, 7, 0, 0, "0.00% (0/7 groups)")]
+    [InlineData(3, 7, 1, 2, "50.00% (3/7 groups, 1/2 snapshots in group #4)")]
+    [InlineData(3, 7, 2, 2, "57.14% (4/7 groups)")]
+    [InlineData(0, 1, 1, 3, "33.33% (1/3 snapshots)")]
+    public void ProgressTextIsPbs(int doneGroups, int totalGroups, int doneSnapshots, int groupSnapshots, string text) =>
+        Assert.Equal(text, new StoreProgress(doneGroups, totalGroups, doneSnapshots, groupSnapshots).ToString());
+
+    [Fact]
+    public void CorruptChunksAreRenamedToTheFirstFreeBadName()
+    {
+        using var dir = new TempDir();
+        var chunk = Path.Combine(dir.Path, new string('a', 64));
+        var task = new RecordingTaskState();
+        File.WriteAllText(chunk, "x");
+        Assert.Equal(chunk + ".0.bad", CorruptChunk.Rename(chunk, task));
+        File.WriteAllText(chunk, "y");
+        Assert.Equal(chunk + ".1.bad", CorruptChunk.Rename(chunk, task));
+        Assert.Null(CorruptChunk.Rename(chunk, task));
+        Assert.Equal([$"corrupted chunk renamed to \"{chunk}.0.bad\"", $"corrupted chunk renamed to \"{chunk}.1.bad\""], task.Logs);
+
+        for (var n = 2; n <= 9; n++)
+            File.WriteAllText($"{chunk}.{n}.bad", "old");
+        File.WriteAllText(chunk, "z");
+        Assert.Equal(chunk + ".9.bad", CorruptChunk.Rename(chunk, task));
+        Assert.Equal("z", File.ReadAllText(chunk + ".9.bad"));
+    }
+}
