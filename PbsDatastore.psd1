@@ -12,8 +12,8 @@
     FunctionsToExport      = @()
     AliasesToExport        = @()
     VariablesToExport      = @()
-    FormatsToProcess       = @()
-    TypesToProcess         = @()
+    FormatsToProcess       = @('PbsDatastore.format.ps1xml')
+    TypesToProcess         = @('PbsDatastore.types.ps1xml')
     PrivateData            = @{
         PSData = @{
             Tags         = @('ProxmoxBackupServer', 'PBS', 'Backup', 'Datastore', 'GarbageCollection', 'Linux')

@@ -132,16 +132,30 @@ function Invoke-PesterTests {
     return Get-Content $summary -Raw | ConvertFrom-Json
 }
 
+# Tests extract the reference store (65536 chunk directories) many times; on a disk-backed /tmp creating and
+# deleting them dominates the run, so test scratch goes to tmpfs when the machine has one.
+function Use-TestScratch {
+    if ($env:PBS_TEST_TMPDIR) { $base = $env:PBS_TEST_TMPDIR }
+    elseif (Test-Path '/dev/shm' -PathType Container) { $base = '/dev/shm' }
+    else { return }
+    $scratch = Join-Path $base "pbsdatastore-test-$PID"
+    try { $null = New-Item -ItemType Directory $scratch -Force } catch { return }
+    $env:TMPDIR = $scratch
+    return $scratch
+}
+
 switch ($Task) {
     'Build' { Invoke-Build }
     'Help' { Invoke-HelpBuild }
     'Test' {
         Invoke-Build
+        $scratch = Use-TestScratch
         $core = if ($SkipCore) { [pscustomobject]@{ Passed = 0; Failed = 0 } } else { Invoke-CoreTests }
         $pester = Invoke-PesterTests
         $passed = $core.Passed + $pester.Passed
         $failed = $core.Failed + $pester.Failed
         Write-Host "xunit: $($core.Passed) passed, $($core.Failed) failed; Pester: $($pester.Passed) passed, $($pester.Failed) failed"
+        if ($scratch) { Remove-Item $scratch -Recurse -Force -ErrorAction SilentlyContinue }
         Write-Host "$passed passed, $failed failed"
         if ($failed -gt 0 -or $passed -eq 0) { exit 1 }
         exit 0

@@ -15,5 +15,7 @@ $config.Run.PassThru = $true
 $config.Output.RenderMode = 'Plaintext'
 $config.Output.Verbosity = 'Normal'
 $result = Invoke-Pester -Configuration $config
+# The shared read-only store of TestHelpers.ps1 (Get-PristineStore), extracted at most once per run.
+if ($global:PbsPristineStore) { [System.IO.Directory]::Delete((Split-Path $global:PbsPristineStore -Parent), $true) }
 $failed = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount
 [pscustomobject]@{ Passed = $result.PassedCount; Failed = $failed } | ConvertTo-Json | Set-Content $SummaryPath

@@ -111,6 +111,7 @@ public static partial class GarbageCollection
         var current = pool.TryTake(out var b) ? b : new TouchBatch();
         var start = 0;
         var lastPercent = 0;
+        byte[]? spare = null;
         try
         {
             for (var round = 0; ; round++)
@@ -125,7 +126,7 @@ public static partial class GarbageCollection
                     var relZ = new byte[image.RelativePathBytes.Length + 1];
                     image.RelativePathBytes.CopyTo(relZ, 0);
                     var display = Path.Combine(store.Path, image.RelativePath);
-                    var data = ReadIndexFile(store, relZ, display);
+                    var data = ReadIndexFile(store, relZ, display, spare);
                     if (data is null)
                     {
                         vanished = true;
@@ -152,6 +153,7 @@ public static partial class GarbageCollection
                         }
                     }
                     var indexBytes = index.IndexBytes;
+                    spare = data;
                     if (image.IsStrangePath) result.StrangePaths++;
                     result.IndexFileCount++;
                     result.IndexDataBytes += indexBytes;

@@ -55,8 +55,10 @@ public static partial class GarbageCollection
     /// <summary>
     /// Reads a whole index file by its raw path relative to the datastore, without updating its atime where
     /// allowed; null when it vanished. Other failures abort with PBS's <c>can't open index</c> message.
+    /// <paramref name="spare"/> is reused when it has the file's length (consecutive snapshots of one disk have
+    /// equal-sized indexes), so marking does not churn the large-object heap with one array per index.
     /// </summary>
-    internal static unsafe byte[]? ReadIndexFile(StoreHandle store, byte[] relativePathZ, string displayPath)
+    internal static unsafe byte[]? ReadIndexFile(StoreHandle store, byte[] relativePathZ, string displayPath, byte[]? spare)
     {
         int fd;
         fixed (byte* p = relativePathZ) fd = Libc.OpenReadNoAtime(store.StoreFd, p, 0);
@@ -71,7 +73,7 @@ public static partial class GarbageCollection
                 throw IndexUnreadable(displayPath, Libc.StrError(Libc.LastErrno));
             if (st.Size > (ulong)Array.MaxLength)
                 throw IndexUnreadable(displayPath, $"index file too large ({st.Size})");
-            var data = GC.AllocateUninitializedArray<byte>((int)st.Size);
+            var data = spare?.Length == (int)st.Size ? spare : GC.AllocateUninitializedArray<byte>((int)st.Size);
             var done = 0;
             fixed (byte* b = data)
             {

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using PbsDatastore.Completion;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Infrastructure;
 
@@ -10,6 +11,8 @@ namespace PbsDatastore.Cmdlets;
 public sealed class NewPbsNamespace : PbsCmdlet
 {
     [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
+    [DatastoreTransformation]
+    [ArgumentCompleter(typeof(DatastoreNameCompleter))]
     public Datastore Datastore { get; set; } = null!;
 
     /// <summary>Full name of the new namespace, e.g. `prod/db/archive`.</summary>

@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using PbsDatastore.Core;
+using PbsDatastore.Completion;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Infrastructure;
 
@@ -15,6 +16,8 @@ namespace PbsDatastore.Cmdlets;
 public sealed class RemovePbsNamespace : PbsCmdlet
 {
     [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
+    [DatastoreTransformation]
+    [ArgumentCompleter(typeof(DatastoreNameCompleter))]
     public Datastore Datastore { get; set; } = null!;
 
     /// <summary>The namespace: a name (`a/b`) or a Get-PbsNamespace object's BackupNamespace.</summary>

@@ -45,6 +45,27 @@ public abstract class PbsCmdlet : PSCmdlet
         return false;
     }
 
+    /// <summary>
+    /// File system paths a -Path argument names (wildcards expanded, relative to the PowerShell location); a path
+    /// that names nothing becomes a PathNotFound error.
+    /// </summary>
+    protected IEnumerable<string> ResolvePaths(string path)
+    {
+        try
+        {
+            return GetResolvedProviderPathFromPSPath(path, out _);
+        }
+        catch (ItemNotFoundException e)
+        {
+            WriteError(new ErrorRecord(e, "PathNotFound", ErrorCategory.ObjectNotFound, path));
+        }
+        catch (Exception e) when (e is ProviderNotFoundException or System.Management.Automation.DriveNotFoundException or NotSupportedException)
+        {
+            WriteError(new ErrorRecord(e, "InvalidPath", ErrorCategory.InvalidArgument, path));
+        }
+        return [];
+    }
+
     /// <summary>Stops the cmdlet with a terminating error built from a core failure.</summary>
     protected void ThrowTerminating(PbsException e, object? target = null)
         => ThrowTerminatingError(ErrorRecords.From(e, target));

@@ -1,0 +1,69 @@
+using System.Management.Automation;
+using System.Security;
+using PbsDatastore.Completion;
+using PbsDatastore.Core.Formats;
+using PbsDatastore.Core.Hierarchy;
+using PbsDatastore.Infrastructure;
+using PbsDatastore.Objects;
+
+namespace PbsDatastore.Cmdlets;
+
+/// <summary>
+/// Inspects chunks by digest (in a datastore's chunk store) or chunk and blob files by path: kind, sizes, CRC,
+/// and with a key for encrypted data, the decoded length, its SHA-256 and the digest check.
+/// </summary>
+[Cmdlet(VerbsCommon.Get, "PbsChunk", DefaultParameterSetName = DigestSet)]
+[OutputType(typeof(ChunkInfo))]
+public sealed class GetPbsChunk : PbsCmdlet
+{
+    private const string DigestSet = "Digest";
+    private const string PathSet = "Path";
+    private CryptConfig? _crypt;
+
+    [Parameter(ParameterSetName = DigestSet, Mandatory = true, Position = 0)]
+    [DatastoreTransformation]
+    [ArgumentCompleter(typeof(DatastoreNameCompleter))]
+    public Datastore Datastore { get; set; } = null!;
+
+    [Parameter(ParameterSetName = DigestSet, Mandatory = true, Position = 1, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string[] Digest { get; set; } = [];
+
+    [Parameter(ParameterSetName = PathSet, Mandatory = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("FullName")]
+    [SupportsWildcards]
+    public string[] Path { get; set; } = [];
+
+    /// <summary>A PBS key file (JSON) to decrypt encrypted chunks with.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? KeyFile { get; set; }
+
+    /// <summary>The key file's password (scrypt or PBKDF2 protected key files).</summary>
+    [Parameter]
+    public SecureString? Password { get; set; }
+
+    protected override void BeginProcessing()
+    {
+        if (KeyFile is null) return;
+        var keyPath = GetUnresolvedProviderPathFromPSPath(KeyFile);
+        try { _crypt = KeyFiles.Load(keyPath, Password); }
+        catch (Core.PbsException e) { ThrowTerminating(e, keyPath); }
+    }
+
+    protected override void ProcessRecord()
+    {
+        if (ParameterSetName == PathSet)
+        {
+            foreach (var p in Path)
+                foreach (var file in ResolvePaths(p))
+                    Inspect(file);
+            return;
+        }
+        foreach (var d in Digest)
+            TryInvoke(d, () => Inspect(System.IO.Path.Combine(Datastore.ChunkStorePath, d[..4].ToLowerInvariant(), ChunkDigest.Parse(d).ToString())));
+    }
+
+    private void Inspect(string file)
+        => TryInvoke(file, () => WriteObject(Readers.Chunk(file, _crypt, e => WriteError(ErrorRecords.From(e, file)))));
+}

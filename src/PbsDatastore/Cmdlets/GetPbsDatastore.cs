@@ -1,0 +1,60 @@
+using System.Management.Automation;
+using PbsDatastore.Completion;
+using PbsDatastore.Core.Hierarchy;
+using PbsDatastore.Infrastructure;
+
+namespace PbsDatastore.Cmdlets;
+
+/// <summary>Opens datastores by path, or by name from datastore.cfg (all configured ones without -Name).</summary>
+[Cmdlet(VerbsCommon.Get, "PbsDatastore", DefaultParameterSetName = NameSet)]
+[OutputType(typeof(Datastore))]
+public sealed class GetPbsDatastore : PbsCmdlet
+{
+    private const string NameSet = "Name";
+    private const string PathSet = "Path";
+
+    [Parameter(ParameterSetName = NameSet, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(DatastoreNameCompleter))]
+    [SupportsWildcards]
+    [ValidateNotNullOrEmpty]
+    public string[]? Name { get; set; }
+
+    [Parameter(ParameterSetName = NameSet)]
+    [ValidateNotNullOrEmpty]
+    public string? ConfigPath { get; set; }
+
+    [Parameter(ParameterSetName = PathSet, Mandatory = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("FullName")]
+    [ValidateNotNullOrEmpty]
+    public string[] Path { get; set; } = [];
+
+    protected override void ProcessRecord()
+    {
+        if (ParameterSetName == PathSet)
+        {
+            foreach (var p in Path)
+            {
+                var full = GetUnresolvedProviderPathFromPSPath(p);
+                TryInvoke(full, () => WriteObject(Datastore.Open(full)));
+            }
+            return;
+        }
+
+        var configPath = ConfigPath is null ? null : GetUnresolvedProviderPathFromPSPath(ConfigPath);
+        DatastoreConfig? config = null;
+        if (!TryInvoke(configPath, () => config = DatastoreConfig.Load(configPath)))
+            return;
+        foreach (var name in Name ?? ["*"])
+        {
+            var pattern = new WildcardPattern(name, WildcardOptions.None);
+            var matches = config!.Entries.Where(e => pattern.IsMatch(e.Name)).ToList();
+            if (matches.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(name))
+            {
+                TryInvoke(name, () => config.Get(name));
+                continue;
+            }
+            foreach (var entry in matches)
+                TryInvoke(entry.Name, () => WriteObject(Datastore.Open(entry.Path, entry.Name, config)));
+        }
+    }
+}

@@ -1,0 +1,42 @@
+using System.Management.Automation;
+using PbsDatastore.Completion;
+using PbsDatastore.Core.Hierarchy;
+using PbsDatastore.Infrastructure;
+using PbsDatastore.Objects;
+
+namespace PbsDatastore.Cmdlets;
+
+/// <summary>A namespace and its children (PBS's namespace listing: the start first, depth-first by name).</summary>
+[Cmdlet(VerbsCommon.Get, "PbsNamespace")]
+[OutputType(typeof(NamespaceInfo))]
+public sealed class GetPbsNamespace : PbsCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [DatastoreTransformation]
+    [ArgumentCompleter(typeof(DatastoreNameCompleter))]
+    public Datastore Datastore { get; set; } = null!;
+
+    [Parameter(Position = 1, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(NamespaceCompleter))]
+    [AllowEmptyString]
+    public string Namespace { get; set; } = "";
+
+    /// <summary>All descendants instead of the direct children only.</summary>
+    [Parameter]
+    public SwitchParameter Recurse { get; set; }
+
+    [Parameter]
+    [ValidateRange(0, 7)]
+    public int? Depth { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        TryInvoke(Namespace, () =>
+        {
+            var start = Selection.Namespace(Datastore, Namespace);
+            var depth = Depth ?? (Recurse ? null : 1);
+            foreach (var ns in Datastore.ListNamespaces(start, depth, e => WriteError(ErrorRecords.From(e))))
+                WriteObject(new NamespaceInfo(Datastore, ns));
+        });
+    }
+}

@@ -1,0 +1,127 @@
+using System.Collections;
+using System.Management.Automation;
+using System.Management.Automation.Language;
+using PbsDatastore.Core;
+using PbsDatastore.Core.Hierarchy;
+using PbsDatastore.Infrastructure;
+using PbsDatastore.Objects;
+
+namespace PbsDatastore.Completion;
+
+/// <summary>
+/// Tab completion for every name a command line addresses: datastore names (datastore.cfg), namespaces, backup
+/// ids, snapshot times and archive names, each read from the store the command line already names. Completion
+/// must never fail: anything unreadable simply completes nothing.
+/// </summary>
+public abstract class PbsCompleter : IArgumentCompleter
+{
+    public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
+        CommandAst commandAst, IDictionary fakeBoundParameters)
+    {
+        var word = wordToComplete.Trim('\'', '"');
+        List<string> candidates;
+        try { candidates = Candidates(new Bound(fakeBoundParameters)).ToList(); }
+        catch (Exception e) when (e is PbsException or IOException or UnauthorizedAccessException or ArgumentException) { candidates = []; }
+        return candidates
+            .Where(c => c.StartsWith(word, StringComparison.OrdinalIgnoreCase))
+            .Distinct()
+            .Select(c => new CompletionResult(Quote(c), c, CompletionResultType.ParameterValue, c));
+    }
+
+    protected abstract IEnumerable<string> Candidates(Bound bound);
+
+    private static string Quote(string s) => s.Length == 0 || s.IndexOfAny([' ', '\'', '"', '$', '`', ';', ',', '(', ')', '{', '}', '@', '#', '&', '|']) >= 0
+        ? "'" + s.Replace("'", "''") + "'"
+        : s;
+
+    /// <summary>What the command line has bound so far, resolved to core objects.</summary>
+    protected sealed class Bound(IDictionary parameters)
+    {
+        private object? Get(string name)
+        {
+            var v = parameters.Contains(name) ? parameters[name] : null;
+            return v is PSObject pso ? pso.BaseObject : v;
+        }
+
+        public string? ConfigPath => Get("ConfigPath") as string;
+
+        public Datastore? Datastore => Get("Datastore") switch
+        {
+            Datastore ds => ds,
+            IDatastoreItem item => item.Datastore,
+            string s => DatastoreTransformationAttribute.Resolve(s, Path.GetFullPath),
+            _ => null,
+        };
+
+        public BackupNamespace Namespace => Get("Namespace") is string ns ? BackupNamespace.Parse(ns) : BackupNamespace.Root;
+
+        public BackupType? Type => Get("BackupType") is string t && BackupTypes.TryParse(t, out var type) ? type : null;
+
+        public string? Id => Get("BackupId") as string;
+
+        public string? Time => Get("BackupTime") switch
+        {
+            string s => s,
+            DateTimeOffset d => BackupTime.Format(d.ToUnixTimeSeconds()),
+            _ => null,
+        };
+
+        public IEnumerable<BackupGroup> Groups()
+        {
+            if (Datastore is not { } ds) return [];
+            var groups = ds.ListGroups(Namespace);
+            if (Type is { } t) groups = groups.Where(g => g.Type == t);
+            if (Id is { } id) groups = groups.Where(g => g.Id == id);
+            return groups;
+        }
+
+        public IEnumerable<BackupSnapshot> Snapshots()
+        {
+            var snapshots = Groups().SelectMany(g => g.ListSnapshots(_ => { }));
+            return Time is { } time ? snapshots.Where(s => s.DirectoryName == time) : snapshots;
+        }
+    }
+}
+
+public sealed class DatastoreNameCompleter : PbsCompleter
+{
+    protected override IEnumerable<string> Candidates(Bound bound)
+        => DatastoreConfig.Load(bound.ConfigPath).Entries.Select(e => e.Name);
+}
+
+public sealed class NamespaceCompleter : PbsCompleter
+{
+    protected override IEnumerable<string> Candidates(Bound bound)
+        => bound.Datastore?.ListNamespaces(onError: _ => { }).Select(n => n.Name).Where(n => n.Length > 0) ?? [];
+}
+
+public sealed class BackupIdCompleter : PbsCompleter
+{
+    protected override IEnumerable<string> Candidates(Bound bound)
+    {
+        if (bound.Datastore is not { } ds) return [];
+        var groups = ds.ListGroups(bound.Namespace);
+        return (bound.Type is { } t ? groups.Where(g => g.Type == t) : groups).Select(g => g.Id);
+    }
+}
+
+public sealed class BackupTimeCompleter : PbsCompleter
+{
+    protected override IEnumerable<string> Candidates(Bound bound)
+        => bound.Groups().SelectMany(g => g.ListSnapshots(_ => { })).Select(s => s.DirectoryName)
+            .OrderByDescending(n => n, StringComparer.Ordinal);
+}
+
+/// <summary>Archive names (.fidx, .didx, .blob; not the manifest) of the snapshots the command line names.</summary>
+public class ArchiveNameCompleter : PbsCompleter
+{
+    protected override IEnumerable<string> Candidates(Bound bound)
+        => bound.Snapshots().SelectMany(s => s.ListFiles()).Where(f => f != BackupSnapshot.ManifestFileName);
+}
+
+/// <summary>Index archive names only (.fidx, .didx).</summary>
+public sealed class IndexArchiveNameCompleter : ArchiveNameCompleter
+{
+    protected override IEnumerable<string> Candidates(Bound bound)
+        => base.Candidates(bound).Where(f => f.EndsWith(".fidx", StringComparison.Ordinal) || f.EndsWith(".didx", StringComparison.Ordinal));
+}

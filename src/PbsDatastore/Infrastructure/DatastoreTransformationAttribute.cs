@@ -1,0 +1,54 @@
+using System.Management.Automation;
+using PbsDatastore.Core;
+using PbsDatastore.Core.Hierarchy;
+using PbsDatastore.Objects;
+
+namespace PbsDatastore.Infrastructure;
+
+/// <summary>
+/// Lets every -Datastore parameter take a datastore object, any object of this module that carries one
+/// (namespace, group, snapshot), a name configured in datastore.cfg, or a datastore path.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
+public sealed class DatastoreTransformationAttribute : ArgumentTransformationAttribute
+{
+    public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
+    {
+        var value = inputData is PSObject pso ? pso.BaseObject : inputData;
+        try
+        {
+            return value switch
+            {
+                Datastore ds => ds,
+                IDatastoreItem item => item.Datastore,
+                string s => Resolve(s, engineIntrinsics.SessionState.Path.GetUnresolvedProviderPathFromPSPath),
+                _ => throw new ArgumentTransformationMetadataException(
+                    $"cannot use a {value?.GetType().Name ?? "null"} as a datastore: give a datastore object, a configured name or a path"),
+            };
+        }
+        catch (PbsException e)
+        {
+            throw new ArgumentTransformationMetadataException(e.Message, e);
+        }
+    }
+
+    /// <summary>
+    /// A configured name when datastore.cfg has it, otherwise a path (relative to the PowerShell location, which
+    /// <paramref name="fullPath"/> resolves).
+    /// </summary>
+    public static Datastore Resolve(string nameOrPath, Func<string, string> fullPath)
+    {
+        if (LooksLikeName(nameOrPath))
+        {
+            var config = File.Exists(PbsPaths.DatastoreConfigFile) ? DatastoreConfig.Load() : null;
+            if (config?.TryGet(nameOrPath) is { } entry)
+                return Datastore.Open(entry.Path, entry.Name, config);
+            if (!Directory.Exists(fullPath(nameOrPath)))
+                throw new PbsException("DatastoreNotFound", PbsErrorKind.ObjectNotFound,
+                    $"no datastore named '{nameOrPath}' in {PbsPaths.DatastoreConfigFile} and no such directory", nameOrPath);
+        }
+        return Datastore.Open(fullPath(nameOrPath));
+    }
+
+    private static bool LooksLikeName(string s) => PbsNames.IsSafeId(s) && !s.Contains('/');
+}
