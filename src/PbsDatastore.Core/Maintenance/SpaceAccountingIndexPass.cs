@@ -70,7 +70,7 @@ internal static class IndexPass
                 // Read by the raw name as GC reads it (no atime update); null: vanished since the listing
                 // (pruned meanwhile), which GC skips too.
                 var display = Path.Combine(storePath, image.RelativePath);
-                var data = GarbageCollection.ReadIndexFile(handle, [.. image.RelativePathBytes, 0], display);
+                var data = GarbageCollection.ReadIndexFile(handle, [.. image.RelativePathBytes, 0], display, null);
                 return data == null ? null : new Visited(i, IndexFile.Parse(data, display));
             }
             catch (PbsException e) when (onUnreadable != null)
