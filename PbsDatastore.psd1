@@ -8,7 +8,31 @@
     Description            = 'Open and maintain Proxmox Backup Server datastores on disk, byte- and behaviour-compatible with PBS: garbage collection, verification, prune, removal, owners, notes, protection, manifests and space accounting.'
     PowerShellVersion      = '7.4'
     CompatiblePSEditions   = @('Core')
-    CmdletsToExport        = '*'
+    CmdletsToExport        = @(
+        'Get-PbsBackupGroup'
+        'Get-PbsChunk'
+        'Get-PbsDatastore'
+        'Get-PbsGarbageCollectionStatus'
+        'Get-PbsIndex'
+        'Get-PbsManifest'
+        'Get-PbsNamespace'
+        'Get-PbsSnapshot'
+        'Get-PbsUnreferencedChunk'
+        'Invoke-PbsGarbageCollection'
+        'Invoke-PbsPrune'
+        'New-PbsDatastore'
+        'New-PbsNamespace'
+        'Remove-PbsBackupGroup'
+        'Remove-PbsNamespace'
+        'Remove-PbsSnapshot'
+        'Remove-PbsUnlistedFile'
+        'Set-PbsBackupGroup'
+        'Set-PbsBackupOwner'
+        'Set-PbsSnapshot'
+        'Test-PbsDatastore'
+        'Test-PbsSnapshot'
+        'Update-PbsManifest'
+    )
     FunctionsToExport      = @()
     AliasesToExport        = @()
     VariablesToExport      = @()
@@ -19,7 +43,7 @@
             Tags         = @('ProxmoxBackupServer', 'PBS', 'Backup', 'Datastore', 'GarbageCollection', 'Linux')
             LicenseUri   = 'https://opensource.org/licenses/MIT'
             ProjectUri   = 'https://example.invalid/PbsDatastore'
-            ReleaseNotes = 'First release: PBS-exact formats, datastore hierarchy and read cmdlets.'
+            ReleaseNotes = 'First release: PBS-exact formats and hierarchy, read cmdlets, lifecycle (removal, owner, notes, protection, manifest updates under PBS locks), garbage collection, verify and prune.'
         }
     }
 }

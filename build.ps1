@@ -80,18 +80,19 @@ function Invoke-Build {
     if (Test-Path $helpOut) { Copy-Item $helpOut $ModuleDir -Recurse -Force }
     # The compile-time reference assembly must never ship.
     Remove-Item (Join-Path $ModuleDir 'System.Management.Automation.dll') -ErrorAction SilentlyContinue
-    Update-ManifestExports
+    Assert-ManifestExports
     Write-Host "   module: $(Join-Path $ModuleDir 'PbsDatastore.psd1')"
 }
 
-# CmdletsToExport is explicit: list every cmdlet the assembly defines.
-function Update-ManifestExports {
+# CmdletsToExport is explicit in the manifest; the build fails when it and the assembly's cmdlets disagree.
+function Assert-ManifestExports {
     $dll = Join-Path $ModuleDir 'PbsDatastore.dll'
-    $names = Invoke-ChildPwsh -Capture "(Import-Module '$dll' -PassThru).ExportedCmdlets.Keys | Sort-Object"
-    $manifest = Join-Path $ModuleDir 'PbsDatastore.psd1'
-    $list = ($names | Where-Object { $_ } | ForEach-Object { "'$_'" }) -join ', '
-    (Get-Content $manifest -Raw) -replace "CmdletsToExport\s*=\s*@\([^)]*\)", "CmdletsToExport        = @($list)" |
-        Set-Content $manifest -NoNewline
+    $defined = @(Invoke-ChildPwsh -Capture "(Import-Module '$dll' -PassThru).ExportedCmdlets.Keys" | Where-Object { $_ } | Sort-Object)
+    $listed = @((Import-PowerShellDataFile (Join-Path $Root 'PbsDatastore.psd1')).CmdletsToExport | Sort-Object)
+    $diff = Compare-Object $defined $listed
+    if ($diff) {
+        throw "PbsDatastore.psd1 CmdletsToExport differs from the assembly: $(($diff | ForEach-Object { "$($_.InputObject) ($(if ($_.SideIndicator -eq '<=') { 'not listed' } else { 'no such cmdlet' }))" }) -join ', ')"
+    }
 }
 
 function Invoke-HelpBuild {

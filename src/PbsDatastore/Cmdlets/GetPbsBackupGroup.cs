@@ -9,29 +9,8 @@ namespace PbsDatastore.Cmdlets;
 /// <summary>Backup groups of a namespace with owner, notes, snapshot count and last successful backup.</summary>
 [Cmdlet(VerbsCommon.Get, "PbsBackupGroup")]
 [OutputType(typeof(BackupGroupInfo))]
-public sealed class GetPbsBackupGroup : PbsCmdlet
+public sealed class GetPbsBackupGroup : GroupFilterCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [DatastoreTransformation]
-    [ArgumentCompleter(typeof(DatastoreNameCompleter))]
-    public Datastore Datastore { get; set; } = null!;
-
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    [ArgumentCompleter(typeof(NamespaceCompleter))]
-    [AllowEmptyString]
-    public string Namespace { get; set; } = "";
-
-    [Parameter(Position = 1, ValueFromPipelineByPropertyName = true)]
-    [ValidateSet("ct", "host", "vm")]
-    [Alias("Type")]
-    public string? BackupType { get; set; }
-
-    [Parameter(Position = 2, ValueFromPipelineByPropertyName = true)]
-    [ArgumentCompleter(typeof(BackupIdCompleter))]
-    [SupportsWildcards]
-    [Alias("Id")]
-    public string? BackupId { get; set; }
-
     protected override void ProcessRecord()
     {
         TryInvoke(BackupId ?? Namespace, () =>

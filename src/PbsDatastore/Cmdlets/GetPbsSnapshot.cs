@@ -10,29 +10,8 @@ namespace PbsDatastore.Cmdlets;
 /// <summary>Snapshots of the selected groups, oldest first per group, finished or not.</summary>
 [Cmdlet(VerbsCommon.Get, "PbsSnapshot")]
 [OutputType(typeof(SnapshotInfo))]
-public sealed class GetPbsSnapshot : PbsCmdlet
+public sealed class GetPbsSnapshot : GroupFilterCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [DatastoreTransformation]
-    [ArgumentCompleter(typeof(DatastoreNameCompleter))]
-    public Datastore Datastore { get; set; } = null!;
-
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    [ArgumentCompleter(typeof(NamespaceCompleter))]
-    [AllowEmptyString]
-    public string Namespace { get; set; } = "";
-
-    [Parameter(Position = 1, ValueFromPipelineByPropertyName = true)]
-    [ValidateSet("ct", "host", "vm")]
-    [Alias("Type")]
-    public string? BackupType { get; set; }
-
-    [Parameter(Position = 2, ValueFromPipelineByPropertyName = true)]
-    [ArgumentCompleter(typeof(BackupIdCompleter))]
-    [SupportsWildcards]
-    [Alias("Id")]
-    public string? BackupId { get; set; }
-
     [Parameter(Position = 3, ValueFromPipelineByPropertyName = true)]
     [BackupTimeTransformation]
     [ArgumentCompleter(typeof(BackupTimeCompleter))]

@@ -1,0 +1,32 @@
+using System.Management.Automation;
+using PbsDatastore.Completion;
+using PbsDatastore.Core.Hierarchy;
+using PbsDatastore.Core.Maintenance;
+using PbsDatastore.Infrastructure;
+
+namespace PbsDatastore.Cmdlets;
+
+/// <summary>
+/// Lists the chunk-store files no index references (digest, size, atime, bad or not) and whether a garbage
+/// collection started now would remove them. Read-only: touches nothing and takes no lock.
+/// </summary>
+[Cmdlet(VerbsCommon.Get, "PbsUnreferencedChunk")]
+[OutputType(typeof(UnreferencedChunk))]
+public sealed class GetPbsUnreferencedChunk : PbsCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    [DatastoreTransformation]
+    [ArgumentCompleter(typeof(DatastoreNameCompleter))]
+    public Datastore Datastore { get; set; } = null!;
+
+    /// <summary>The cutoff WouldRemoveNow is computed with; default as for Invoke-PbsGarbageCollection.</summary>
+    [Parameter]
+    public TimeSpan? AtimeCutoff { get; set; }
+
+    protected override void ProcessRecord()
+        => TryInvoke(Datastore, () =>
+        {
+            var options = new GarbageCollectionOptions { AtimeCutoff = AtimeCutoff };
+            WriteObject(RunTask(state => GarbageCollection.FindUnreferencedChunks(Datastore, options, state)), enumerateCollection: true);
+        });
+}

@@ -1,0 +1,42 @@
+using System.Management.Automation;
+using PbsDatastore.Completion;
+using PbsDatastore.Core.Hierarchy;
+using PbsDatastore.Core.Maintenance;
+using PbsDatastore.Infrastructure;
+
+namespace PbsDatastore.Cmdlets;
+
+/// <summary>
+/// Runs PBS's garbage collection on a datastore (exclusive chunk-store lock, atime safety check, mark, sweep,
+/// .gc-status). With -WhatIf it is a real dry run: nothing is touched, removed or locked, and the object returned
+/// says what a run now would remove and why.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Invoke, "PbsGarbageCollection", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(GarbageCollectionResult))]
+public sealed class InvokePbsGarbageCollection : PbsCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    [DatastoreTransformation]
+    [ArgumentCompleter(typeof(DatastoreNameCompleter))]
+    public Datastore Datastore { get; set; } = null!;
+
+    /// <summary>Chunks unreferenced and not accessed for this long are removed (1 minute … 2 days).</summary>
+    [Parameter]
+    public TimeSpan? AtimeCutoff { get; set; }
+
+    [Parameter]
+    public SwitchParameter SkipAtimeCheck { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var options = new GarbageCollectionOptions { AtimeCutoff = AtimeCutoff, SkipAtimeCheck = SkipAtimeCheck };
+        if (ShouldProcess(Datastore.ToString(), "Remove unreferenced chunks (garbage collection)"))
+            TryInvoke(Datastore, () => WriteObject(RunTask(state => GarbageCollection.Run(Datastore, options, state))));
+        else if (IsWhatIf)
+            TryInvoke(Datastore, () => WriteObject(RunTask(state => GarbageCollection.Run(Datastore, options with { DryRun = true }, state))));
+    }
+
+    private bool IsWhatIf
+        => MyInvocation.BoundParameters.TryGetValue("WhatIf", out var w) ? ((SwitchParameter)w).IsPresent
+            : GetVariableValue("WhatIfPreference") is bool b ? b : GetVariableValue("WhatIfPreference") is SwitchParameter s && s.IsPresent;
+}

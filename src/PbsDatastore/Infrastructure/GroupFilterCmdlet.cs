@@ -1,0 +1,33 @@
+using System.Management.Automation;
+using PbsDatastore.Completion;
+using PbsDatastore.Core.Hierarchy;
+
+namespace PbsDatastore.Infrastructure;
+
+/// <summary>
+/// The group filter shared by the listing cmdlets: datastore (object, name or path), namespace, and optional
+/// backup type and id (wildcards allowed), all bindable from the pipeline by property name.
+/// </summary>
+public abstract class GroupFilterCmdlet : PbsCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [DatastoreTransformation]
+    [ArgumentCompleter(typeof(DatastoreNameCompleter))]
+    public Datastore Datastore { get; set; } = null!;
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(NamespaceCompleter))]
+    [AllowEmptyString]
+    public string Namespace { get; set; } = "";
+
+    [Parameter(Position = 1, ValueFromPipelineByPropertyName = true)]
+    [ValidateSet("ct", "host", "vm")]
+    [Alias("Type")]
+    public string? BackupType { get; set; }
+
+    [Parameter(Position = 2, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(BackupIdCompleter))]
+    [SupportsWildcards]
+    [Alias("Id")]
+    public string? BackupId { get; set; }
+}

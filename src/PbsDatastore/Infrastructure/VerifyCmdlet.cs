@@ -1,0 +1,96 @@
+using System.Management.Automation;
+using System.Security;
+using PbsDatastore.Core;
+using PbsDatastore.Core.Formats;
+using PbsDatastore.Core.Hierarchy;
+using PbsDatastore.Core.Maintenance;
+
+namespace PbsDatastore.Infrastructure;
+
+/// <summary>
+/// What Test-PbsSnapshot and Test-PbsDatastore share: the verify options and one <see cref="VerifyJob"/> per
+/// datastore per invocation, so every snapshot of one pipeline run shares the verified/corrupt chunk sets.
+/// -WhatIf verifies read-only: no verify_state written, no corrupt chunk renamed.
+/// </summary>
+public abstract class VerifyCmdlet : PbsCmdlet
+{
+    /// <summary>The user named in the task's UPID (PBS records who ran the verification).</summary>
+    protected const string AuthId = "root@pam";
+
+    private readonly Dictionary<string, VerifyJob> _jobs = new();
+    private CryptConfig? _key;
+
+    /// <summary>PBS's fast index verification: every referenced chunk exists. Reads no chunk, writes nothing.</summary>
+    [Parameter] public SwitchParameter Fast { get; set; }
+
+    /// <summary>Key file: encrypted chunks are also decrypted and checked, signed manifests checked.</summary>
+    [Parameter] public string? KeyFile { get; set; }
+
+    /// <summary>Password of a passphrase-protected key file.</summary>
+    [Parameter] public SecureString? Password { get; set; }
+
+    /// <summary>PBS's ignore-verified: skip snapshots whose manifest records a verification (see -OutdatedAfter).</summary>
+    [Parameter] public SwitchParameter IgnoreVerified { get; set; }
+
+    /// <summary>With -IgnoreVerified: verify again when the recorded verification is more than this many days old.</summary>
+    [Parameter, ValidateRange(0, int.MaxValue)] public int? OutdatedAfter { get; set; }
+
+    /// <summary>Decoding threads beside the one reader (default: all cores).</summary>
+    [Parameter, ValidateRange(1, 256)] public int ThrottleLimit { get; set; } = Environment.ProcessorCount;
+
+    protected override void BeginProcessing()
+    {
+        if (KeyFile is null) return;
+        try { _key = KeyFiles.Load(GetUnresolvedProviderPathFromPSPath(KeyFile), Password); }
+        catch (PbsException e) { ThrowTerminating(e, KeyFile); }
+    }
+
+    /// <summary>
+    /// Asks ShouldProcess for <paramref name="target"/>; false when the user declined. Under -WhatIf the answer is
+    /// true with a read-only job.
+    /// </summary>
+    protected bool TryGetJob(Datastore store, string target, Func<Upid> upid, out VerifyJob job)
+    {
+        var reason = ShouldProcessReason.None;
+        var proceed = Fast || ShouldProcess($"Verify {target} (records verify_state, renames corrupt chunks)",
+            $"Verify {target}? Its manifest gets verify_state; corrupt chunks are renamed to .bad.", "Verify", out reason);
+        var dryRun = !proceed && reason == ShouldProcessReason.WhatIf;
+        if (!proceed && !dryRun)
+        {
+            job = null!;
+            return false;
+        }
+        if (!_jobs.TryGetValue(store.Path, out job!))
+        {
+            job = new VerifyJob(store, new VerifyOptions
+            {
+                Fast = Fast,
+                Key = _key,
+                IgnoreVerified = IgnoreVerified,
+                OutdatedAfterDays = OutdatedAfter,
+                DecoderThreads = ThrottleLimit,
+                DryRun = dryRun,
+                AuthId = AuthId,
+            }, upid());
+            _jobs[store.Path] = job;
+        }
+        return true;
+    }
+
+    /// <summary>Verifies one snapshot and writes its result.</summary>
+    protected void VerifyAndWrite(VerifyJob job, BackupSnapshot snapshot) =>
+        WriteResults([RunTask(task => job.VerifySnapshot(snapshot, task))]);
+
+    protected void WriteResults(IEnumerable<SnapshotVerifyResult> results)
+    {
+        foreach (var result in results)
+        {
+            if (result.State == SnapshotVerifyState.Failed)
+                WriteWarning($"verification of {result.BackupSnapshot} failed: {Describe(result)}");
+            WriteObject(result);
+        }
+    }
+
+    private static string Describe(SnapshotVerifyResult result) =>
+        result.Error ?? string.Join("; ", result.Archives.Where(a => !a.Ok).Select(a => $"{a.Filename}: {a.Error}"));
+}
