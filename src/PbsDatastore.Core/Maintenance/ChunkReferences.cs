@@ -14,6 +14,8 @@ public readonly record struct ByteRange(long Start, long End)
 /// <summary>One index file that references a chunk, and the parts of its stream that chunk holds.</summary>
 public sealed class ChunkUse
 {
+    /// <summary>The chunk (so that the uses of several chunks can be listed together).</summary>
+    public required ChunkDigest Digest { get; init; }
     /// <summary>The index file, relative to the store root.</summary>
     public required string IndexPath { get; init; }
     /// <summary>Its snapshot directory relative to the store root (`[ns/a/]type/id/time`); null outside the snapshot scheme.</summary>
@@ -182,6 +184,7 @@ public static class ChunkReferences
         var slash = file.RelativePath.LastIndexOf('/');
         return new ChunkUse
         {
+            Digest = hits[0].Digest,
             IndexPath = file.RelativePath,
             Snapshot = file.IsStrangePath ? null : file.RelativePath[..slash],
             Archive = file.RelativePath[(slash + 1)..],
