@@ -25,6 +25,13 @@ Describe 'Table views' {
         @{ Command = 'Get-PbsManifest'; Run = { $Ds | Get-PbsNamespace -Recurse | Get-PbsSnapshot | Get-PbsManifest } }
         @{ Command = 'Get-PbsIndex'; Run = { $Ds | Get-PbsNamespace -Recurse | Get-PbsSnapshot | Get-PbsIndex } }
         @{ Command = 'Get-PbsChunk'; Run = { Get-PbsChunk $Ds -Digest $Expected.store.chunks.digest } }
+        @{ Command = 'Invoke-PbsGarbageCollection'; Run = { Invoke-PbsGarbageCollection $Ds -WhatIf -WarningAction SilentlyContinue 6>$null } }
+        @{ Command = 'Get-PbsGarbageCollectionStatus'; Run = { Get-PbsGarbageCollectionStatus $Ds } }
+        @{ Command = 'Get-PbsUnreferencedChunk'; Run = { Get-PbsUnreferencedChunk $Ds -WarningAction SilentlyContinue } }
+        @{ Command = 'Test-PbsSnapshot'; Run = {
+                $Ds | Get-PbsNamespace -Recurse | Get-PbsSnapshot |
+                    Test-PbsSnapshot -WhatIf -ErrorAction SilentlyContinue -WarningAction SilentlyContinue 6>$null } }
+        @{ Command = 'Invoke-PbsPrune'; Run = { Invoke-PbsPrune -Datastore $Ds -KeepLast 1 -WhatIf 6>$null } }
     ) {
         $objects = @(& $Run)
         $objects.Count | Should -BeGreaterThan 0
@@ -32,6 +39,14 @@ Describe 'Table views' {
         $lines | Where-Object { $_.TrimEnd().Length -gt 120 } | Should -BeNullOrEmpty
         # A table, not a list: the header line is followed by a dashes line.
         $lines | Where-Object { $_ -match '^-+ ' } | Should -Not -BeNullOrEmpty
+    }
+
+    It 'has a view for every output type of every exported cmdlet' {
+        $viewed = (Get-FormatData -TypeName * | Where-Object { $_.TypeNames -like 'PbsDatastore.*' }).TypeNames
+        $outputs = Get-Command -Module PbsDatastore -CommandType Cmdlet | ForEach-Object OutputType | ForEach-Object Type |
+            Where-Object { $_ -and $_ -ne [string] } | ForEach-Object FullName | Sort-Object -Unique
+        $outputs.Count | Should -BeGreaterThan 10
+        $outputs | Where-Object { $_ -notin $viewed } | Should -BeNullOrEmpty
     }
 
     It 'shows sizes as PBS prints them while the property stays numeric' {
@@ -48,6 +63,6 @@ Describe 'HumanByte' {
         @{ Bytes = 1GB + 103MB; Text = '1.101 GiB' }, @{ Bytes = 1GB + 128MB; Text = '1.125 GiB' },
         @{ Bytes = 2 * 1PB + 512TB; Text = '2.5 PiB' }
     ) {
-        [PbsDatastore.Objects.HumanByte]::Format([long]$Bytes) | Should -Be $Text
+        [PbsDatastore.Core.HumanByte]::Format([long]$Bytes) | Should -Be $Text
     }
 }
