@@ -11,6 +11,7 @@
     CmdletsToExport        = @(
         'Get-PbsBackupGroup'
         'Get-PbsChunk'
+        'Get-PbsChunkReference'
         'Get-PbsDatastore'
         'Get-PbsGarbageCollectionStatus'
         'Get-PbsIndex'
@@ -20,6 +21,7 @@
         'Get-PbsUnreferencedChunk'
         'Invoke-PbsGarbageCollection'
         'Invoke-PbsPrune'
+        'Measure-PbsDatastore'
         'New-PbsDatastore'
         'New-PbsNamespace'
         'Remove-PbsBackupGroup'

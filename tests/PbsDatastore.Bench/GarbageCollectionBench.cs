@@ -4,70 +4,165 @@ using System.Globalization;
 using System.Security.Cryptography;
 using PbsDatastore.Core;
 using PbsDatastore.Core.Maintenance;
+using PbsDatastore.Core.Native;
 
 namespace PbsDatastore.Bench;
 
 /// <summary>
-/// Garbage collection on synthetic stores (200k chunks / 20 snapshots each referencing 30%, and 100k chunks / 30
-/// snapshots each referencing 90%). Floors, measured in the same run by a small C program compiled here: phase 1 =
-/// walk, read every index, de-duplicate, one utimensat per unique chunk; phase 2 = readdir + fstatat of every
-/// chunk file. Memory: peak RSS growth during the GC per unique chunk (target ≤ 200 bytes).
-/// Environment PBS_BENCH_GC_SCALE (e.g. 0.1) shrinks the stores for quick runs.
+/// Garbage collection on synthetic stores against the syscall floor, measured in the same run by gcfloor.c (compiled
+/// here with the machine's C compiler): phase 1 floor = walk, read every index, de-duplicate, one utimensat per
+/// unique chunk; phase 2 floor = readdir + fstatat of every chunk file. Stores: 200k chunks / 20 snapshots (each
+/// a window of 30%, all chunks referenced), and 100k chunks / 30 snapshots each referencing 90%.
+/// <para>
+/// Fairness: GC and floor run on the same store in the same state. Nothing is garbage, so no run changes what the
+/// next one sees; every run of phase 1 re-touches every chunk (the touch dirties the inode whether the atime moved
+/// or not), and each phase 2 follows its own phase 1 exactly as in a GC. Caches are warm on both sides: one
+/// untimed round of each first, then the file system is synced before every timed pair so neither side inherits
+/// the other's dirty inodes; dropping caches is not attempted (needs root and hurts everyone on the machine).
+/// Floor and GC alternate which goes first; the figure is the median of the rounds.
+/// </para>
+/// <para>
+/// Memory: peak RSS (VmHWM) of a child process running one GC on the store, minus the same on an empty store (the
+/// runtime and the module's baseline), per unique chunk. Target ≤ 200 bytes.
+/// </para>
+/// Environment: PBS_BENCH_GC_SCALE (e.g. 0.1) shrinks the stores; PBS_BENCH_GC_ROUNDS (default 5) sets the rounds;
+/// PBS_BENCH_GC_DIR keeps the built stores there and reuses them in later runs.
 /// </summary>
 public sealed class GarbageCollectionBench : IBenchmark
 {
-    private const int Rounds = 2;
+    /// <summary>Argument that makes the bench process a memory-measuring child (see <see cref="PeakRssChild"/>).</summary>
+    public const string PeakRssArgument = "--gc-peak-rss";
+
+    private const double TargetBytesPerChunk = 200;
 
     public string Name => "gc";
 
     public IEnumerable<BenchRow> Run(BenchContext context)
     {
         var scale = double.TryParse(Environment.GetEnvironmentVariable("PBS_BENCH_GC_SCALE"), CultureInfo.InvariantCulture, out var s) ? s : 1.0;
-        var floor = CompileFloor(context.WorkDir);
+        var rounds = int.TryParse(Environment.GetEnvironmentVariable("PBS_BENCH_GC_ROUNDS"), out var r) && r > 0 ? r : 5;
+        var keepDir = Environment.GetEnvironmentVariable("PBS_BENCH_GC_DIR");
+        var floor = FloorProgram.Compile(context.RepoRoot);
+        if (floor is null) yield break;
+
+        var empty = Path.Combine(context.WorkDir, "gc-empty");
+        Directory.CreateDirectory(Path.Combine(empty, ".chunks"));
+        File.WriteAllBytes(Path.Combine(empty, ".lock"), []);
+        var baseline = Median(3, () => PeakRss(empty));
+
         foreach (var (chunks, snapshots, share) in new[] { (200_000, 20, 0.3), (100_000, 30, 0.9) })
         {
             var n = (int)(chunks * scale);
-            var label = $"{n / 1000}k chunks/{snapshots} snapshots@{share:P0}";
-            var store = Path.Combine(context.WorkDir, $"gc-{n}-{snapshots}");
-            var unique = BuildStore(store, n, snapshots, share);
+            var label = $"{n / 1000}k chunks/{snapshots} snaps@{share * 100:F0}%";
+            var store = Path.Combine(keepDir ?? context.WorkDir, $"gc-{n}-{snapshots}-{share * 100:F0}");
+            var unique = BuildOrReuse(store, n, snapshots, share);
+            var loadBefore = LoadAverage();
 
-            // Warm the dentry and page caches once, then alternate module and floor runs; keep the best of each.
-            RunFloor(floor, store, 1);
-            RunFloor(floor, store, 2);
-            double p1 = double.MaxValue, p2 = double.MaxValue, f1 = double.MaxValue, f2 = double.MaxValue, memory = 0;
-            for (var round = 0; round < Rounds; round++)
+            // Untimed round: warms dentry, inode and page caches for both sides (and the JIT for the module).
+            floor.Run(store, 1, unique, n);
+            floor.Run(store, 2, unique, n);
+            RunGc(store, unique);
+
+            var p1 = new List<double>(); var p2 = new List<double>();
+            var f1 = new List<double>(); var f2 = new List<double>();
+            for (var round = 0; round < rounds; round++)
             {
-                var (result, peakGrowth) = MeasureGc(store);
-                if (result.UniqueChunks != unique) throw new InvalidOperationException($"GC saw {result.UniqueChunks} unique chunks, expected {unique}");
-                p1 = Math.Min(p1, result.Phase1Duration.TotalSeconds);
-                p2 = Math.Min(p2, result.Phase2Duration.TotalSeconds);
-                memory = Math.Max(memory, (double)peakGrowth / unique);
-                f1 = Math.Min(f1, RunFloor(floor, store, 1));
-                f2 = Math.Min(f2, RunFloor(floor, store, 2));
+                for (var side = 0; side < 2; side++)
+                {
+                    Sync(store);
+                    if ((side ^ round % 2) == 0)
+                    {
+                        f1.Add(floor.Run(store, 1, unique, n));
+                        f2.Add(floor.Run(store, 2, unique, n));
+                    }
+                    else
+                    {
+                        var result = RunGc(store, unique);
+                        p1.Add(result.Phase1Duration.TotalSeconds);
+                        p2.Add(result.Phase2Duration.TotalSeconds);
+                    }
+                }
             }
-            yield return new BenchRow(Name, $"phase 1 {label}", p1, "s", f1, "C: read indexes, dedupe, utimensat per unique chunk");
-            yield return new BenchRow(Name, $"phase 2 {label}", p2, "s", f2, "C: readdir + fstatat per chunk file");
-            yield return new BenchRow(Name, $"peak RSS growth per unique chunk", memory, "B", 200, "target ≤ 200 B");
-            Directory.Delete(store, true);
+            var peak = Median(3, () => PeakRss(store));
+            var loadAfter = LoadAverage();
+
+            var how = $"median of {rounds}, warm caches, load {loadBefore}→{loadAfter}";
+            yield return new BenchRow(Name, $"phase 1 {label}", Median(p1), "s", Median(f1), $"C: read indexes, dedupe, utimensat per unique chunk ({how})");
+            yield return new BenchRow(Name, $"phase 2 {label}", Median(p2), "s", Median(f2), $"C: readdir + fstatat per chunk file ({how})");
+            yield return new BenchRow(Name, $"peak RSS per unique chunk {label}", (peak - baseline) / (double)unique, "B",
+                TargetBytesPerChunk, $"target; above the module's baseline peak RSS of {baseline / (1024 * 1024)} MiB");
+            if (keepDir is null) Directory.Delete(store, true);
         }
     }
 
-    /// <summary>Runs a GC and reports the growth of the peak RSS over the RSS before it (reset through clear_refs).</summary>
-    private static (GarbageCollectionResult, long) MeasureGc(string store)
+    private static GarbageCollectionResult RunGc(string store, long unique)
     {
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        var before = ReadStatus("VmRSS");
-        File.WriteAllText("/proc/self/clear_refs", "5"); // resets VmHWM to the current RSS
         var workers = int.TryParse(Environment.GetEnvironmentVariable("PBS_BENCH_GC_WORKERS"), out var w) ? w : (int?)null;
         var result = GarbageCollection.Run(store, new GarbageCollectionOptions { Parallelism = workers }, NullTaskState.Instance);
-        return (result, ReadStatus("VmHWM") - before);
+        if (result.UniqueChunks != unique || result.RemovedChunks != 0 || result.Status.DiskChunks != unique)
+            throw new InvalidOperationException($"GC saw {result.UniqueChunks} unique chunks and removed {result.RemovedChunks}, expected {unique} and 0");
+        return result;
+    }
+
+    /// <summary>Entry point of the child process: one GC on the store, then its peak RSS in bytes on stdout.</summary>
+    public static int PeakRssChild(string store)
+    {
+        GarbageCollection.Run(store, new GarbageCollectionOptions(), NullTaskState.Instance);
+        Console.WriteLine(ReadStatus("VmHWM").ToString(CultureInfo.InvariantCulture));
+        return 0;
+    }
+
+    private static long PeakRss(string store)
+    {
+        var self = Environment.ProcessPath!;
+        var psi = new ProcessStartInfo(self) { RedirectStandardOutput = true };
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet") psi.ArgumentList.Add(typeof(GarbageCollectionBench).Assembly.Location);
+        psi.ArgumentList.Add(PeakRssArgument);
+        psi.ArgumentList.Add(store);
+        using var p = Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"memory child failed: {output}");
+        return long.Parse(output.Trim(), CultureInfo.InvariantCulture);
     }
 
     private static long ReadStatus(string key)
     {
         var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith(key + ":", StringComparison.Ordinal));
         return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+    }
+
+    private static string LoadAverage() => File.ReadAllText("/proc/loadavg").Split(' ')[0];
+
+    private static void Sync(string store)
+    {
+        var fd = Libc.Open(store, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        if (fd < 0) return;
+        Libc.Syncfs(fd);
+        Libc.Close(fd);
+    }
+
+    private static double Median(List<double> values)
+    {
+        values.Sort();
+        return values.Count % 2 == 1 ? values[values.Count / 2] : (values[values.Count / 2 - 1] + values[values.Count / 2]) / 2;
+    }
+
+    private static long Median(int count, Func<long> measure)
+    {
+        var values = Enumerable.Range(0, count).Select(_ => measure()).Order().ToList();
+        return values[count / 2];
+    }
+
+    /// <summary>Builds the store unless a complete one of the same shape is there; returns its unique referenced chunks.</summary>
+    private static long BuildOrReuse(string store, int chunkCount, int snapshots, double share)
+    {
+        var marker = Path.Combine(store, ".bench-unique-chunks");
+        if (File.Exists(marker)) return long.Parse(File.ReadAllText(marker), CultureInfo.InvariantCulture);
+        if (Directory.Exists(store)) Directory.Delete(store, true);
+        var unique = BuildStore(store, chunkCount, snapshots, share);
+        File.WriteAllText(marker, unique.ToString(CultureInfo.InvariantCulture));
+        return unique;
     }
 
     /// <summary>Creates the store; returns the number of distinct chunks its indexes reference.</summary>
@@ -120,107 +215,50 @@ public sealed class GarbageCollectionBench : IBenchmark
         return file;
     }
 
-    private static double RunFloor(string exe, string store, int phase)
+    /// <summary>gcfloor.c compiled into the bench output directory.</summary>
+    private sealed class FloorProgram(string exe)
     {
-        var psi = new ProcessStartInfo(exe, [store, phase.ToString(CultureInfo.InvariantCulture)]) { RedirectStandardOutput = true };
-        using var p = Process.Start(psi)!;
-        var output = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0) throw new InvalidOperationException($"floor program failed: {output}");
-        return double.Parse(output.Trim(), CultureInfo.InvariantCulture);
+        private static readonly string[] Compilers = ["cc", "gcc", "clang"];
+
+        /// <summary>Compiles the floor; null (after saying why) when the machine has no C compiler.</summary>
+        public static FloorProgram? Compile(string repoRoot)
+        {
+            var source = Path.Combine(repoRoot, "tests", "PbsDatastore.Bench", "gcfloor.c");
+            var exe = Path.Combine(AppContext.BaseDirectory, "gcfloor");
+            var candidates = Environment.GetEnvironmentVariable("CC") is { Length: > 0 } cc ? [cc] : Compilers;
+            foreach (var compiler in candidates)
+            {
+                var psi = new ProcessStartInfo(compiler, ["-O2", "-o", exe, source]) { RedirectStandardError = true };
+                Process p;
+                try { p = Process.Start(psi)!; }
+                catch (System.ComponentModel.Win32Exception) { continue; } // not installed
+                using (p)
+                {
+                    var err = p.StandardError.ReadToEnd();
+                    p.WaitForExit();
+                    if (p.ExitCode != 0) throw new InvalidOperationException($"{compiler} failed to compile {source}: {err}");
+                }
+                return new FloorProgram(exe);
+            }
+            Console.WriteLine($"gc: skipped - no C compiler found ({string.Join(", ", candidates)}); the GC floor program " +
+                $"{source} must be compiled in the same run. Install gcc (apt-get install gcc) or set CC.");
+            return null;
+        }
+
+        /// <summary>Runs one phase of the floor; checks it did the same work as GC; returns its seconds.</summary>
+        public double Run(string store, int phase, long unique, long chunkFiles)
+        {
+            var psi = new ProcessStartInfo(exe, [store, phase.ToString(CultureInfo.InvariantCulture)])
+            { RedirectStandardOutput = true, RedirectStandardError = true };
+            using var p = Process.Start(psi)!;
+            var errTask = p.StandardError.ReadToEndAsync();
+            var output = p.StandardOutput.ReadToEnd();
+            p.WaitForExit();
+            var err = errTask.Result.Trim();
+            if (p.ExitCode != 0) throw new InvalidOperationException($"floor program failed: {err}");
+            var expected = phase == 1 ? $"touched {unique} files 0" : $"touched 0 files {chunkFiles}";
+            if (err != expected) throw new InvalidOperationException($"floor phase {phase} did other work than GC: '{err}', expected '{expected}'");
+            return double.Parse(output.Trim(), CultureInfo.InvariantCulture);
+        }
     }
-
-    private static string CompileFloor(string workDir)
-    {
-        var source = Path.Combine(workDir, "gcfloor.c");
-        var exe = Path.Combine(workDir, "gcfloor");
-        File.WriteAllText(source, FloorSource);
-        var psi = new ProcessStartInfo("cc", ["-O2", "-o", exe, source]) { RedirectStandardError = true };
-        using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0) throw new InvalidOperationException($"cc failed: {err}");
-        return exe;
-    }
-
-    private const string FloorSource = """
-        #define _GNU_SOURCE
-        #include <dirent.h>
-        #include <fcntl.h>
-        #include <stdio.h>
-        #include <stdlib.h>
-        #include <string.h>
-        #include <sys/stat.h>
-        #include <time.h>
-        #include <unistd.h>
-
-        static unsigned char *table; static size_t cap, used;
-        static int chunks_fd; static unsigned long touched;
-
-        static int insert(const unsigned char *d) {
-            size_t h; memcpy(&h, d + 8, sizeof h); h &= cap - 1;
-            for (;; h = (h + 1) & (cap - 1)) {
-                unsigned char *slot = table + h * 33;
-                if (!slot[32]) { memcpy(slot, d, 32); slot[32] = 1; used++; return 1; }
-                if (!memcmp(slot, d, 32)) return 0;
-            }
-        }
-
-        static void grow(void) {
-            unsigned char *old = table; size_t oldcap = cap;
-            cap = cap ? cap * 2 : 1 << 16; used = 0; table = calloc(cap, 33);
-            for (size_t i = 0; i < oldcap; i++) if (old[i * 33 + 32]) insert(old + i * 33);
-            free(old);
-        }
-
-        static void touch(const unsigned char *d) {
-            static const char hex[] = "0123456789abcdef"; char path[70];
-            for (int i = 0; i < 32; i++) { path[5 + 2 * i] = hex[d[i] >> 4]; path[6 + 2 * i] = hex[d[i] & 15]; }
-            memcpy(path, path + 5, 4); path[4] = '/'; path[69] = 0;
-            struct timespec t[2] = { { 0, UTIME_NOW }, { 0, UTIME_OMIT } };
-            utimensat(chunks_fd, path, t, AT_SYMLINK_NOFOLLOW); touched++;
-        }
-
-        static void mark_index(int dirfd, const char *name, int dynamic) {
-            int fd = openat(dirfd, name, O_RDONLY); struct stat st; fstat(fd, &st);
-            unsigned char *buf = malloc(st.st_size); size_t got = 0;
-            while (got < (size_t)st.st_size) { ssize_t n = read(fd, buf + got, st.st_size - got); if (n <= 0) break; got += n; }
-            close(fd);
-            size_t stride = dynamic ? 40 : 32;
-            for (size_t off = 4096 + stride - 32; off + 32 <= got; off += stride) {
-                if (used * 2 >= cap) grow();
-                if (insert(buf + off)) touch(buf + off);
-            }
-            free(buf);
-        }
-
-        static void walk(int fd) {
-            DIR *d = fdopendir(fd); struct dirent *e;
-            while ((e = readdir(d))) {
-                if (e->d_name[0] == '.') continue;
-                const char *dot = strrchr(e->d_name, '.');
-                if (dot && (!strcmp(dot, ".fidx") || !strcmp(dot, ".didx"))) mark_index(dirfd(d), e->d_name, dot[1] == 'd');
-                if (e->d_type == DT_DIR) walk(openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
-            }
-            closedir(d);
-        }
-
-        int main(int argc, char **argv) {
-            struct timespec a, b; clock_gettime(CLOCK_MONOTONIC, &a);
-            int store = open(argv[1], O_RDONLY | O_DIRECTORY); chunks_fd = openat(store, ".chunks", O_RDONLY | O_DIRECTORY);
-            unsigned long files = 0;
-            if (argv[2][0] == '1') { grow(); walk(store); }
-            else for (int i = 0; i < 65536; i++) {
-                char name[5]; snprintf(name, sizeof name, "%04x", i);
-                int fd = openat(chunks_fd, name, O_RDONLY | O_DIRECTORY); if (fd < 0) continue;
-                DIR *d = fdopendir(fd); struct dirent *e; struct stat st;
-                while ((e = readdir(d))) { if (e->d_name[0] == '.') continue; if (!fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW)) files++; }
-                closedir(d);
-            }
-            clock_gettime(CLOCK_MONOTONIC, &b);
-            printf("%.6f\n", (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9);
-            fprintf(stderr, "touched %lu files %lu\n", touched, files);
-            return 0;
-        }
-        """;
 }

@@ -35,6 +35,7 @@ public static class Program
 {
     public static int Main(string[] args)
     {
+        if (args is [GarbageCollectionBench.PeakRssArgument, var store]) return GarbageCollectionBench.PeakRssChild(store);
         var repoRoot = args.Length > 0 ? args[0] : Directory.GetCurrentDirectory();
         var filter = args.Skip(1).ToArray();
         var work = Directory.CreateTempSubdirectory("pbs-bench-").FullName;
