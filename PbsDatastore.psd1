@@ -11,6 +11,7 @@
     CmdletsToExport        = @(
         'Get-PbsBackupGroup'
         'Get-PbsChunk'
+        'Get-PbsChunkReference'
         'Get-PbsDatastore'
         'Get-PbsGarbageCollectionStatus'
         'Get-PbsIndex'
@@ -20,6 +21,7 @@
         'Get-PbsUnreferencedChunk'
         'Invoke-PbsGarbageCollection'
         'Invoke-PbsPrune'
+        'Measure-PbsDatastore'
         'New-PbsDatastore'
         'New-PbsNamespace'
         'Remove-PbsBackupGroup'
@@ -28,6 +30,7 @@
         'Remove-PbsUnlistedFile'
         'Set-PbsBackupGroup'
         'Set-PbsBackupOwner'
+        'Set-PbsDatastore'
         'Set-PbsSnapshot'
         'Test-PbsDatastore'
         'Test-PbsSnapshot'

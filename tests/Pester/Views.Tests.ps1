@@ -25,6 +25,10 @@ Describe 'Table views' {
         @{ Command = 'Get-PbsManifest'; Run = { $Ds | Get-PbsNamespace -Recurse | Get-PbsSnapshot | Get-PbsManifest } }
         @{ Command = 'Get-PbsIndex'; Run = { $Ds | Get-PbsNamespace -Recurse | Get-PbsSnapshot | Get-PbsIndex } }
         @{ Command = 'Get-PbsChunk'; Run = { Get-PbsChunk $Ds -Digest $Expected.store.chunks.digest } }
+        @{ Command = 'Measure-PbsDatastore'; Run = { $Ds | Get-PbsNamespace -Recurse | Get-PbsBackupGroup | Measure-PbsDatastore } }
+        @{ Command = 'Measure-PbsDatastore members'; Run = { ($Ds | Get-PbsNamespace -Recurse | Get-PbsSnapshot | Measure-PbsDatastore).Members } }
+        @{ Command = 'Get-PbsChunkReference'; Run = { Get-PbsChunkReference $Ds -Bad } }
+        @{ Command = 'Get-PbsChunkReference uses'; Run = { (Get-PbsChunkReference $Ds -Digest $Expected.store.chunks.digest).Uses } }
         @{ Command = 'Invoke-PbsGarbageCollection'; Run = { Invoke-PbsGarbageCollection $Ds -WhatIf -WarningAction SilentlyContinue 6>$null } }
         @{ Command = 'Get-PbsGarbageCollectionStatus'; Run = { Get-PbsGarbageCollectionStatus $Ds } }
         @{ Command = 'Get-PbsUnreferencedChunk'; Run = { Get-PbsUnreferencedChunk $Ds -WarningAction SilentlyContinue } }

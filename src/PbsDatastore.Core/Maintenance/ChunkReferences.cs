@@ -14,6 +14,8 @@ public readonly record struct ByteRange(long Start, long End)
 /// <summary>One index file that references a chunk, and the parts of its stream that chunk holds.</summary>
 public sealed class ChunkUse
 {
+    /// <summary>The chunk (so that the uses of several chunks can be listed together).</summary>
+    public required ChunkDigest Digest { get; init; }
     /// <summary>The index file, relative to the store root.</summary>
     public required string IndexPath { get; init; }
     /// <summary>Its snapshot directory relative to the store root (`[ns/a/]type/id/time`); null outside the snapshot scheme.</summary>
@@ -71,10 +73,12 @@ public static class ChunkReferences
     {
         var store = IndexPass.OpenStore(storePath);
         var existing = new ChunkDigestTable();
-        foreach (var entry in ReadChunkStore(store, state))
+        ReadChunkStore(store, state, entry =>
+        {
             // GC's touch of the lowercase name is what finds a chunk; a `.bad` or an upper-case name does not count.
             if (!entry.IsBad && entry.Name.Length == 64 && entry.Name == entry.Digest.ToString())
                 existing.Update(entry.Digest, new Mark());
+        });
         var files = IndexPass.ListIndexFiles(store.BasePath, state);
         var hits = Collect(store, files, d => Unsafe.IsNullRef(ref existing.Find(d)), state);
         var missing = hits.Select(h => h.Digest).Distinct().Order().ToList();
@@ -85,17 +89,24 @@ public static class ChunkReferences
     public static IReadOnlyList<ChunkReference> FindBad(string storePath, ITaskState state)
     {
         var store = IndexPass.OpenStore(storePath);
-        var bad = ReadChunkStore(store, state).Where(e => e.IsBad).Select(e => e.Digest).Distinct().Order().ToList();
-        return Find(storePath, bad, state);
+        var bad = new List<ChunkDigest>();
+        ReadChunkStore(store, state, entry =>
+        {
+            if (entry.IsBad)
+                lock (bad) bad.Add(entry.Digest);
+        });
+        return Find(storePath, bad.Distinct().Order(), state);
     }
 
-    /// <summary>Every entry of the chunk store passing PBS's chunk-name test, prefix directories read in parallel.</summary>
-    private static List<ChunkEntry> ReadChunkStore(ChunkStore store, ITaskState state)
+    /// <summary>
+    /// Calls <paramref name="onEntry"/> (on worker threads) for every entry of the chunk store passing PBS's
+    /// chunk-name test, prefix directories read in parallel.
+    /// </summary>
+    private static void ReadChunkStore(ChunkStore store, ITaskState state, Action<ChunkEntry> onEntry)
     {
         const int activityId = 3;
         const string activity = "Reading the chunk store";
         const int batch = 256;
-        var all = new List<ChunkEntry>();
         var done = 0;
         try
         {
@@ -104,7 +115,7 @@ public static class ChunkReferences
                 state.CheckAbort();
                 var entries = new List<ChunkEntry>();
                 for (var prefix = b * batch; prefix < (b + 1) * batch; prefix++) store.ReadPrefixDir(prefix, entries);
-                lock (all) all.AddRange(entries);
+                entries.ForEach(onEntry);
                 var count = Interlocked.Increment(ref done);
                 state.Progress(activityId, activity, $"{count * batch} of {ChunkStore.PrefixCount} directories", count * batch * 100 / ChunkStore.PrefixCount);
             });
@@ -113,7 +124,6 @@ public static class ChunkReferences
         {
             state.Complete(activityId, activity);
         }
-        return all;
     }
 
     private static List<Hit> Collect(ChunkStore store, List<StoreIndexFile> files, Func<ChunkDigest, bool> wanted, ITaskState state)
@@ -174,6 +184,7 @@ public static class ChunkReferences
         var slash = file.RelativePath.LastIndexOf('/');
         return new ChunkUse
         {
+            Digest = hits[0].Digest,
             IndexPath = file.RelativePath,
             Snapshot = file.IsStrangePath ? null : file.RelativePath[..slash],
             Archive = file.RelativePath[(slash + 1)..],

@@ -72,7 +72,35 @@ public static class SpaceAccounting
     internal const uint Outside = 1u << 28;
     internal const uint Present = 1u << 29;
 
-    private const int PrefetchDistance = 8;
+    /// <summary>
+    /// Digests gathered per shard and applied a batch at a time: one lock per batch, and the batch's slots are
+    /// prefetched together, so the cache misses of a table far larger than the caches overlap. One per thread.
+    /// </summary>
+    private sealed class ShardBatch(int shards)
+    {
+        private const int Size = 32;
+        private readonly ChunkDigest[] _digests = new ChunkDigest[shards * Size];
+        private readonly int[] _counts = new int[shards];
+
+        public void Add(ChunkDigestTable table, in ChunkDigest digest, MarkReference mark)
+        {
+            var shard = table.ShardIndex(digest);
+            _digests[shard * Size + _counts[shard]] = digest;
+            if (++_counts[shard] == Size) Apply(table, shard, mark);
+        }
+
+        public void Flush(ChunkDigestTable table, MarkReference mark)
+        {
+            for (var shard = 0; shard < _counts.Length; shard++)
+                if (_counts[shard] > 0) Apply(table, shard, mark);
+        }
+
+        private void Apply(ChunkDigestTable table, int shard, MarkReference mark)
+        {
+            table.UpdateShard(shard, _digests.AsSpan(shard * Size, _counts[shard]), mark);
+            _counts[shard] = 0;
+        }
+    }
 
     private readonly struct MarkReference(uint member) : IChunkStateUpdate
     {
@@ -95,6 +123,7 @@ public static class SpaceAccounting
         var table = new ChunkDigestTable();
         var logical = new long[members.Count + 1];
         var indexCount = new int[members.Count + 1];
+        using var batches = new ThreadLocal<ShardBatch>(() => new ShardBatch(table.ShardCount));
 
         IndexPass.Run(store.BasePath, files, (current, previous) =>
         {
@@ -106,23 +135,15 @@ public static class SpaceAccounting
             // for the same member, the update was already made: marking is idempotent.
             var before = previous is { } p && memberOf[p.File] == memberOf[current.File] && p.Index.EntrySize == stride
                 ? p.Index.EntryBytes : default;
-            // Updates trail the reads by a few digests whose slots were prefetched: the table is far larger
-            // than the caches, so each update would otherwise wait for memory on its own.
-            Span<ChunkDigest> pending = stackalloc ChunkDigest[PrefetchDistance];
-            var queued = 0;
+            var batch = batches.Value!;
             for (int pos = stride - ChunkDigest.Size, n = 1; pos < entries.Length; pos += stride, n++)
             {
                 if (n % IndexPass.AbortCheckInterval == 0) state.CheckAbort();
                 var digest = entries.Slice(pos, ChunkDigest.Size);
                 if (pos < before.Length && digest.SequenceEqual(before.Slice(pos, ChunkDigest.Size))) continue;
-                var next = new ChunkDigest(digest);
-                table.Prefetch(next);
-                ref var slot = ref pending[queued++ % PrefetchDistance];
-                if (queued > PrefetchDistance) table.Update(slot, mark);
-                slot = next;
+                batch.Add(table, new ChunkDigest(digest), mark);
             }
-            for (var q = Math.Max(0, queued - PrefetchDistance); q < queued; q++)
-                table.Update(pending[q % PrefetchDistance], mark);
+            batch.Flush(table, mark);
             Interlocked.Add(ref logical[member], current.Index.IndexBytes);
             Interlocked.Increment(ref indexCount[member]);
         }, state, "Reading indexes");

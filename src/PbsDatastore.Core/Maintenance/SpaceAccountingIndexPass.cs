@@ -3,11 +3,15 @@ using PbsDatastore.Core.Store;
 
 namespace PbsDatastore.Core.Maintenance;
 
-/// <summary>
-/// An index file found in a store: its path relative to the store root, its length, and whether its directory is
-/// outside the snapshot scheme `[ns path/]type/id/time` (GC's "strange path").
-/// </summary>
-public sealed record StoreIndexFile(string RelativePath, long FileSize, bool IsStrangePath);
+/// <summary>An index file GC's walk found, with its length (for ordering the work and for progress).</summary>
+internal sealed record StoreIndexFile(IndexImage Image, long FileSize)
+{
+    /// <summary>Path relative to the store root.</summary>
+    public string RelativePath => Image.RelativePath;
+
+    /// <summary>Its directory is outside the snapshot scheme `[ns path/]type/id/time` (GC's "strange path").</summary>
+    public bool IsStrangePath => Image.IsStrangePath;
+}
 
 /// <summary>
 /// One parallel pass over index files, shared by space accounting and chunk references: every file is read once,
@@ -37,6 +41,7 @@ internal static class IndexPass
         var totalBytes = Math.Max(1, files.Sum(f => f.FileSize));
         long doneBytes = 0, doneFiles = 0;
         var lastPercent = -1;
+        using var handle = GarbageCollection.StoreHandle.Open(storePath);
         try
         {
             ParallelRun.For(chains.Count, state, k =>
@@ -59,13 +64,14 @@ internal static class IndexPass
         Visited? Open(int i)
         {
             state.CheckAbort();
+            var image = files[i].Image;
             try
             {
-                return new Visited(i, IndexFile.Open(Path.Combine(storePath, files[i].RelativePath)));
-            }
-            catch (PbsException e) when (e.Kind == PbsErrorKind.ObjectNotFound)
-            {
-                return null; // vanished since the listing (pruned meanwhile): GC skips it too
+                // Read by the raw name as GC reads it (no atime update); null: vanished since the listing
+                // (pruned meanwhile), which GC skips too.
+                var display = Path.Combine(storePath, image.RelativePath);
+                var data = GarbageCollection.ReadIndexFile(handle, [.. image.RelativePathBytes, 0], display, null);
+                return data == null ? null : new Visited(i, IndexFile.Parse(data, display));
             }
             catch (PbsException e) when (onUnreadable != null)
             {
@@ -115,58 +121,11 @@ internal static class IndexPass
         return ChunkStore.Open(Path.GetFileName(full), full);
     }
 
-    /// <summary>
-    /// The index files GC marks (spec §7.2): every entry whose last extension is exactly `fidx` or `didx`, anywhere
-    /// below the root, skipping entries whose name starts with a dot (and not descending into such directories)
-    /// and never following symlinked directories. Sorted by path for a stable order.
-    /// </summary>
+    /// <summary>The index files GC marks (spec §7.2), found by GC's own walk, in walk order.</summary>
     public static List<StoreIndexFile> ListIndexFiles(string storePath, ITaskState state)
-    {
-        state.CheckAbort();
-        var result = new List<StoreIndexFile>();
-        var options = new EnumerationOptions
-        {
-            RecurseSubdirectories = true,
-            IgnoreInaccessible = false,
-            AttributesToSkip = FileAttributes.None,
-            ReturnSpecialDirectories = false,
-        };
-        var walk = new System.IO.Enumeration.FileSystemEnumerable<StoreIndexFile>(storePath,
-            (ref System.IO.Enumeration.FileSystemEntry e) =>
-                MakeFile(Path.GetRelativePath(storePath, e.ToFullPath()), e.IsDirectory ? 0 : e.Length),
-            options)
-        {
-            ShouldIncludePredicate = (ref System.IO.Enumeration.FileSystemEntry e) =>
-                !e.IsDirectory && IsIndexName(e.FileName),
-            ShouldRecursePredicate = (ref System.IO.Enumeration.FileSystemEntry e) =>
-                !e.FileName.StartsWith('.') && (e.Attributes & FileAttributes.ReparsePoint) == 0,
-        };
-        try
-        {
-            result.AddRange(walk);
-        }
-        catch (UnauthorizedAccessException e)
-        {
-            throw new PbsException("PermissionDenied", PbsErrorKind.PermissionDenied,
-                $"cannot continue safely, permission denied on: \"{storePath}\" - {e.Message}", storePath, e);
-        }
-        catch (DirectoryNotFoundException e)
-        {
-            throw new PbsException("DatastoreNotFound", PbsErrorKind.ObjectNotFound, e.Message, storePath, e);
-        }
-        result.Sort((a, b) => string.CompareOrdinal(a.RelativePath, b.RelativePath));
-        return result;
-    }
-
-    private static StoreIndexFile MakeFile(string relativePath, long length)
-    {
-        var parts = relativePath.Split('/');
-        var strange = parts.Length < 4 || !System.Text.RegularExpressions.Regex.IsMatch(parts[^2], @"\A[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\z");
-        return new StoreIndexFile(relativePath, length, strange);
-    }
-
-    private static bool IsIndexName(ReadOnlySpan<char> name)
-        => !name.StartsWith('.') && (name.EndsWith(".fidx", StringComparison.Ordinal) || name.EndsWith(".didx", StringComparison.Ordinal));
+        => IndexImageWalk.List(storePath, state)
+            .Select(image => new StoreIndexFile(image, ChunkStore.StatPath(Path.Combine(storePath, image.RelativePath))?.Size ?? 0))
+            .ToList();
 }
 
 /// <summary>Parallel loops over all cores that honour Ctrl+C and surface the core's own exceptions unwrapped.</summary>

@@ -99,18 +99,30 @@ internal sealed class ChunkDigestTable
         }
     }
 
+    /// <summary>Shard of a digest, for callers that gather digests per shard for <see cref="UpdateShard{T}"/>.</summary>
+    public int ShardIndex(in ChunkDigest digest) => _shardBits == 0 ? 0 : (int)(Mix(digest) >> (64 - _shardBits));
+
     /// <summary>
-    /// Asks the CPU to load the cache line where <paramref name="digest"/> starts probing, so that a caller
-    /// prefetching a few digests ahead of its updates overlaps their memory latency. A hint only: racing with a
-    /// growing shard is harmless.
+    /// <see cref="Update{T}"/> for digests that all belong to shard <paramref name="shard"/>, under one lock and
+    /// with their slots prefetched first so that the memory accesses overlap. Thread-safe.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public unsafe void Prefetch(in ChunkDigest digest)
+    public unsafe void UpdateShard<T>(int shard, ReadOnlySpan<ChunkDigest> digests, T update) where T : struct, IChunkStateUpdate
     {
-        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported) return;
-        var hash = Mix(digest);
-        var slots = ShardOf(hash).Slots;
-        System.Runtime.Intrinsics.X86.Sse.Prefetch0(Unsafe.AsPointer(ref slots[SlotOf(hash, slots.Length - 1)]));
+        var s = _shards[shard];
+        lock (s)
+        {
+            if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
+            {
+                var slots = s.Slots;
+                foreach (ref readonly var digest in digests)
+                    System.Runtime.Intrinsics.X86.Sse.Prefetch0(Unsafe.AsPointer(ref slots[SlotOf(Mix(digest), slots.Length - 1)]));
+            }
+            foreach (ref readonly var digest in digests)
+            {
+                ref var entry = ref FindOrInsert(s, digest, Mix(digest));
+                entry.State = update.Apply(entry.State & ~Occupied) | Occupied;
+            }
+        }
     }
 
     /// <summary>The entry of <paramref name="digest"/>, or a null ref. Only while no thread updates the table.</summary>

@@ -29,11 +29,14 @@ public class SpaceAccountingTableTests
     }
 
     [Theory]
-    [InlineData(0, 1)]
-    [InlineData(8, 1)]
-    [InlineData(8, 4)]
-    [InlineData(2, 3)]
-    public void MatchesDictionaryOnRandomDigests(int shardBits, int threads)
+    [InlineData(0, 1, false)]
+    [InlineData(8, 1, false)]
+    [InlineData(8, 4, false)]
+    [InlineData(2, 3, false)]
+    [InlineData(8, 1, true)]
+    [InlineData(8, 3, true)]
+    [InlineData(0, 2, true)]
+    public void MatchesDictionaryOnRandomDigests(int shardBits, int threads, bool batched)
     {
         var random = new Random(1234 + shardBits * 10 + threads);
         var pool = Enumerable.Range(0, 20_000).Select(_ => RandomDigest(random))
@@ -50,7 +53,15 @@ public class SpaceAccountingTableTests
         var table = new ChunkDigestTable(shardBits);
         Parallel.ForEach(Partitioner(refs.Length, threads), new ParallelOptions { MaxDegreeOfParallelism = threads }, range =>
         {
-            for (var i = range.Start; i < range.End; i++) table.Update(refs[i].Digest, new OrBits(refs[i].Bit));
+            if (!batched)
+            {
+                for (var i = range.Start; i < range.End; i++) table.Update(refs[i].Digest, new OrBits(refs[i].Bit));
+                return;
+            }
+            // Per shard and bit, in batches of up to 50, as the accounting pass applies them.
+            foreach (var batch in refs[range.Start..range.End].GroupBy(r => (table.ShardIndex(r.Digest), r.Bit)))
+                foreach (var chunk in batch.Chunk(50))
+                    table.UpdateShard(batch.Key.Item1, chunk.Select(r => r.Digest).ToArray(), new OrBits(batch.Key.Bit));
         });
 
         Assert.Equal(expected.Count, table.Count);

@@ -1,0 +1,76 @@
+using System.Management.Automation;
+using PbsDatastore.Completion;
+using PbsDatastore.Core;
+using PbsDatastore.Core.Formats;
+using PbsDatastore.Core.Hierarchy;
+using PbsDatastore.Core.Maintenance;
+using PbsDatastore.Infrastructure;
+
+namespace PbsDatastore.Cmdlets;
+
+/// <summary>
+/// Which snapshots and archives reference given chunks, and which byte ranges of their streams those chunks hold:
+/// for digests, for the chunks indexes need but the store lacks (-Missing), or for those verify set aside as
+/// `.bad` (-Bad). One pass over every index of the datastore, however many digests are asked about.
+/// </summary>
+[Cmdlet(VerbsCommon.Get, "PbsChunkReference", DefaultParameterSetName = DigestSet)]
+[OutputType(typeof(ChunkReference))]
+public sealed class GetPbsChunkReference : PbsCmdlet
+{
+    private const string DigestSet = "Digest", MissingSet = "Missing", BadSet = "Bad";
+
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = DigestSet, ValueFromPipelineByPropertyName = true)]
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = MissingSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = BadSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [DatastoreTransformation]
+    [ArgumentCompleter(typeof(DatastoreNameCompleter))]
+    public Datastore Datastore { get; set; } = null!;
+
+    /// <summary>Chunk digests (64 hex digits); chunk objects bind by their Digest property.</summary>
+    [Parameter(Mandatory = true, Position = 1, ParameterSetName = DigestSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    public string[] Digest { get; set; } = [];
+
+    /// <summary>The chunks some index references but whose chunk file does not exist.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = MissingSet)]
+    public SwitchParameter Missing { get; set; }
+
+    /// <summary>The chunks that have `.bad` files in the chunk store.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = BadSet)]
+    public SwitchParameter Bad { get; set; }
+
+    // Digests are gathered over the whole pipeline so that each datastore is read once.
+    private readonly Dictionary<string, (Datastore Store, List<ChunkDigest> Digests)> _wanted = new(StringComparer.Ordinal);
+
+    protected override void ProcessRecord()
+    {
+        if (ParameterSetName != DigestSet)
+        {
+            TryInvoke(Datastore.Name, () =>
+            {
+                Datastore.CheckOperation(DatastoreOperation.Read);
+                var found = RunTask(state => Missing
+                    ? ChunkReferences.FindMissing(Datastore.Path, state)
+                    : ChunkReferences.FindBad(Datastore.Path, state));
+                WriteObject(found, enumerateCollection: true);
+            });
+            return;
+        }
+        if (!_wanted.TryGetValue(Datastore.Path, out var entry))
+            _wanted[Datastore.Path] = entry = (Datastore, new List<ChunkDigest>());
+        foreach (var text in Digest)
+            TryInvoke(text, () => entry.Digests.Add(ChunkDigest.Parse(text)));
+    }
+
+    protected override void EndProcessing()
+    {
+        foreach (var (store, digests) in _wanted.Values)
+        {
+            if (digests.Count == 0) continue;
+            TryInvoke(store.Name, () =>
+            {
+                store.CheckOperation(DatastoreOperation.Read);
+                WriteObject(RunTask(state => ChunkReferences.Find(store.Path, digests, state)), enumerateCollection: true);
+            });
+        }
+    }
+}
