@@ -13,8 +13,89 @@ namespace PbsDatastore.Core.Tests.Maintenance;
 /// </summary>
 public class VerifyJobTests
 {
-    // Lock files go to the test run's private run root (TestEnvironment); changing that process-wide variable
-    // here would move other test classes' locks while they run.
+    // Lock files go to the test run's private run root (TestEnvironment): changing that process-wide variable here
+    // would move other test classes' locks while they run.
+
+    private static JsonObject Expected(bool withKey) => ReferenceStore.Expected["verify"]![withKey ? "with_key" : "without_key"]!.AsObject();
+
+    private static CryptConfig Key() => KeyConfig.Load(ReferenceStore.KeyFile).Decrypt();
+
+    private static List<BackupGroup> AllGroups(Datastore store) =>
+        store.ListNamespaces().SelectMany(ns => store.ListGroups(ns)).ToList();
+
+    /// <summary>The snapshot as the expected JSON names it: its path relative to the store.</summary>
+    private static string Rel(BackupSnapshot s) => s.RelativePath;
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void DatastoreVerifyMatchesPbs(bool withKey)
+    {
+        using var copy = SparseStoreCopy.Create();
+        var store = Datastore.Open(copy.StorePath, "store1");
+        var expected = Expected(withKey);
+        var task = new RecordingTaskState();
+        var job = new VerifyJob(store, new VerifyOptions { Key = withKey ? Key() : null, DecoderThreads = 2 });
+
+        var results = job.VerifyGroups(AllGroups(store), task);
+
+        var perSnapshot = expected["per_snapshot"]!.AsArray();
+        Assert.Equal(perSnapshot.Select(p => (string)p!["snapshot"]!), results.Select(r => Rel(r.BackupSnapshot)));
+        foreach (var (e, r) in perSnapshot.Zip(results))
+        {
+            var at = Rel(r.BackupSnapshot);
+            Assert.True((bool)e!["ok"]! == r.Ok, at);
+            Assert.Equal(e["errors"]!.AsArray().Select(x => (string)x!), OracleErrors(r, copy.StorePath));
+            if (e.AsObject().ContainsKey("signature_check"))
+                Assert.True(((string?)e["signature_check"] == "ok") == (r.SignatureOk == true), at);
+        }
+
+        var verified = results.Where(r => r.State != SnapshotVerifyState.Skipped).ToList();
+        var archives = verified.SelectMany(r => r.Archives).ToList();
+        Assert.Equal((int)expected["snapshots"]!, results.Count);
+        Assert.Equal((int)expected["snapshots_ok"]!, results.Count(r => r.Ok));
+        Assert.Equal((int)expected["snapshots_failed"]!, results.Count(r => !r.Ok));
+        Assert.Equal(expected["failed_snapshots"]!.AsArray().Select(x => (string)x!), results.Where(r => !r.Ok).Select(r => Rel(r.BackupSnapshot)).Order(StringComparer.Ordinal));
+        Assert.Equal((int)expected["groups"]!, results.Select(r => r.BackupSnapshot.Group).Distinct().Count());
+        Assert.Equal((int)expected["files_checked"]!, archives.Count);
+        Assert.Equal((int)expected["blobs_checked"]!, archives.Count(a => a.IsBlob));
+        Assert.Equal((int)expected["indexes_checked"]!, archives.Count(a => !a.IsBlob));
+        Assert.Equal((long)expected["chunks_loaded"]!, job.Chunks.ChunksLoaded);
+        Assert.Equal((int)expected["chunks_verified_ok"]!, job.Chunks.VerifiedChunks.Count);
+        Assert.Equal((long)expected["chunks_decrypted"]!, job.Chunks.ChunksDecrypted);
+        Assert.Equal((int)expected["chunk_errors"]!, archives.Sum(a => a.ChunkErrors.Count));
+        Assert.Equal(expected["corrupt_chunks"]!.AsArray().Select(x => (string)x!), job.Chunks.CorruptChunks.Select(d => d.ToString()).Order(StringComparer.Ordinal));
+        Assert.Equal((long)expected["read_bytes"]!, job.Chunks.ReadBytes);
+        Assert.Equal((long)expected["decoded_bytes"]!, job.Chunks.DecodedBytes);
+        Assert.Equal(job.Chunks.ReadBytes, verified.Sum(r => r.ReadBytes));
+
+        // What PBS writes: verify_state on every snapshot whose manifest loaded, with this job's UPID.
+        foreach (var r in results)
+        {
+            if (!File.Exists(r.BackupSnapshot.ManifestPath))
+            {
+                Assert.Null(r.VerifyStateUpid);
+                continue;
+            }
+            var state = BackupManifest.Load(r.BackupSnapshot.ManifestPath).VerifyState!;
+            Assert.Equal(r.Ok ? "ok" : "failed", state.State);
+            Assert.Equal(job.Upid.ToString(), state.Upid);
+            Assert.Equal(job.Upid.ToString(), r.VerifyStateUpid);
+        }
+        Assert.Contains("Failed to verify the following snapshots/groups:", task.Logs);
+        Assert.Contains("\tprod/db/ct/300/2024-03-02T03:00:00Z", task.Logs);
+        Assert.Contains(task.Logs, l => l.StartsWith("can't verify chunk, load failed - store 'store1', unable to load chunk '", StringComparison.Ordinal)
+            && l.EndsWith("' - No such file or directory (os error 2)", StringComparison.Ordinal));
+    }
+
+    /// <summary>The error lines of the expected JSON (store path as &lt;STORE&gt;).</summary>
+    private static IEnumerable<string> OracleErrors(SnapshotVerifyResult r, string storePath)
+    {
+        if (r.State == SnapshotVerifyState.Failed && r.Archives.Count == 0)
+            yield return r.Error!.Replace(storePath, "<STORE>");
+        foreach (var a in r.Archives.Where(a => !a.Ok))
+            yield return $"verify {Rel(r.BackupSnapshot)}/{a.Filename} failed: {a.Error}";
+    }
 
     [Fact]
     public void DryRunChangesNothing()
