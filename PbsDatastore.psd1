@@ -30,6 +30,7 @@
         'Remove-PbsUnlistedFile'
         'Set-PbsBackupGroup'
         'Set-PbsBackupOwner'
+        'Set-PbsDatastore'
         'Set-PbsSnapshot'
         'Test-PbsDatastore'
         'Test-PbsSnapshot'

@@ -74,8 +74,19 @@ public sealed partial class Datastore
         return Open(entry.Path, entry.Name, config);
     }
 
-    /// <summary>Throws DatastoreInMaintenance if the configured maintenance mode refuses the operation.</summary>
-    public void CheckOperation(DatastoreOperation operation) => Config?.MaintenanceMode?.Check(Name, operation);
+    /// <summary>
+    /// Throws DatastoreInMaintenance if the maintenance mode refuses the operation. Like PBS's lookup, this reads
+    /// datastore.cfg now, so a mode set after this object was opened is honoured; an unreadable file falls back to
+    /// the section read at open time.
+    /// </summary>
+    public void CheckOperation(DatastoreOperation operation) => CurrentConfig()?.MaintenanceMode?.Check(Name, operation);
+
+    private DatastoreConfigEntry? CurrentConfig()
+    {
+        if (Config is null || !File.Exists(PbsPaths.DatastoreConfigFile)) return Config;
+        try { return DatastoreConfig.Load().TryGet(Config.Name) ?? Config; }
+        catch (PbsException) { return Config; }
+    }
 
     /// <summary>Absolute directory of a namespace.</summary>
     public string NamespacePath(BackupNamespace ns)

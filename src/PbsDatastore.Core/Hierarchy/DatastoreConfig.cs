@@ -216,6 +216,18 @@ public sealed class MaintenanceMode
     }
 
     public override string ToString() => Message is null ? Type : $"{Type} ({Message})";
+
+    /// <summary>
+    /// The property value PBS's API writes: `type=TYPE[,message=…]`, the message percent-encoded (which also keeps
+    /// `,`, `=` and quotes out of the property string). Only the modes an administrator sets directly are accepted.
+    /// </summary>
+    public static string Format(string type, string? message)
+    {
+        if (type is not ("read-only" or "offline"))
+            throw new PbsException("InvalidMaintenanceMode", PbsErrorKind.InvalidArgument,
+                $"maintenance mode '{type}' cannot be set here (read-only or offline)", type);
+        return string.IsNullOrEmpty(message) ? $"type={type}" : $"type={type},message={Uri.EscapeDataString(message)}";
+    }
 }
 
 /// <summary>PBS property strings: `key=value,…`; an item without `=` belongs to the default key; `"…"` quoting.</summary>
