@@ -9,50 +9,16 @@ namespace PbsDatastore.Core.Maintenance;
 public static partial class GarbageCollection
 {
     /// <summary>
-    /// What phase 1 found: the figures PBS counts plus the referenced digests, one slot per unique chunk (sharded
-    /// table, 53 to 107 bytes a chunk), with a flag for those whose chunk file is missing.
+    /// What phase 1 found: the figures PBS counts, the referenced digests (one 32-byte slot per unique chunk, see
+    /// <see cref="ChunkMarkSet"/>) and the digests whose chunk file is missing.
     /// </summary>
     internal sealed class MarkResult
     {
-        public const uint ReferencedState = 1, MissingState = 2;
         public long IndexFileCount, IndexDataBytes, IndexEntries, StrangePaths;
-        public readonly ChunkDigestTable Referenced = new();
+        public readonly ChunkMarkSet Referenced = new();
         public IReadOnlyList<MissingChunk> Missing = [];
+        public readonly HashSet<ChunkDigest> MissingDigests = new();
         public long UniqueChunks => Referenced.Count;
-
-        /// <summary>Adds a digest; true the first time it is seen.</summary>
-        public bool Add(in ChunkDigest digest)
-        {
-            var isNew = new FirstSight { Box = _firstSight };
-            Referenced.Update(digest, isNew);
-            return _firstSight.Value;
-        }
-
-        /// <summary>Whether the digest is referenced, and if so whether its chunk file was missing. Read-only use.</summary>
-        public uint StateOf(in ChunkDigest digest)
-        {
-            ref var entry = ref Referenced.Find(digest);
-            return Unsafe.IsNullRef(ref entry) ? 0 : entry.State & ~ChunkDigestTable.Occupied;
-        }
-
-        private readonly StrongBox<bool> _firstSight = new();
-
-        private struct FirstSight : IChunkStateUpdate
-        {
-            public StrongBox<bool> Box;
-            public readonly uint Apply(uint state)
-            {
-                Box.Value = state == 0;
-                return state | ReferencedState;
-            }
-        }
-
-        private struct MarkMissing : IChunkStateUpdate
-        {
-            public readonly uint Apply(uint state) => state | MissingState;
-        }
-
-        public void SetMissing(in ChunkDigest digest) => Referenced.Update(digest, new MarkMissing());
     }
 
     private const int TouchBatchSize = 2048;
@@ -73,12 +39,14 @@ public static partial class GarbageCollection
     /// digest is seen (PBS ≥ 3.3.5's touch-once behaviour with an unbounded cache). Reading and de-duplication run on
     /// this thread; the touches run on worker threads. A dry run checks existence instead of touching.
     /// If an index vanished meanwhile (prune, or a group moved by PBS ≥ 4.1.9), the walk is repeated until it finds no
-    /// index it has not marked, so a moved index is marked under its new path.
+    /// index it has not marked, so a moved index is marked under its new path. Last, PBS ≥ 4.1.9's move journal is
+    /// drained (addendum §5.3): a snapshot moved from a part of the tree the walk had not reached yet into one it had
+    /// passed is marked from there.
     /// </summary>
     internal static MarkResult Mark(StoreHandle store, GarbageCollectionOptions options, ITaskState state)
     {
         var result = new MarkResult();
-        var images = new List<IndexImage>(IndexImageWalk.List(store.Path, state));
+        var images = new List<IndexImage>(IndexImageWalk.List(store.Path, state, store.Faults));
         var processed = new HashSet<string>(StringComparer.Ordinal);
         var missing = new ConcurrentQueue<MissingRef>();
         var workers = Parallelism(options);
@@ -109,77 +77,89 @@ public static partial class GarbageCollection
         }, TaskCreationOptions.LongRunning)).ToArray();
 
         var current = pool.TryTake(out var b) ? b : new TouchBatch();
-        var start = 0;
         var lastPercent = 0;
         byte[]? spare = null;
+
+        // Marks images[start..]; false when one of them had vanished.
+        bool MarkImages(int start)
+        {
+            var complete = true;
+            for (var i = start; i < images.Count; i++)
+            {
+                state.CheckAbort();
+                if (failure is not null) break;
+                var image = images[i];
+                processed.Add(Encoding.Latin1.GetString(image.RelativePathBytes));
+                var relZ = new byte[image.RelativePathBytes.Length + 1];
+                image.RelativePathBytes.CopyTo(relZ, 0);
+                var display = Path.Combine(store.Path, image.RelativePath);
+                var data = ReadIndexFile(store, relZ, display, spare);
+                if (data is null)
+                {
+                    complete = false;
+                    continue;
+                }
+                IndexFile index;
+                try { index = IndexFile.Parse(data, display); }
+                catch (PbsException e) { throw IndexUnreadable(display, e.Message, e); }
+                var entries = QueueFirstSeen(index.EntryBytes, index.EntrySize, i, result.Referenced, ref current, queue, pool, state, stop.Token);
+                var indexBytes = index.IndexBytes;
+                spare = data;
+                if (image.IsStrangePath) result.StrangePaths++;
+                result.IndexFileCount++;
+                result.IndexDataBytes += indexBytes;
+                result.IndexEntries += entries;
+                ReportMarked(state, i + 1, images.Count, ref lastPercent);
+            }
+            return complete;
+        }
+
+        MoveJournal? journal = null;
         try
         {
             for (var round = 0; ; round++)
             {
-                var vanished = false;
-                for (var i = start; i < images.Count; i++)
+                var start = images.Count;
+                if (round > 0)
                 {
-                    state.CheckAbort();
-                    if (failure is not null) break;
-                    var image = images[i];
-                    processed.Add(Encoding.Latin1.GetString(image.RelativePathBytes));
-                    var relZ = new byte[image.RelativePathBytes.Length + 1];
-                    image.RelativePathBytes.CopyTo(relZ, 0);
-                    var display = Path.Combine(store.Path, image.RelativePath);
-                    var data = ReadIndexFile(store, relZ, display, spare);
-                    if (data is null)
-                    {
-                        vanished = true;
-                        continue;
-                    }
-                    IndexFile index;
-                    try { index = IndexFile.Parse(data, display); }
-                    catch (PbsException e) { throw IndexUnreadable(display, e.Message, e); }
-                    var entries = index.EntryBytes;
-                    var stride = index.EntrySize;
-                    long entry = 0;
-                    for (var off = stride - ChunkDigest.Size; off < entries.Length; off += stride, entry++)
-                    {
-                        var digest = new ChunkDigest(entries.Slice(off, ChunkDigest.Size));
-                        if (!result.Add(digest)) continue;
-                        current.Keys[current.Count] = digest;
-                        current.Images[current.Count] = i;
-                        current.Entries[current.Count] = entry;
-                        if (++current.Count == TouchBatchSize)
-                        {
-                            Post(queue, current, stop.Token);
-                            state.CheckAbort();
-                            current = pool.TryTake(out var next) ? next : new TouchBatch();
-                        }
-                    }
-                    var indexBytes = index.IndexBytes;
-                    spare = data;
-                    if (image.IsStrangePath) result.StrangePaths++;
-                    result.IndexFileCount++;
-                    result.IndexDataBytes += indexBytes;
-                    result.IndexEntries += entry;
-                    ReportMarked(state, i + 1, images.Count, ref lastPercent);
+                    images.AddRange(IndexImageWalk.List(store.Path, state, store.Faults).Where(x => !processed.Contains(Encoding.Latin1.GetString(x.RelativePathBytes))));
+                    if (images.Count == start) break;
                 }
-                if (!vanished || failure is not null) break;
+                if (MarkImages(round == 0 ? 0 : start) || failure is not null) break;
                 if (round == MaxRewalks)
                     throw new PbsException("GcIndexesUnstable", PbsErrorKind.ResourceBusy,
                         $"index files keep vanishing while marking (walked {MaxRewalks + 1} times); cannot continue garbage-collection safely", store.Path);
-                start = images.Count;
-                images.AddRange(IndexImageWalk.List(store.Path, state).Where(x => !processed.Contains(Encoding.Latin1.GetString(x.RelativePathBytes))));
-                if (images.Count == start) break;
+            }
+            if (failure is null && options.ConfiguredName is { } name && (journal = MoveJournal.Open(name, store.Path, options.DryRun)) is not null)
+            {
+                var start = images.Count;
+                images.AddRange(journal.IndexImages.Where(x => !processed.Contains(Encoding.Latin1.GetString(x.RelativePathBytes))));
+                if (images.Count > start)
+                    state.Log($"marking {images.Count - start} index files listed in the move journal");
+                MarkImages(start); // entries of moves that failed may name nothing: skipped as PBS does
             }
             if (current.Count > 0 && failure is null)
                 Post(queue, current, stop.Token);
         }
         catch (OperationCanceledException) when (failure is not null || state.Cancellation.IsCancellationRequested) { }
+        catch
+        {
+            journal?.Dispose();
+            throw;
+        }
         finally
         {
             queue.CompleteAdding();
             Task.WaitAll(touchers);
             state.Complete(Phase1Activity, Phase1Title);
         }
-        if (failure is not null) throw failure;
-        state.CheckAbort();
+        using (journal)
+        {
+            if (failure is not null) throw failure;
+            state.CheckAbort();
+            // Only now is every journal entry marked: emptied under the same lock, as PBS does.
+            journal?.Truncate();
+        }
 
         var ordered = missing.OrderBy(m => m.Image).ThenBy(m => m.Entry).ToList();
         var list = new List<MissingChunk>(ordered.Count);
@@ -187,12 +167,38 @@ public static partial class GarbageCollection
         {
             var path = Path.Combine(store.Path, images[m.Image].RelativePath);
             var digest = m.Key.ToString();
-            result.SetMissing(m.Key);
+            result.MissingDigests.Add(m.Key);
             list.Add(new MissingChunk(digest, path));
             state.Warn($"warning: unable to access non-existent chunk {digest}, required by {RustDebug.Quote(path)}");
         }
         result.Missing = list;
         return result;
+    }
+
+    /// <summary>
+    /// The hot loop of phase 1: every entry of one index against the mark set; digests seen for the first time go
+    /// into the touch batch. Returns the number of entries.
+    /// </summary>
+    private static long QueueFirstSeen(ReadOnlySpan<byte> entries, int stride, int image, ChunkMarkSet referenced,
+        ref TouchBatch current, BlockingCollection<TouchBatch> queue, ConcurrentBag<TouchBatch> pool, ITaskState state, CancellationToken token)
+    {
+        long entry = 0;
+        for (var off = stride - ChunkDigest.Size; off < entries.Length; off += stride, entry++)
+        {
+            var bytes = entries.Slice(off, ChunkDigest.Size);
+            if (!referenced.Add(bytes)) continue;
+            var batch = current;
+            batch.Keys[batch.Count] = new ChunkDigest(bytes);
+            batch.Images[batch.Count] = image;
+            batch.Entries[batch.Count] = entry;
+            if (++batch.Count == TouchBatchSize)
+            {
+                Post(queue, batch, token);
+                state.CheckAbort();
+                current = pool.TryTake(out var next) ? next : new TouchBatch();
+            }
+        }
+        return entry;
     }
 
     private const string Phase1Title = "Garbage collection phase 1: mark used chunks";
@@ -222,10 +228,12 @@ public static partial class GarbageCollection
         {
             WriteChunkPath(batch.Keys[i], default, path);
             int errno;
-            fixed (byte* p = path)
-                errno = dryRun
-                    ? (Libc.StatxAt(store.ChunksFd, p, Libc.AT_SYMLINK_NOFOLLOW, 0, &st) == 0 ? 0 : Libc.LastErrno)
-                    : Libc.TouchAtimeAt(store.ChunksFd, p);
+            errno = store.ChunkFaultAt(path);
+            if (errno == 0)
+                fixed (byte* p = path)
+                    errno = dryRun
+                        ? (Libc.StatxAt(store.ChunksFd, p, Libc.AT_SYMLINK_NOFOLLOW, 0, &st) == 0 ? 0 : Libc.LastErrno)
+                        : Libc.TouchAtimeAt(store.ChunksFd, p);
             if (errno == 0) continue;
             if (errno != Libc.ENOENT) throw TouchFailed(store, path, errno);
             missing.Enqueue(new MissingRef(batch.Images[i], batch.Entries[i], batch.Keys[i]));
@@ -233,7 +241,9 @@ public static partial class GarbageCollection
             foreach (var suffix in BadSuffixes)
             {
                 WriteChunkPath(batch.Keys[i], suffix, path);
-                fixed (byte* p = path) errno = Libc.TouchAtimeAt(store.ChunksFd, p);
+                errno = store.ChunkFaultAt(path);
+                if (errno == 0)
+                    fixed (byte* p = path) errno = Libc.TouchAtimeAt(store.ChunksFd, p);
                 if (errno != 0 && errno != Libc.ENOENT) throw TouchFailed(store, path, errno);
             }
         }

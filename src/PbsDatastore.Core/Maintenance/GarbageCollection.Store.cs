@@ -8,18 +8,30 @@ public static partial class GarbageCollection
     /// <summary>Descriptors of the datastore root and its <c>.chunks</c> directory, for *at calls on raw names.</summary>
     internal sealed class StoreHandle : IDisposable
     {
-        private StoreHandle(string path, int storeFd, int chunksFd)
+        private StoreHandle(string path, int storeFd, int chunksFd, Func<string, int>? faults)
         {
             Path = path;
             StoreFd = storeFd;
             ChunksFd = chunksFd;
+            Faults = faults;
         }
 
         public string Path { get; }
         public int StoreFd { get; }
         public int ChunksFd { get; }
 
-        public static StoreHandle Open(string storePath)
+        /// <summary>See <see cref="GarbageCollectionOptions.Faults"/>.</summary>
+        public Func<string, int>? Faults { get; }
+
+        /// <summary>The injected errno for an operation on <paramref name="relativeZ"/> (NUL-terminated, relative to the datastore), or 0.</summary>
+        public int FaultAt(ReadOnlySpan<byte> relativeZ)
+            => Faults is null ? 0 : Faults(System.Text.Encoding.UTF8.GetString(relativeZ[..relativeZ.IndexOf((byte)0)]));
+
+        /// <summary>The injected errno for a path relative to <c>.chunks</c>, or 0.</summary>
+        public int ChunkFaultAt(ReadOnlySpan<byte> chunkRelativeZ)
+            => Faults is null ? 0 : Faults(".chunks/" + System.Text.Encoding.UTF8.GetString(chunkRelativeZ[..chunkRelativeZ.IndexOf((byte)0)]));
+
+        public static StoreHandle Open(string storePath, Func<string, int>? faults = null)
         {
             var storeFd = Libc.Open(storePath, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
             if (storeFd < 0)
@@ -36,7 +48,7 @@ public static partial class GarbageCollection
                 throw new PbsException("NotADatastore", PbsErrorKind.ObjectNotFound,
                     $"'{storePath}' is not a datastore: unable to open its chunk store '.chunks' - {Libc.StrError(-chunksFd)}", storePath);
             }
-            return new StoreHandle(storePath, storeFd, chunksFd);
+            return new StoreHandle(storePath, storeFd, chunksFd, faults);
         }
 
         private static unsafe int OpenRelative(int dirFd, string name)
@@ -60,8 +72,10 @@ public static partial class GarbageCollection
     /// </summary>
     internal static unsafe byte[]? ReadIndexFile(StoreHandle store, byte[] relativePathZ, string displayPath, byte[]? spare)
     {
-        int fd;
-        fixed (byte* p = relativePathZ) fd = Libc.OpenReadNoAtime(store.StoreFd, p, 0);
+        // O_NONBLOCK: a FIFO named like an index must not hang the GC (it then reads as empty and fails to parse).
+        var fd = -store.FaultAt(relativePathZ);
+        if (fd == 0)
+            fixed (byte* p = relativePathZ) fd = Libc.OpenReadNoAtime(store.StoreFd, p, Libc.O_NONBLOCK);
         if (fd == -Libc.ENOENT) return null;
         if (fd < 0)
             throw new PbsException("GcIndexOpenFailed", PbsErrorKind.ReadError, $"can't open index {displayPath} - {Libc.StrError(-fd)}", displayPath);

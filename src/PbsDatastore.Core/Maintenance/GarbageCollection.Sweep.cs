@@ -106,8 +106,9 @@ public static partial class GarbageCollection
         {
             Span<byte> prefix = stackalloc byte[5];
             WritePrefix(dir, prefix);
-            int fd;
-            fixed (byte* p = prefix) fd = Libc.OpenDirectoryAt(_store.ChunksFd, p);
+            var fd = -_store.ChunkFaultAt(prefix);
+            if (fd == 0)
+                fixed (byte* p = prefix) fd = Libc.OpenDirectoryAt(_store.ChunksFd, p);
             if (fd == -Libc.ENOENT) return;
             if (fd < 0) throw IteratorFailed(prefix, -fd);
             List<UnreferencedChunk>? listed = null;
@@ -144,11 +145,11 @@ public static partial class GarbageCollection
                     {
                         if (_mode == SweepMode.Remove)
                         {
-                            int rc;
-                            fixed (byte* p = entries.NameZ) rc = Libc.UnlinkAt(fd, p, 0);
-                            if (rc != 0)
+                            var errno = _store.Faults is null ? 0 : _store.Faults($".chunks/{Encoding.ASCII.GetString(prefix[..4])}/{Encoding.UTF8.GetString(name)}");
+                            if (errno == 0)
+                                fixed (byte* p = entries.NameZ) errno = Libc.UnlinkAt(fd, p, 0) == 0 ? 0 : Libc.LastErrno;
+                            if (errno != 0)
                             {
-                                var errno = Libc.LastErrno;
                                 throw new PbsException("GcUnlinkFailed", PbsErrorKind.WriteError,
                                     $"unlinking chunk {RustDebug.Quote(Encoding.UTF8.GetString(name))} failed on store '{_store.Path}' - {Libc.StrError(errno)}",
                                     Path.Combine(_store.Path, ".chunks", Encoding.ASCII.GetString(prefix[..4]), Encoding.UTF8.GetString(name)));
@@ -181,8 +182,8 @@ public static partial class GarbageCollection
         private bool WouldBeTouched(ReadOnlySpan<byte> name, bool bad)
         {
             if (!TryParseLowerHex(name, out var key)) return false;
-            if (!bad) return name.Length == 64 && _mark.StateOf(key) != 0;
-            return name[64] == (byte)'.' && name[65] is >= (byte)'0' and <= (byte)'9' && (_mark.StateOf(key) & MarkResult.MissingState) != 0;
+            if (!bad) return name.Length == 64 && _mark.Referenced.Contains(key);
+            return name[64] == (byte)'.' && name[65] is >= (byte)'0' and <= (byte)'9' && _mark.MissingDigests.Contains(key);
         }
 
         private UnreferencedChunk Describe(ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> name, long size, long atime, bool bad)

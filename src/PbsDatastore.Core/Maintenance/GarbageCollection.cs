@@ -54,6 +54,7 @@ public static partial class GarbageCollection
         return options with
         {
             DatastoreName = options.DatastoreName ?? datastore.Name,
+            ConfiguredName = datastore.Config is null ? null : datastore.Name,
             ConfiguredAtimeCutoff = cutoff,
             ConfiguredAtimeSafetyCheck = check,
         };
@@ -64,7 +65,7 @@ public static partial class GarbageCollection
     {
         var cutoff = ValidateCutoff(options.EffectiveAtimeCutoff);
         var name = DatastoreNameOf(storePath, options);
-        using var store = StoreHandle.Open(storePath);
+        using var store = StoreHandle.Open(storePath, options.Faults);
         IDisposable? exclusive = null;
         ProcessLocker? locker = null;
         if (options.DryRun)
@@ -167,7 +168,7 @@ public static partial class GarbageCollection
     public static IReadOnlyList<UnreferencedChunk> FindUnreferencedChunks(string storePath, GarbageCollectionOptions options, ITaskState state)
     {
         var cutoff = ValidateCutoff(options.EffectiveAtimeCutoff);
-        using var store = StoreHandle.Open(storePath);
+        using var store = StoreHandle.Open(storePath, options.Faults);
         var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         var mark = Mark(store, options with { DryRun = true }, state);
         var sweep = new Sweep(store, SweepMode.List, mark, now - (long)cutoff.TotalSeconds, now, Parallelism(options), state);

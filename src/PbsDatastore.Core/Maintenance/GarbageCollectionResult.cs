@@ -12,6 +12,12 @@ public sealed record GarbageCollectionOptions
     /// <summary>Datastore name (UPID worker ID, messages); defaults to the directory name.</summary>
     public string? DatastoreName { get; init; }
 
+    /// <summary>
+    /// The datastore's name in datastore.cfg; null when it is not configured there. PBS keys the store's runtime
+    /// files by it (the move journal GC drains), so they are only used when the name is certain.
+    /// </summary>
+    public string? ConfiguredName { get; init; }
+
     /// <summary>Explicit cutoff; null = <see cref="ConfiguredAtimeCutoff"/> or the default.</summary>
     public TimeSpan? AtimeCutoff { get; init; }
 
@@ -32,6 +38,13 @@ public sealed record GarbageCollectionOptions
 
     /// <summary>Auth-ID recorded in the UPID; default root@pam for root, else &lt;user&gt;@pam.</summary>
     public string? AuthId { get; init; }
+
+    /// <summary>
+    /// Test seam, storage failing on purpose: called with the path (relative to the datastore) of each directory
+    /// GC opens, index it reads, chunk it touches and file it unlinks; a non-zero errno makes that call fail with
+    /// it. Reproduces what cannot be arranged on a real disk, or as root (a permission-denied directory).
+    /// </summary>
+    internal Func<string, int>? Faults { get; init; }
 
     /// <summary>The cutoff in effect: explicit, else configured, else 24 h 5 min.</summary>
     public TimeSpan EffectiveAtimeCutoff => AtimeCutoff ?? ConfiguredAtimeCutoff ?? DefaultAtimeCutoff;

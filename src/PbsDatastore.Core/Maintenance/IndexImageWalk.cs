@@ -41,7 +41,10 @@ public static class IndexImageWalk
     private static readonly Regex SafeId = new(@"\A[A-Za-z0-9_][A-Za-z0-9._\-]*\z", RegexOptions.CultureInvariant);
 
     /// <summary>Lists the index files of the datastore at <paramref name="storePath"/> in walk (directory) order.</summary>
-    public static IReadOnlyList<IndexImage> List(string storePath, ITaskState? state = null)
+    public static IReadOnlyList<IndexImage> List(string storePath, ITaskState? state = null) => List(storePath, state, null);
+
+    /// <summary>As <see cref="List(string, ITaskState?)"/>, with the fault-injection seam of <see cref="GarbageCollectionOptions.Faults"/>.</summary>
+    internal static IReadOnlyList<IndexImage> List(string storePath, ITaskState? state, Func<string, int>? faults)
     {
         var images = new List<IndexImage>();
         var root = OpenRoot(storePath);
@@ -55,7 +58,7 @@ public static class IndexImageWalk
         try
         {
             var buffer = new byte[64 * 1024];
-            Walk(storePath, root, new List<byte>(256), depth: 1, images, buffer, state);
+            Walk(storePath, root, new List<byte>(256), depth: 1, images, buffer, state, faults);
         }
         finally
         {
@@ -70,7 +73,8 @@ public static class IndexImageWalk
         fixed (byte* p = path) return Libc.OpenReadNoAtime(Libc.AT_FDCWD, p, Libc.O_DIRECTORY);
     }
 
-    private static unsafe void Walk(string storePath, int dirFd, List<byte> relative, int depth, List<IndexImage> images, byte[] buffer, ITaskState? state)
+    private static unsafe void Walk(string storePath, int dirFd, List<byte> relative, int depth, List<IndexImage> images, byte[] buffer, ITaskState? state,
+        Func<string, int>? faults)
     {
         state?.CheckAbort();
         var subdirs = new List<byte[]>();
@@ -107,8 +111,9 @@ public static class IndexImageWalk
         foreach (var sub in subdirs)
         {
             var nameOnly = sub.AsSpan(0, sub.Length - 1);
-            int fd;
-            fixed (byte* p = sub) fd = Libc.OpenDirectoryAt(dirFd, p);
+            var fd = faults is null ? 0 : -faults(Encoding.UTF8.GetString(Join(relative, nameOnly)));
+            if (fd == 0)
+                fixed (byte* p = sub) fd = Libc.OpenDirectoryAt(dirFd, p);
             if (fd < 0)
             {
                 var errno = -fd;
@@ -122,7 +127,7 @@ public static class IndexImageWalk
                 var mark = relative.Count;
                 if (mark > 0) relative.Add((byte)'/');
                 relative.AddRange(nameOnly);
-                Walk(storePath, fd, relative, depth + 1, images, buffer, state);
+                Walk(storePath, fd, relative, depth + 1, images, buffer, state, faults);
                 relative.RemoveRange(mark, relative.Count - mark);
             }
             finally

@@ -13,6 +13,8 @@ internal static unsafe partial class Libc
     public const int ELOOP = 40, ENOSPC = 28;
     /// <summary>Same value on x86-64 and arm64.</summary>
     public const int O_NOATIME = 0x40000;
+    /// <summary>Same value on x86-64 and arm64.</summary>
+    public const int O_NONBLOCK = 0x800;
     public const byte DT_UNKNOWN = 0, DT_DIR = 4, DT_REG = 8, DT_LNK = 10;
 
     [LibraryImport("libc", EntryPoint = "openat", SetLastError = true)]

@@ -1,0 +1,116 @@
+using System.Text;
+using PbsDatastore.Core.Locking;
+using PbsDatastore.Core.Native;
+
+namespace PbsDatastore.Core.Maintenance;
+
+/// <summary>
+/// PBS ≥ 4.1.9's move journal (addendum §5.3): <c>&lt;lock root&gt;/&lt;store&gt;/move-journal</c>, one absolute index
+/// path per line, appended by a group or namespace move before it renames a snapshot. A GC marks every index it
+/// lists at the end of phase 1 and then empties it, holding its exclusive flock (10 s timeout) throughout, so a
+/// snapshot moved behind the walk's back is still marked. Read raw, never through FileStream, whose implicit flock
+/// would conflict with that lock.
+/// </summary>
+internal sealed class MoveJournal : IDisposable
+{
+    public static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly FlockHandle? _lock;
+
+    private MoveJournal(string path, FlockHandle? held, IReadOnlyList<IndexImage> images)
+    {
+        Path = path;
+        _lock = held;
+        IndexImages = images;
+    }
+
+    public string Path { get; }
+
+    /// <summary>The listed index files, as paths relative to the datastore where they lie below it, else absolute.</summary>
+    public IReadOnlyList<IndexImage> IndexImages { get; }
+
+    public static string PathFor(string store) => System.IO.Path.Combine(LockPaths.StoreLockDir(store), "move-journal");
+
+    /// <summary>
+    /// Locks and reads the journal of the datastore configured as <paramref name="store"/>; null when there is none
+    /// (a move creates it before its first rename, so a journal missing now hides no move the walk could have missed).
+    /// <paramref name="readOnly"/> (dry run): read without locking; the journal is then never emptied.
+    /// </summary>
+    public static MoveJournal? Open(string store, string storePath, bool readOnly)
+    {
+        var path = PathFor(store);
+        if (!File.Exists(path)) return null;
+        var held = readOnly ? null : FileLocks.LockFile(path, exclusive: true, LockTimeout, "move journal lock");
+        try
+        {
+            return new MoveJournal(path, held, Parse(ReadAll(path), storePath));
+        }
+        catch
+        {
+            held?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Empties the journal; only while it is locked and after every entry was marked.</summary>
+    public void Truncate()
+    {
+        if (_lock is null) return;
+        if (Libc.Truncate(Path, 0) != 0)
+        {
+            var errno = Libc.LastErrno;
+            throw new PbsException("GcMoveJournalFailed", PbsErrorKind.WriteError,
+                $"unable to truncate move journal \"{Path}\" - {Libc.StrError(errno)}", Path);
+        }
+    }
+
+    public void Dispose() => _lock?.Dispose();
+
+    internal static IReadOnlyList<IndexImage> Parse(byte[] content, string storePath)
+    {
+        var root = System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(storePath)) + "/";
+        var images = new List<IndexImage>();
+        foreach (var raw in Encoding.UTF8.GetString(content).Split('\n'))
+        {
+            var line = raw.Trim();
+            if (line.Length == 0) continue;
+            var relative = line.StartsWith(root, StringComparison.Ordinal) ? line[root.Length..] : line;
+            images.Add(new IndexImage(Encoding.UTF8.GetBytes(relative), relative, strangePath: false));
+        }
+        return images;
+    }
+
+    private static unsafe byte[] ReadAll(string path)
+    {
+        var fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            var errno = Libc.LastErrno;
+            throw new PbsException("GcMoveJournalFailed", PbsErrorKind.ReadError,
+                $"unable to read move journal \"{path}\" - {Libc.StrError(errno)}", path);
+        }
+        try
+        {
+            using var content = new MemoryStream();
+            var buffer = new byte[64 * 1024];
+            while (true)
+            {
+                nint n;
+                fixed (byte* p = buffer) n = Libc.Read(fd, p, buffer.Length);
+                if (n < 0 && Libc.LastErrno == Libc.EINTR) continue;
+                if (n < 0)
+                {
+                    var errno = Libc.LastErrno;
+                    throw new PbsException("GcMoveJournalFailed", PbsErrorKind.ReadError,
+                        $"unable to read move journal \"{path}\" - {Libc.StrError(errno)}", path);
+                }
+                if (n == 0) return content.ToArray();
+                content.Write(buffer, 0, (int)n);
+            }
+        }
+        finally
+        {
+            Libc.Close(fd);
+        }
+    }
+}
