@@ -23,7 +23,10 @@ public static partial class GarbageCollection
     /// </summary>
     public static GarbageCollectionResult Run(Datastore datastore, GarbageCollectionOptions options, ITaskState state)
     {
-        datastore.CheckOperation(options.DryRun ? DatastoreOperation.Read : DatastoreOperation.Write);
+        var operation = options.DryRun ? DatastoreOperation.Read : DatastoreOperation.Write;
+        datastore.CheckOperation(operation);
+        // Counted where PBS counts operations, so that PBS does not take the store for idle meanwhile.
+        using var registration = datastore.Config is null ? null : ActiveOperations.Register(datastore.Name, operation);
         return Run(datastore.Path, WithDatastoreSettings(datastore, options), state);
     }
 
