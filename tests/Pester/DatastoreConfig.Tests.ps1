@@ -63,6 +63,15 @@ Describe 'Set-PbsDatastore' {
         Test-Path $Snapshot.Path | Should -BeTrue
         @(Get-PbsSnapshot $Opened vm 100).Count | Should -BeGreaterThan 0
     }
+    It 'read-only still verifies and records verify_state, as PBS verifies on a store looked up for reading' {
+        Set-PbsDatastore store1 -MaintenanceMode read-only
+        $result = $Snapshot | Test-PbsSnapshot
+        $result.State | Should -Be 'Ok'
+        $result.VerifyStateUpid | Should -Not -BeNullOrEmpty
+        ($Snapshot | Get-PbsManifest).VerifyUpid | Should -Be $result.VerifyStateUpid
+        Set-PbsDatastore store1 -MaintenanceMode offline
+        { $Snapshot | Test-PbsSnapshot -ErrorAction Stop } | Should -Throw -ErrorId 'DatastoreInMaintenance,*'
+    }
     It 'offline refuses garbage collection; none lifts it' {
         Set-PbsDatastore store1 -MaintenanceMode offline
         { Invoke-PbsGarbageCollection $Opened -WhatIf -ErrorAction Stop 6>$null } | Should -Throw -ErrorId 'DatastoreInMaintenance,*'

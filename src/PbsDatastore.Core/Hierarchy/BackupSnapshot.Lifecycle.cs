@@ -95,11 +95,13 @@ public sealed partial class BackupSnapshot
     /// PBS's `update_manifest`: manifest lock (waits up to 5 s), load, <paramref name="modify"/>, then atomic
     /// replace (compressed plain blob, 0644, no fsync). For a signed manifest only `unprotected` may change:
     /// anything that would invalidate the signature is refused (SignedManifestChange) and nothing is written.
-    /// Returns the manifest as written.
+    /// Returns the manifest as written. <paramref name="operation"/> is what the maintenance mode is checked for:
+    /// Write for edits, Read for verify's state (PBS's verify runs on a store it looked up for reading).
     /// </summary>
-    public BackupManifest UpdateManifest(Action<BackupManifest> modify, TimeSpan? lockTimeout = null)
+    public BackupManifest UpdateManifest(Action<BackupManifest> modify, TimeSpan? lockTimeout = null,
+        DatastoreOperation operation = DatastoreOperation.Write)
     {
-        Datastore.CheckOperation(DatastoreOperation.Write);
+        Datastore.CheckOperation(operation);
         EnsureCanonicalName();
         WarmUp();
         using var _ = BackupLocks.LockManifest(this, lockTimeout);

@@ -19,6 +19,8 @@ public sealed class VerifyJob
 
     public VerifyJob(Datastore datastore, VerifyOptions options, Upid? upid = null)
     {
+        // PBS looks the store up for reading: verification runs, and records its state, in read-only maintenance.
+        datastore.CheckOperation(DatastoreOperation.Read);
         _store = datastore;
         Options = options;
         Upid = upid ?? Upid.Create("verify", datastore.Name, options.AuthId);
@@ -241,7 +243,8 @@ public sealed class VerifyJob
     {
         try
         {
-            snapshot.UpdateManifest(manifest => manifest.VerifyState = new VerifyState(ok ? "ok" : "failed", upid));
+            snapshot.UpdateManifest(manifest => manifest.VerifyState = new VerifyState(ok ? "ok" : "failed", upid),
+                operation: DatastoreOperation.Read);
         }
         catch (PbsException e) when (e.Kind != PbsErrorKind.OperationStopped)
         {

@@ -6,18 +6,10 @@ using PbsDatastore.Core.Tests.Support;
 namespace PbsDatastore.Core.Tests.Maintenance;
 
 /// <summary>Prune of real groups: PBS's marks oldest first, locked removal, PBS's warning when removal fails.</summary>
-public class PruneJobTests : IDisposable
+public class PruneJobTests
 {
-    private readonly TempDir _runRoot = new("pbs-run-");
-    private readonly string? _previousRunRoot = Environment.GetEnvironmentVariable(PbsPaths.RunRootVariable);
-
-    public PruneJobTests() => Environment.SetEnvironmentVariable(PbsPaths.RunRootVariable, _runRoot.Path);
-
-    public void Dispose()
-    {
-        Environment.SetEnvironmentVariable(PbsPaths.RunRootVariable, _previousRunRoot);
-        _runRoot.Dispose();
-    }
+    // Lock files go to the test run's private run root (TestEnvironment); changing that process-wide variable
+    // here would move other test classes' locks while they run.
 
     [Fact]
     public void PlansOldestFirstAndRemovesWhatItDoesNotKeep()

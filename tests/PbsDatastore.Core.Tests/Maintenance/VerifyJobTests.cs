@@ -11,18 +11,10 @@ namespace PbsDatastore.Core.Tests.Maintenance;
 /// Verify on fresh (sparse) copies of the reference store against the expected JSON's <c>verify</c> section (PBS's verify
 /// run on the same store, with and without the key), plus what PBS writes: verify_state and <c>.N.bad</c> renames.
 /// </summary>
-public class VerifyJobTests : IDisposable
+public class VerifyJobTests
 {
-    private readonly TempDir _runRoot = new("pbs-run-");
-    private readonly string? _previousRunRoot = Environment.GetEnvironmentVariable(PbsPaths.RunRootVariable);
-
-    public VerifyJobTests() => Environment.SetEnvironmentVariable(PbsPaths.RunRootVariable, _runRoot.Path);
-
-    public void Dispose()
-    {
-        Environment.SetEnvironmentVariable(PbsPaths.RunRootVariable, _previousRunRoot);
-        _runRoot.Dispose();
-    }
+    // Lock files go to the test run's private run root (TestEnvironment): changing that process-wide variable here
+    // would move other test classes' locks while they run.
 
     private static JsonObject Expected(bool withKey) => ReferenceStore.Expected["verify"]![withKey ? "with_key" : "without_key"]!.AsObject();
 
