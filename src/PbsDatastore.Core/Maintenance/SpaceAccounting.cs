@@ -1,4 +1,5 @@
 using PbsDatastore.Core.Formats;
+using PbsDatastore.Core.Native;
 using PbsDatastore.Core.Store;
 
 namespace PbsDatastore.Core.Maintenance;
@@ -48,10 +49,8 @@ public sealed class SpaceUsage
     public long MissingChunks { get; init; }
     /// <summary>Index files in the whole store, all of which were read.</summary>
     public int StoreIndexFiles { get; init; }
-    /// <summary>Unique chunks referenced anywhere in the store.</summary>
-    public long StoreChunks { get; init; }
 
-    /// <summary>Bytes the digest table held at the end of the pass (for the memory-per-chunk benchmark).</summary>
+    /// <summary>Bytes the digest table and filter held (for the memory-per-chunk benchmark).</summary>
     internal long TableBytes { get; init; }
 
     /// <summary>Logical bytes over referenced bytes, as GC computes it (1 when nothing is on disk).</summary>
@@ -59,9 +58,11 @@ public sealed class SpaceUsage
 }
 
 /// <summary>
-/// Space accounting: one pass over every index GC would mark, recording per unique chunk which member of the set
-/// references it and whether anything outside the set does; then one stat per chunk of the set. Memory is per
-/// unique chunk (see <see cref="ChunkDigestTable"/>), and indexes are read in parallel.
+/// Space accounting in two passes over every index GC would mark: the set's own indexes fill a table of its
+/// unique chunks (which member references each), then the other indexes only look their digests up in it, through
+/// a small filter that rules most of them out without touching the table, to flag the chunks something outside
+/// references; then one stat per chunk of the set. Memory is per unique chunk of the set (see
+/// <see cref="ChunkDigestTable"/>), never per reference, and indexes are read in parallel.
 /// </summary>
 public static class SpaceAccounting
 {
@@ -106,7 +107,6 @@ public static class SpaceAccounting
     {
         public uint Apply(uint state)
         {
-            if (member == 0) return state | Outside;
             var current = state & MemberMask;
             return current == 0 || current == member ? state | member : state | SeveralMembers;
         }
@@ -120,36 +120,64 @@ public static class SpaceAccounting
         var store = IndexPass.OpenStore(storePath);
         var files = IndexPass.ListIndexFiles(store.BasePath, state);
         var memberOf = AssignMembers(files, members);
+        var setFiles = files.Where((_, i) => memberOf[i] != 0).ToList();
+        var setMember = memberOf.Where(m => m != 0).ToArray();
+        var otherFiles = files.Where((_, i) => memberOf[i] == 0).ToList();
         var table = new ChunkDigestTable();
         var logical = new long[members.Count + 1];
         var indexCount = new int[members.Count + 1];
-        using var batches = new ThreadLocal<ShardBatch>(() => new ShardBatch(table.ShardCount));
 
-        IndexPass.Run(store.BasePath, files, (current, previous) =>
+        using (var batches = new ThreadLocal<ShardBatch>(() => new ShardBatch(table.ShardCount)))
         {
-            var member = (uint)memberOf[current.File];
-            var mark = new MarkReference(member);
-            var entries = current.Index.EntryBytes;
-            var stride = current.Index.EntrySize;
-            // Where the previous version of this archive holds the same digest at the same position and counts
-            // for the same member, the update was already made: marking is idempotent.
-            var before = previous is { } p && memberOf[p.File] == memberOf[current.File] && p.Index.EntrySize == stride
-                ? p.Index.EntryBytes : default;
-            var batch = batches.Value!;
-            for (int pos = stride - ChunkDigest.Size, n = 1; pos < entries.Length; pos += stride, n++)
+            IndexPass.Run(store.BasePath, setFiles, (current, previous) =>
             {
-                if (n % IndexPass.AbortCheckInterval == 0) state.CheckAbort();
-                var digest = entries.Slice(pos, ChunkDigest.Size);
-                if (pos < before.Length && digest.SequenceEqual(before.Slice(pos, ChunkDigest.Size))) continue;
-                batch.Add(table, new ChunkDigest(digest), mark);
-            }
-            batch.Flush(table, mark);
-            Interlocked.Add(ref logical[member], current.Index.IndexBytes);
-            Interlocked.Increment(ref indexCount[member]);
-        }, state, "Reading indexes");
+                var member = (uint)setMember[current.File];
+                var mark = new MarkReference(member);
+                var batch = batches.Value!;
+                // Where the previous version of this archive holds the same digest at the same position and counts
+                // for the same member, the update was already made: marking is idempotent.
+                var same = previous is { } p && setMember[p.File] == member;
+                ForEachChangedDigest(current, same ? previous : null, state, digest => batch.Add(table, digest, mark));
+                batch.Flush(table, mark);
+                Interlocked.Add(ref logical[member], current.Index.IndexBytes);
+                Interlocked.Increment(ref indexCount[member]);
+            }, state, "Reading the measured indexes");
+        }
 
-        StatChunks(store, table, inSetOnly: true, state);
-        return Sum(store.BasePath, files.Count, members, table, logical, indexCount);
+        long filterBytes = 0;
+        if (otherFiles.Count > 0 && table.Count > 0)
+        {
+            var filter = new DigestFilter(table);
+            filterBytes = filter.AllocatedBytes;
+            IndexPass.Run(store.BasePath, otherFiles, (current, previous) =>
+                ForEachChangedDigest(current, previous, state, digest =>
+                {
+                    if (filter.MayContain(digest)) table.TryMark(digest, Outside);
+                }), state, "Reading the other indexes");
+        }
+
+        StatChunks(store, table, state);
+        return Sum(store.BasePath, files.Count, members, table, filterBytes, logical, indexCount);
+    }
+
+    /// <summary>
+    /// Calls <paramref name="onDigest"/> for each entry of an index, skipping those where <paramref name="previous"/>
+    /// (the previous version of the archive) holds the same digest at the same position: successive backups of a
+    /// disk mostly repeat their digests, and every update of a pass is idempotent.
+    /// </summary>
+    private static void ForEachChangedDigest(IndexPass.Visited current, IndexPass.Visited? previous, ITaskState state,
+        Action<ChunkDigest> onDigest)
+    {
+        var entries = current.Index.EntryBytes;
+        var stride = current.Index.EntrySize;
+        var before = previous is { } p && p.Index.EntrySize == stride ? p.Index.EntryBytes : default;
+        for (int pos = stride - ChunkDigest.Size, n = 1; pos < entries.Length; pos += stride, n++)
+        {
+            if (n % IndexPass.AbortCheckInterval == 0) state.CheckAbort();
+            var digest = entries.Slice(pos, ChunkDigest.Size);
+            if (pos < before.Length && digest.SequenceEqual(before.Slice(pos, ChunkDigest.Size))) continue;
+            onDigest(new ChunkDigest(digest));
+        }
     }
 
     /// <summary>
@@ -181,15 +209,17 @@ public static class SpaceAccounting
     }
 
     /// <summary>
-    /// Fills size and presence of the chunks (of the set only, or all) with one lstat each, shards in parallel.
-    /// A missing chunk's size is that of its `.0.bad` … `.9.bad` files, which GC touches in its place.
+    /// Fills size and presence of every chunk of the table with one statx each, relative to `.chunks` (no path
+    /// strings), shards in parallel. A missing chunk's size is that of its `.0.bad` … `.9.bad` files, which GC
+    /// touches in its place.
     /// </summary>
-    internal static void StatChunks(ChunkStore store, ChunkDigestTable table, bool inSetOnly, ITaskState state)
+    private static void StatChunks(ChunkStore store, ChunkDigestTable table, ITaskState state)
     {
         const int activityId = 2;
         const string activity = "Checking chunk files";
         var badFiles = new BadFileIndex(store);
         var done = 0;
+        using var handle = GarbageCollection.StoreHandle.Open(store.BasePath);
         try
         {
             ParallelRun.For(table.ShardCount, state, StatShard);
@@ -199,22 +229,32 @@ public static class SpaceAccounting
             state.Complete(activityId, activity);
         }
 
-        void StatShard(int shard)
+        unsafe void StatShard(int shard)
         {
             state.CheckAbort();
+            Span<byte> name = stackalloc byte[80];
+            Libc.Statx st;
             foreach (ref var entry in table.ShardSlots(shard))
             {
-                if (entry.State == 0 || (inSetOnly && (entry.State & MemberMask) == 0)) continue;
-                if (store.Stat(entry.Digest) is { } st)
+                if (entry.State == 0) continue;
+                GarbageCollection.WriteChunkPath(entry.Digest, [], name);
+                int result;
+                fixed (byte* p = name) result = Libc.StatxAt(handle.ChunksFd, p, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS, &st);
+                if (result == 0)
                 {
                     entry.State |= Present;
                     // GC's sweep counts and removes regular files only.
                     entry.Size = st.IsRegularFile ? (uint)Math.Min(st.Size, uint.MaxValue) : 0;
+                    continue;
                 }
-                else
+                var errno = Libc.LastErrno;
+                if (errno != Libc.ENOENT && errno != Libc.ENOTDIR)
                 {
-                    entry.Size = (uint)Math.Min(badFiles.KeptAliveBytes(entry.Digest), uint.MaxValue);
+                    var path = store.ChunkPath(entry.Digest);
+                    throw new PbsException("ChunkStatFailed", errno == Libc.EACCES ? PbsErrorKind.PermissionDenied : PbsErrorKind.ReadError,
+                        $"unable to stat \"{path}\" - {Libc.StrError(errno)}", path);
                 }
+                entry.Size = (uint)Math.Min(badFiles.KeptAliveBytes(entry.Digest), uint.MaxValue);
             }
             var count = Interlocked.Increment(ref done);
             state.Progress(activityId, activity, $"{count} of {table.ShardCount}", count * 100 / table.ShardCount);
@@ -222,19 +262,17 @@ public static class SpaceAccounting
     }
 
     private static SpaceUsage Sum(string storePath, int storeIndexFiles, IReadOnlyList<AccountingMember> members,
-        ChunkDigestTable table, long[] logical, int[] indexCount)
+        ChunkDigestTable table, long filterBytes, long[] logical, int[] indexCount)
     {
         var exclusiveChunks = new long[members.Count + 1];
         var exclusiveBytes = new long[members.Count + 1];
-        long referenced = 0, referencedBytes = 0, exclusive = 0, exclusiveSum = 0, missing = 0, all = 0;
+        long referenced = 0, referencedBytes = 0, exclusive = 0, exclusiveSum = 0, missing = 0;
         for (var shard = 0; shard < table.ShardCount; shard++)
         {
             foreach (ref readonly var entry in table.ShardSlots(shard))
             {
                 if (entry.State == 0) continue;
-                all++;
                 var member = entry.State & MemberMask;
-                if (member == 0) continue;
                 referenced++;
                 referencedBytes += entry.Size;
                 if ((entry.State & Present) == 0) missing++;
@@ -270,8 +308,7 @@ public static class SpaceAccounting
             SharedBytes = referencedBytes - exclusiveSum,
             MissingChunks = missing,
             StoreIndexFiles = storeIndexFiles,
-            StoreChunks = all,
-            TableBytes = table.AllocatedBytes,
+            TableBytes = table.AllocatedBytes + filterBytes,
         };
     }
 }

@@ -125,6 +125,16 @@ internal sealed class ChunkDigestTable
         }
     }
 
+    /// <summary>
+    /// Sets <paramref name="bits"/> in the state of <paramref name="digest"/> if the table holds it. Thread-safe
+    /// while no thread inserts.
+    /// </summary>
+    public void TryMark(in ChunkDigest digest, uint bits)
+    {
+        ref var entry = ref Find(digest);
+        if (!Unsafe.IsNullRef(ref entry)) Interlocked.Or(ref entry.State, bits);
+    }
+
     /// <summary>The entry of <paramref name="digest"/>, or a null ref. Only while no thread updates the table.</summary>
     public ref Entry Find(in ChunkDigest digest)
     {
@@ -177,4 +187,42 @@ internal sealed class ChunkDigestTable
         }
         shard.Slots = slots;
     }
+}
+
+/// <summary>
+/// A bit array over the hashes of a table's digests, about 16 bits per digest (a one-hash Bloom filter, 6%
+/// false positives): small enough to stay in the CPU caches, so a digest the table does not hold is usually ruled
+/// out with one cache hit instead of a probe of the table. Built once the table is complete; read-only after.
+/// </summary>
+internal sealed class DigestFilter
+{
+    private readonly ulong[] _words;
+    private readonly int _shift;
+
+    public DigestFilter(ChunkDigestTable table)
+    {
+        var bits = Math.Max(6, 64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)Math.Max(1, table.Count * 16 - 1)));
+        _words = new ulong[1L << (bits - 6)];
+        _shift = 64 - bits;
+        for (var shard = 0; shard < table.ShardCount; shard++)
+            foreach (ref readonly var entry in table.ShardSlots(shard))
+                if (entry.State != 0)
+                {
+                    var bit = Bit(entry.Digest);
+                    _words[bit >> 6] |= 1UL << (int)(bit & 63);
+                }
+    }
+
+    public long AllocatedBytes => _words.LongLength * sizeof(ulong);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool MayContain(in ChunkDigest digest)
+    {
+        var bit = Bit(digest);
+        return (_words[bit >> 6] & (1UL << (int)(bit & 63))) != 0;
+    }
+
+    // A multiplier other than the table's, so that the filter's bits do not follow the table's shards.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ulong Bit(in ChunkDigest digest) => ((uint)digest.GetHashCode() * 0xD6E8FEB86659FD93UL) >> _shift;
 }
