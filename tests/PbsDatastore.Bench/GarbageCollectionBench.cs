@@ -22,6 +22,10 @@ namespace PbsDatastore.Bench;
 /// Floor and GC alternate which goes first; the figure is the median of the rounds.
 /// </para>
 /// <para>
+/// CPU: user + system seconds of the GC run against those of both floor phases. Unlike the elapsed-time ratios it
+/// does not move with other load on the machine (the GC may use several threads; the floor uses one).
+/// </para>
+/// <para>
 /// Memory: peak RSS (VmHWM) of a child process running one GC on the store, minus the same on an empty store (the
 /// runtime and the module's baseline), per unique chunk. Target ≤ 200 bytes.
 /// </para>
@@ -63,8 +67,8 @@ public sealed class GarbageCollectionBench : IBenchmark
             floor.Run(store, 2, unique, n);
             RunGc(store, unique);
 
-            var p1 = new List<double>(); var p2 = new List<double>();
-            var f1 = new List<double>(); var f2 = new List<double>();
+            var p1 = new List<double>(); var p2 = new List<double>(); var cpu = new List<double>();
+            var f1 = new List<double>(); var f2 = new List<double>(); var floorCpu = new List<double>();
             for (var round = 0; round < rounds; round++)
             {
                 for (var side = 0; side < 2; side++)
@@ -72,12 +76,17 @@ public sealed class GarbageCollectionBench : IBenchmark
                     Sync(store);
                     if ((side ^ round % 2) == 0)
                     {
-                        f1.Add(floor.Run(store, 1, unique, n));
-                        f2.Add(floor.Run(store, 2, unique, n));
+                        var (e1, c1) = floor.Run(store, 1, unique, n);
+                        var (e2, c2) = floor.Run(store, 2, unique, n);
+                        f1.Add(e1);
+                        f2.Add(e2);
+                        floorCpu.Add(c1 + c2);
                     }
                     else
                     {
+                        var before = Process.GetCurrentProcess().TotalProcessorTime;
                         var result = RunGc(store, unique);
+                        cpu.Add((Process.GetCurrentProcess().TotalProcessorTime - before).TotalSeconds);
                         p1.Add(result.Phase1Duration.TotalSeconds);
                         p2.Add(result.Phase2Duration.TotalSeconds);
                     }
@@ -89,6 +98,7 @@ public sealed class GarbageCollectionBench : IBenchmark
             var how = $"median of {rounds}, warm caches, load {loadBefore}→{loadAfter}";
             yield return new BenchRow(Name, $"phase 1 {label}", Median(p1), "s", Median(f1), $"C: read indexes, dedupe, utimensat per unique chunk ({how})");
             yield return new BenchRow(Name, $"phase 2 {label}", Median(p2), "s", Median(f2), $"C: readdir + fstatat per chunk file ({how})");
+            yield return new BenchRow(Name, $"CPU, both phases {label}", Median(cpu), "s", Median(floorCpu), "C: user + system CPU of both floor phases (load-independent)");
             yield return new BenchRow(Name, $"peak RSS per unique chunk {label}", (peak - baseline) / (double)unique, "B",
                 TargetBytesPerChunk, $"target; above the module's baseline peak RSS of {baseline / (1024 * 1024)} MiB");
             if (keepDir is null) Directory.Delete(store, true);
@@ -245,8 +255,8 @@ public sealed class GarbageCollectionBench : IBenchmark
             return null;
         }
 
-        /// <summary>Runs one phase of the floor; checks it did the same work as GC; returns its seconds.</summary>
-        public double Run(string store, int phase, long unique, long chunkFiles)
+        /// <summary>Runs one phase of the floor; checks it did the same work as GC; returns its elapsed and CPU seconds.</summary>
+        public (double Elapsed, double Cpu) Run(string store, int phase, long unique, long chunkFiles)
         {
             var psi = new ProcessStartInfo(exe, [store, phase.ToString(CultureInfo.InvariantCulture)])
             { RedirectStandardOutput = true, RedirectStandardError = true };
@@ -258,7 +268,8 @@ public sealed class GarbageCollectionBench : IBenchmark
             if (p.ExitCode != 0) throw new InvalidOperationException($"floor program failed: {err}");
             var expected = phase == 1 ? $"touched {unique} files 0" : $"touched 0 files {chunkFiles}";
             if (err != expected) throw new InvalidOperationException($"floor phase {phase} did other work than GC: '{err}', expected '{expected}'");
-            return double.Parse(output.Trim(), CultureInfo.InvariantCulture);
+            var figures = output.Split(' ', StringSplitOptions.TrimEntries);
+            return (double.Parse(figures[0], CultureInfo.InvariantCulture), double.Parse(figures[1], CultureInfo.InvariantCulture));
         }
     }
 }

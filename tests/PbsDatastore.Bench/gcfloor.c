@@ -7,8 +7,9 @@
  *   gcfloor <store> 2   phase 2: for each .chunks/xxxx directory, readdir + fstatat(AT_SYMLINK_NOFOLLOW) of every
  *                       entry.
  *
- * Prints the elapsed seconds (CLOCK_MONOTONIC, excluding process start) on stdout and the work done
- * ("touched N files M") on stderr, so the caller can check that both sides did the same amount of work.
+ * Prints the elapsed seconds (CLOCK_MONOTONIC, excluding process start) and the CPU seconds (user + system) on
+ * stdout, and the work done ("touched N files M") on stderr, so the caller can check that both sides did the same
+ * amount of work.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -131,7 +133,10 @@ int main(int argc, char **argv) {
     if (argv[2][0] == '1') { grow(); walk(store); }
     else sweep();
     clock_gettime(CLOCK_MONOTONIC, &b);
-    printf("%.6f\n", (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("%.6f %.6f\n", (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9,
+           ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
     fprintf(stderr, "touched %lu files %lu\n", touched, files);
     return 0;
 }

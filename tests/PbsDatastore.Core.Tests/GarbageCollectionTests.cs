@@ -318,6 +318,27 @@ public class GarbageCollectionTests
         Assert.True(GarbageCollection.Run(ds, new GarbageCollectionOptions { DryRun = true }, log).DryRun);
     }
 
+    [Fact]
+    public void CacheOfAnS3DatastoreIsRefused()
+    {
+        using var copy = SparseReferenceStore.FreshCopy();
+        var store = copy.StorePath;
+        AgeChunkDir(store, 48);
+        var before = Snapshot(store);
+        var config = DatastoreConfig.Parse($"datastore: s3store\n\tpath {store}\n\tbackend type=s3,client=minio,bucket=pbs\n");
+        var ds = Datastore.Open(store, "s3store", config);
+        foreach (var dryRun in new[] { false, true })
+        {
+            var e = Assert.Throws<PbsException>(() => GarbageCollection.Run(ds, new GarbageCollectionOptions { DryRun = dryRun }, new OrderedLog()));
+            Assert.Equal("GcBackendNotSupported", e.ErrorId);
+        }
+        Assert.Equal("GcBackendNotSupported", Assert.Throws<PbsException>(() => GarbageCollection.FindUnreferencedChunks(ds, new GarbageCollectionOptions(), new OrderedLog())).ErrorId);
+        AssertSameSnapshot(before, Snapshot(store));
+        // The default backend is the file system.
+        var plain = DatastoreConfig.Parse($"datastore: s3store\n\tpath {store}\n\tbackend type=filesystem\n");
+        Assert.Equal(4, GarbageCollection.Run(Datastore.Open(store, "s3store", plain), new GarbageCollectionOptions(), new OrderedLog()).RemovedChunks);
+    }
+
     internal static void AssertSameSnapshot(string expected, string actual)
     {
         var a = expected.Split('\n');

@@ -48,35 +48,8 @@ public static partial class GarbageCollection
         var result = new MarkResult();
         var images = new List<IndexImage>(IndexImageWalk.List(store.Path, state, store.Faults));
         var processed = new HashSet<string>(StringComparer.Ordinal);
-        var missing = new ConcurrentQueue<MissingRef>();
-        var workers = Parallelism(options);
-        using var queue = new BlockingCollection<TouchBatch>(boundedCapacity: 4 * workers);
-        var pool = new ConcurrentBag<TouchBatch>();
-        Exception? failure = null;
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(state.Cancellation);
-
-        void Fail(Exception e)
-        {
-            Interlocked.CompareExchange(ref failure, e, null);
-            stop.Cancel();
-        }
-
-        var touchers = Enumerable.Range(0, workers).Select(_ => Task.Factory.StartNew(() =>
-        {
-            try
-            {
-                foreach (var batch in queue.GetConsumingEnumerable(stop.Token))
-                {
-                    TouchAll(store, batch, options.DryRun, missing);
-                    batch.Count = 0;
-                    pool.Add(batch);
-                }
-            }
-            catch (OperationCanceledException) { }
-            catch (Exception e) { Fail(e); }
-        }, TaskCreationOptions.LongRunning)).ToArray();
-
-        var current = pool.TryTake(out var b) ? b : new TouchBatch();
+        using var touchers = new Touchers(store, options.DryRun, Parallelism(options), state.Cancellation);
+        var current = touchers.Rent();
         var lastPercent = 0;
         byte[]? spare = null;
 
@@ -87,7 +60,7 @@ public static partial class GarbageCollection
             for (var i = start; i < images.Count; i++)
             {
                 state.CheckAbort();
-                if (failure is not null) break;
+                if (touchers.Failure is not null) break;
                 var image = images[i];
                 processed.Add(Encoding.Latin1.GetString(image.RelativePathBytes));
                 var relZ = new byte[image.RelativePathBytes.Length + 1];
@@ -102,7 +75,7 @@ public static partial class GarbageCollection
                 IndexFile index;
                 try { index = IndexFile.Parse(data, display); }
                 catch (PbsException e) { throw IndexUnreadable(display, e.Message, e); }
-                var entries = QueueFirstSeen(index.EntryBytes, index.EntrySize, i, result.Referenced, ref current, queue, pool, state, stop.Token);
+                var entries = QueueFirstSeen(index.EntryBytes, index.EntrySize, i, result.Referenced, ref current, touchers, state);
                 var indexBytes = index.IndexBytes;
                 spare = data;
                 if (image.IsStrangePath) result.StrangePaths++;
@@ -125,12 +98,12 @@ public static partial class GarbageCollection
                     images.AddRange(IndexImageWalk.List(store.Path, state, store.Faults).Where(x => !processed.Contains(Encoding.Latin1.GetString(x.RelativePathBytes))));
                     if (images.Count == start) break;
                 }
-                if (MarkImages(round == 0 ? 0 : start) || failure is not null) break;
+                if (MarkImages(round == 0 ? 0 : start) || touchers.Failure is not null) break;
                 if (round == MaxRewalks)
                     throw new PbsException("GcIndexesUnstable", PbsErrorKind.ResourceBusy,
                         $"index files keep vanishing while marking (walked {MaxRewalks + 1} times); cannot continue garbage-collection safely", store.Path);
             }
-            if (failure is null && options.ConfiguredName is { } name && (journal = MoveJournal.Open(name, store.Path, options.DryRun)) is not null)
+            if (touchers.Failure is null && options.ConfiguredName is { } name && (journal = MoveJournal.Open(name, store.Path, options.DryRun)) is not null)
             {
                 var start = images.Count;
                 images.AddRange(journal.IndexImages.Where(x => !processed.Contains(Encoding.Latin1.GetString(x.RelativePathBytes))));
@@ -138,10 +111,10 @@ public static partial class GarbageCollection
                     state.Log($"marking {images.Count - start} index files listed in the move journal");
                 MarkImages(start); // entries of moves that failed may name nothing: skipped as PBS does
             }
-            if (current.Count > 0 && failure is null)
-                Post(queue, current, stop.Token);
+            if (current.Count > 0 && touchers.Failure is null)
+                touchers.Post(current);
         }
-        catch (OperationCanceledException) when (failure is not null || state.Cancellation.IsCancellationRequested) { }
+        catch (OperationCanceledException) when (touchers.Failure is not null || state.Cancellation.IsCancellationRequested) { }
         catch
         {
             journal?.Dispose();
@@ -149,19 +122,18 @@ public static partial class GarbageCollection
         }
         finally
         {
-            queue.CompleteAdding();
-            Task.WaitAll(touchers);
+            touchers.Complete();
             state.Complete(Phase1Activity, Phase1Title);
         }
         using (journal)
         {
-            if (failure is not null) throw failure;
+            if (touchers.Failure is { } failure) throw failure;
             state.CheckAbort();
             // Only now is every journal entry marked: emptied under the same lock, as PBS does.
             journal?.Truncate();
         }
 
-        var ordered = missing.OrderBy(m => m.Image).ThenBy(m => m.Entry).ToList();
+        var ordered = touchers.Missing.OrderBy(m => m.Image).ThenBy(m => m.Entry).ToList();
         var list = new List<MissingChunk>(ordered.Count);
         foreach (var m in ordered)
         {
@@ -180,7 +152,7 @@ public static partial class GarbageCollection
     /// into the touch batch. Returns the number of entries.
     /// </summary>
     private static long QueueFirstSeen(ReadOnlySpan<byte> entries, int stride, int image, ChunkMarkSet referenced,
-        ref TouchBatch current, BlockingCollection<TouchBatch> queue, ConcurrentBag<TouchBatch> pool, ITaskState state, CancellationToken token)
+        ref TouchBatch current, Touchers touchers, ITaskState state)
     {
         long entry = 0;
         for (var off = stride - ChunkDigest.Size; off < entries.Length; off += stride, entry++)
@@ -193,9 +165,9 @@ public static partial class GarbageCollection
             batch.Entries[batch.Count] = entry;
             if (++batch.Count == TouchBatchSize)
             {
-                Post(queue, batch, token);
+                touchers.Post(batch);
                 state.CheckAbort();
-                current = pool.TryTake(out var next) ? next : new TouchBatch();
+                current = touchers.Rent();
             }
         }
         return entry;
@@ -203,8 +175,78 @@ public static partial class GarbageCollection
 
     private const string Phase1Title = "Garbage collection phase 1: mark used chunks";
 
-    private static void Post(BlockingCollection<TouchBatch> queue, TouchBatch batch, CancellationToken token)
-        => queue.Add(batch, token);
+    /// <summary>
+    /// Worker threads touching batches of first-seen digests. When the queue is full the marking thread touches the
+    /// batch itself instead of waiting for a slot: on a loaded machine every wake-up costs a time slice, and a
+    /// marker that never sleeps keeps phase 1 at the pace of one thread doing all the work, or better.
+    /// </summary>
+    private sealed class Touchers : IDisposable
+    {
+        private readonly StoreHandle _store;
+        private readonly bool _dryRun;
+        private readonly BlockingCollection<TouchBatch> _queue;
+        private readonly ConcurrentBag<TouchBatch> _pool = new();
+        private readonly CancellationTokenSource _stop;
+        private readonly Task[] _workers;
+        private Exception? _failure;
+
+        public Touchers(StoreHandle store, bool dryRun, int workers, CancellationToken cancellation)
+        {
+            _store = store;
+            _dryRun = dryRun;
+            _queue = new BlockingCollection<TouchBatch>(boundedCapacity: 2 * workers);
+            _stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            _workers = Enumerable.Range(0, workers).Select(_ => Task.Factory.StartNew(Work, TaskCreationOptions.LongRunning)).ToArray();
+        }
+
+        /// <summary>References whose chunk file is missing, as the touches found them.</summary>
+        public ConcurrentQueue<MissingRef> Missing { get; } = new();
+
+        /// <summary>The first error of a worker (the run must fail).</summary>
+        public Exception? Failure => Volatile.Read(ref _failure);
+
+        public TouchBatch Rent() => _pool.TryTake(out var batch) ? batch : new TouchBatch();
+
+        public void Post(TouchBatch batch)
+        {
+            if (!_queue.TryAdd(batch)) Touch(batch);
+        }
+
+        /// <summary>Lets the workers finish what was posted (or stop, when cancelled) and waits for them.</summary>
+        public void Complete()
+        {
+            _queue.CompleteAdding();
+            Task.WaitAll(_workers);
+        }
+
+        public void Dispose()
+        {
+            _queue.Dispose();
+            _stop.Dispose();
+        }
+
+        private void Touch(TouchBatch batch)
+        {
+            TouchAll(_store, batch, _dryRun, Missing);
+            batch.Count = 0;
+            _pool.Add(batch);
+        }
+
+        private void Work()
+        {
+            try
+            {
+                foreach (var batch in _queue.GetConsumingEnumerable(_stop.Token))
+                    Touch(batch);
+            }
+            catch (OperationCanceledException) { }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref _failure, e, null);
+                _stop.Cancel();
+            }
+        }
+    }
 
     private static void ReportMarked(ITaskState state, int position, int total, ref int lastPercent)
     {

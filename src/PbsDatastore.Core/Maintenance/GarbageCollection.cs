@@ -23,7 +23,11 @@ public static partial class GarbageCollection
     /// </summary>
     public static GarbageCollectionResult Run(Datastore datastore, GarbageCollectionOptions options, ITaskState state)
     {
-        datastore.CheckOperation(options.DryRun ? DatastoreOperation.Read : DatastoreOperation.Write);
+        var operation = options.DryRun ? DatastoreOperation.Read : DatastoreOperation.Write;
+        datastore.CheckOperation(operation);
+        RefuseCacheOfObjectStore(datastore);
+        // Counted where PBS counts operations, so that PBS does not take the store for idle meanwhile.
+        using var registration = datastore.Config is null ? null : ActiveOperations.Register(datastore.Name, operation);
         return Run(datastore.Path, WithDatastoreSettings(datastore, options), state);
     }
 
@@ -31,7 +35,23 @@ public static partial class GarbageCollection
     public static IReadOnlyList<UnreferencedChunk> FindUnreferencedChunks(Datastore datastore, GarbageCollectionOptions options, ITaskState state)
     {
         datastore.CheckOperation(DatastoreOperation.Read);
+        RefuseCacheOfObjectStore(datastore);
         return FindUnreferencedChunks(datastore.Path, WithDatastoreSettings(datastore, options), state);
+    }
+
+    /// <summary>
+    /// A datastore with an S3 backend (PBS ≥ 4.0.4) keeps only a cache on disk: sweeping it frees nothing in the
+    /// bucket, and removing its zero-length markers or <c>.using</c> files can make PBS's own GC delete chunks that
+    /// are still referenced from the bucket (addendum §4.7). Its GC belongs to PBS.
+    /// </summary>
+    private static void RefuseCacheOfObjectStore(Datastore datastore)
+    {
+        if (datastore.Config?.Properties.GetValueOrDefault("backend") is not { } backend) return;
+        var type = PropertyString.Parse(backend, "type", "datastore.cfg", "backend").GetValueOrDefault("type") ?? "filesystem";
+        if (type != "filesystem")
+            throw new PbsException("GcBackendNotSupported", PbsErrorKind.NotImplemented,
+                $"datastore '{datastore.Name}' has a '{type}' backend: its directory is only a local cache, and garbage collection there could make PBS delete chunks still in use; run it through PBS",
+                datastore.Name);
     }
 
     /// <summary>The name and the GC tuning options (PBS ≥ 3.3.7) of the datastore's datastore.cfg section.</summary>

@@ -80,37 +80,12 @@ internal sealed class MoveJournal : IDisposable
         return images;
     }
 
-    private static unsafe byte[] ReadAll(string path)
+    private static byte[] ReadAll(string path)
     {
-        var fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
-        if (fd < 0)
-        {
-            var errno = Libc.LastErrno;
+        var errno = Libc.ReadAllNoFlock(path, out var content);
+        if (errno != 0)
             throw new PbsException("GcMoveJournalFailed", PbsErrorKind.ReadError,
                 $"unable to read move journal \"{path}\" - {Libc.StrError(errno)}", path);
-        }
-        try
-        {
-            using var content = new MemoryStream();
-            var buffer = new byte[64 * 1024];
-            while (true)
-            {
-                nint n;
-                fixed (byte* p = buffer) n = Libc.Read(fd, p, buffer.Length);
-                if (n < 0 && Libc.LastErrno == Libc.EINTR) continue;
-                if (n < 0)
-                {
-                    var errno = Libc.LastErrno;
-                    throw new PbsException("GcMoveJournalFailed", PbsErrorKind.ReadError,
-                        $"unable to read move journal \"{path}\" - {Libc.StrError(errno)}", path);
-                }
-                if (n == 0) return content.ToArray();
-                content.Write(buffer, 0, (int)n);
-            }
-        }
-        finally
-        {
-            Libc.Close(fd);
-        }
+        return content;
     }
 }
