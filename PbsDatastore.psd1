@@ -9,6 +9,7 @@
     PowerShellVersion      = '7.4'
     CompatiblePSEditions   = @('Core')
     CmdletsToExport        = @(
+        'Export-PbsArchive'
         'Get-PbsBackupGroup'
         'Get-PbsChunk'
         'Get-PbsChunkReference'
@@ -24,6 +25,7 @@
         'Measure-PbsDatastore'
         'New-PbsDatastore'
         'New-PbsNamespace'
+        'New-PbsSnapshot'
         'Remove-PbsBackupGroup'
         'Remove-PbsNamespace'
         'Remove-PbsSnapshot'

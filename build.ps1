@@ -8,7 +8,7 @@
     Test   builds, runs the xunit tests of the core and the Pester tests of the cmdlets (in a child pwsh), and ends
            with one line 'N passed, N failed' over both. Exits non-zero on any failure or when no test ran.
     Bench  runs the benchmarks (each figure beside a floor measured in the same run).
-    Demo   runs the module on the reference datastore in a throwaway folder.
+    Demo   writes, lists, prunes, garbage-collects, verifies and restores backups on a throwaway datastore.
 #>
 [CmdletBinding()]
 param(

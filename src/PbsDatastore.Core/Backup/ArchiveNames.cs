@@ -11,15 +11,13 @@ public enum ArchiveType
 }
 
 /// <summary>
-/// Archive names as PBS's client forms them: `&lt;label&gt;.img` becomes a fixed index (`.img.fidx`), a
-/// `&lt;label&gt;.conf` or `.log` (or any small file) a blob (`.conf.blob`), anything else a dynamic index
-/// (`.didx`). A name that already ends in `.fidx`, `.didx` or `.blob` is taken as it is.
+/// Archive names as PBS's client forms them from a label, by its last extension alone (never by size):
+/// `&lt;label&gt;.img` becomes a fixed index (`.img.fidx`), `&lt;label&gt;.conf` and `&lt;label&gt;.log` blobs
+/// (`.conf.blob`), anything else a dynamic index (`.didx`). A label that already ends in `.fidx`, `.didx` or
+/// `.blob` is taken as it is, so any input can be stored as a blob by naming it `*.blob`.
 /// </summary>
 public static class ArchiveNames
 {
-    /// <summary>Files up to this size become blobs (PBS stores config files and logs this way).</summary>
-    public const long SmallFileLimit = 1 << 20;
-
     /// <summary>PBS's limit for one blob's data (`data blob too large`).</summary>
     public const long MaxBlobSize = 128L << 20;
 
@@ -37,10 +35,10 @@ public static class ArchiveNames
     }
 
     /// <summary>
-    /// The archive name for <paramref name="label"/> (e.g. `drive-scsi0.img`, `root.pxar`, `qemu-server.conf`), given
-    /// the input length when known. Validated with PBS's SAFE_ID rule.
+    /// The archive name for <paramref name="label"/> (e.g. `drive-scsi0.img`, `root.pxar`, `qemu-server.conf`).
+    /// Validated with PBS's SAFE_ID rule.
     /// </summary>
-    public static string ForInput(string label, long? length)
+    public static string ForInput(string label)
     {
         string name;
         if (label.EndsWith(".fidx", StringComparison.Ordinal) || label.EndsWith(".didx", StringComparison.Ordinal) ||
@@ -48,8 +46,7 @@ public static class ArchiveNames
             name = label;
         else if (label.EndsWith(".img", StringComparison.Ordinal))
             name = label + ".fidx";
-        else if (label.EndsWith(".conf", StringComparison.Ordinal) || label.EndsWith(".log", StringComparison.Ordinal) ||
-                 length is <= SmallFileLimit)
+        else if (label.EndsWith(".conf", StringComparison.Ordinal) || label.EndsWith(".log", StringComparison.Ordinal))
             name = label + ".blob";
         else
             name = label + ".didx";

@@ -55,6 +55,15 @@ internal sealed class TaskStateAdapter : ITaskState, IDisposable
             foreach (var write in _queue.GetConsumingEnumerable())
                 write(cmdlet);
         }
+        catch
+        {
+            // The pipeline was stopped (or a write failed): the operation must end, and its own cleanup (e.g. an
+            // unfinished snapshot's removal) must be done before the cmdlet returns and this adapter is disposed.
+            _stop.Cancel();
+            try { work.Wait(); }
+            catch (AggregateException) { /* the pipeline's exception is the one to report */ }
+            throw;
+        }
         finally
         {
             foreach (var (id, record) in _openBars.ToArray())

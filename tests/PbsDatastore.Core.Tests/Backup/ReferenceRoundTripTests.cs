@@ -11,6 +11,7 @@ namespace PbsDatastore.Core.Tests.Backup;
 /// Every archive PBS wrote into the reference store is exported, and every index is written again from the
 /// exported bytes: the new index must have PBS's chunk boundaries, digests and checksum exactly.
 /// </summary>
+[Collection(IngestCollection.Name)]
 public class ReferenceRoundTripTests
 {
     private static readonly HashSet<string> MissingChunks = ReferenceStore.Expected["store"]!["missing_chunks"]!.AsArray()

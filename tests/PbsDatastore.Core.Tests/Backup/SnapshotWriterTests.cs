@@ -8,6 +8,7 @@ using PbsDatastore.Core.Tests.Support;
 namespace PbsDatastore.Core.Tests.Backup;
 
 /// <summary>Writing snapshots (New-PbsSnapshot's core) and reading them back (Export-PbsArchive's core).</summary>
+[Collection(IngestCollection.Name)]
 public class SnapshotWriterTests
 {
     private static CryptConfig FixtureKey() => KeyConfig.Load(ReferenceStore.KeyFile).Decrypt();

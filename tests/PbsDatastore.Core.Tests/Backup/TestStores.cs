@@ -26,3 +26,14 @@ public static class SharedStore
     /// <summary>A backup id no other test of the run uses.</summary>
     public static string NewId(string prefix) => $"{prefix}-{Interlocked.Increment(ref _next)}";
 }
+
+/// <summary>
+/// Ingest tests lock a snapshot, release it and lock it again at once (write, then export or write the next
+/// generation). Other test classes start processes (tar, flock); a child forked at that moment holds a copy of the
+/// released lock's fd until it execs, so the relock would meet our own lock, busy. These tests run on their own.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class IngestCollection
+{
+    public const string Name = "ingest";
+}

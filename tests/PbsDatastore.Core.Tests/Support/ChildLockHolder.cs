@@ -12,7 +12,9 @@ public sealed class ChildLockHolder : IDisposable
 
     public ChildLockHolder(string path, bool exclusive = true)
     {
-        var psi = new ProcessStartInfo("flock", [exclusive ? "-x" : "-s", path, "-c", "echo locked; exec sleep 300"])
+        // -o: only flock itself holds the lock (not the sleep it runs), so once Dispose has waited for flock's
+        // exit the lock is free; an inherited copy in the killed sleep could outlive the wait.
+        var psi = new ProcessStartInfo("flock", [exclusive ? "-x" : "-s", "-o", path, "-c", "echo locked; exec sleep 300"])
         {
             RedirectStandardOutput = true,
             RedirectStandardInput = true,

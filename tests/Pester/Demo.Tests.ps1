@@ -1,0 +1,23 @@
+# README's main command runs tests/tools/Demo.ps1 (build.ps1 Demo); running it here keeps it from rotting.
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    Import-PbsModuleUnderTest
+    $script:ModuleDir = Split-Path (Get-Module PbsDatastore).Path
+}
+
+Describe 'The README demo' {
+    It 'runs to the end in a fresh process and restores the image unchanged' {
+        $pwsh = Join-Path $PSHOME 'pwsh'
+        $child = @(if (Test-Path $pwsh) { $pwsh } else { 'dotnet', (Join-Path $PSHOME 'pwsh.dll') })
+        $demo = Join-Path $RepoRoot 'tests/tools/Demo.ps1'
+        $output = & $child[0] @($child | Select-Object -Skip 1) -NoProfile -NonInteractive -File $demo -ModulePath $ModuleDir -Root $RepoRoot 2>&1
+        $text = $output -join "`n"
+        $LASTEXITCODE | Should -Be 0 -Because $text
+        $text | Should -Match 'restored image identical to the original: True'
+        # Every step printed its table, and no line is wider than the 120 columns the views are made for.
+        foreach ($step in 'Create a datastore', 'Back up five days', 'Groups and snapshots', 'Prune', 'Garbage collection', 'Verify', 'Export') {
+            $text | Should -Match "== $step"
+        }
+        $output | Where-Object { "$_".TrimEnd().Length -gt 120 } | Should -BeNullOrEmpty
+    }
+}
