@@ -62,20 +62,33 @@ public sealed class ActiveOperations : IDisposable
         var pid = Environment.ProcessId;
         var startTime = ProcessStartTime(pid) ?? throw new PbsException("ActiveOperationsFailed", PbsErrorKind.ReadError,
             $"unable to read the start time of process {pid}", path);
-        var entries = Read(path);
-        var kept = new JsonArray();
-        JsonObject? own = null;
-        foreach (var node in entries)
+        try
         {
-            if (node is not JsonObject entry || entry["pid"]?.GetValue<long>() is not { } entryPid) continue;
-            if (!IsRunning(entryPid)) continue;
-            if (entryPid == pid)
+            JsonObject? own = null;
+            var kept = new JsonArray();
+            foreach (var node in Read(path))
             {
-                if (entry["starttime"]?.GetValue<long>() == startTime) own = entry;
-                continue;
+                if (node is not JsonObject entry || entry["pid"]?.GetValue<long>() is not { } entryPid) continue;
+                if (!IsRunning(entryPid)) continue;
+                if (entryPid == pid)
+                {
+                    if (entry["starttime"]?.GetValue<long>() == startTime) own = entry;
+                    continue;
+                }
+                kept.Add(entry.DeepClone());
             }
-            kept.Add(entry.DeepClone());
+            Write(path, kept, own, pid, startTime, operation, delta);
         }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        {
+            throw new PbsException("ActiveOperationsFailed", PbsErrorKind.InvalidData,
+                $"unable to parse active operations \"{path}\" - {e.Message}", path, e);
+        }
+    }
+
+    /// <summary>The other entries plus ours with its counter adjusted (gone when both counters are zero).</summary>
+    private static void Write(string path, JsonArray kept, JsonObject? own, long pid, long startTime, DatastoreOperation operation, int delta)
+    {
         var counts = own?["active_operations"] as JsonObject;
         var read = Math.Max(0, (counts?["read"]?.GetValue<long>() ?? 0) + (operation == DatastoreOperation.Read ? delta : 0));
         var write = Math.Max(0, (counts?["write"]?.GetValue<long>() ?? 0) + (operation == DatastoreOperation.Write ? delta : 0));

@@ -56,20 +56,22 @@ public class GarbageCollectionActiveOperationsTests
     private static string Entry(long pid, long start, int read, int write)
         => $"{{\"pid\":{pid},\"starttime\":{start},\"active_operations\":{{\"read\":{read},\"write\":{write}}}}}";
 
-    [Fact]
-    public void FileThatPbsCouldNotReadStopsTheRunBeforeAnythingHappens()
+    [Theory]
+    [InlineData("{broken")]
+    [InlineData("[{\"pid\":\"one\",\"starttime\":1}]")]
+    public void FileThatPbsCouldNotReadStopsTheRunBeforeAnythingHappens(string content)
     {
         using var copy = SparseReferenceStore.FreshCopy();
         var name = "activeops-" + Guid.NewGuid().ToString("n")[..8];
         Directory.CreateDirectory(ActiveOperations.Directory);
         var file = ActiveOperations.FileFor(name);
-        File.WriteAllText(file, "{broken");
+        File.WriteAllText(file, content);
         var datastore = Datastore.Open(copy.StorePath, name, DatastoreConfig.Parse($"datastore: {name}\n\tpath {copy.StorePath}\n"));
         var log = new OrderedLog();
         var e = Assert.Throws<PbsException>(() => GarbageCollection.Run(datastore, new GarbageCollectionOptions(), log));
         Assert.Equal("ActiveOperationsFailed", e.ErrorId);
         Assert.DoesNotContain("Start GC phase1 (mark used chunks)", log.Lines);
-        Assert.Equal("{broken", File.ReadAllText(file));
+        Assert.Equal(content, File.ReadAllText(file));
         File.Delete(file);
         File.Delete(file + ".lock");
     }
