@@ -19,6 +19,12 @@ $null = New-Item -ItemType Directory $env:PBS_DATASTORE_CONFIG_ROOT, $env:PBS_DA
 
 function Step([string] $Text) { Write-Host ''; Write-Host "== $Text" -ForegroundColor Cyan }
 function Show($Object) { $Object | Format-Table -AutoSize | Out-String -Width 120 | Write-Host }
+# The chunk files of the store ([IO.Directory], not Get-ChildItem: .chunks has 65536 directories).
+function Get-ChunkFiles([string] $Store) {
+    foreach ($f in [System.IO.Directory]::EnumerateFiles((Join-Path $Store '.chunks'), '*', [System.IO.SearchOption]::AllDirectories)) {
+        [System.IO.FileInfo]::new($f)
+    }
+}
 
 # A VM's disk that changes a little every day, its config, and a container's file tree as one stream.
 $random = [System.Random]::new(2024)
@@ -61,12 +67,12 @@ try {
             -Path (Join-Path $work 'drive-scsi0.img'), (Join-Path $work 'qemu-server.conf')
         $ct = New-PbsSnapshot -Datastore $store -BackupType ct -BackupId 200 -BackupTime $time -ChunkSize 256KB `
             -InputStream ([System.IO.MemoryStream]::new($tree)) -ArchiveName root.pxar
-        $chunks = @(Get-ChildItem (Join-Path $store.Path '.chunks') -Recurse -File).Count
+        $chunks = @(Get-ChunkFiles $store.Path).Count
         [pscustomobject]@{ Day = $time.ToString('yyyy-MM-dd'); VmSnapshot = $vm.Snapshot; CtSnapshot = $ct.Snapshot; ChunksInStore = $chunks }
     }
     Show $rows
     $logical = (Get-PbsSnapshot -Datastore $store | Measure-Object -Property Size -Sum).Sum
-    $onDisk = (Get-ChildItem (Join-Path $store.Path '.chunks') -Recurse -File | Measure-Object -Property Length -Sum).Sum
+    $onDisk = (Get-ChunkFiles $store.Path | Measure-Object -Property Length -Sum).Sum
     Write-Host ("{0:N1} MiB backed up, {1:N1} MiB of chunks on disk: deduplication and compression factor {2:N1}" -f ($logical / 1MB), ($onDisk / 1MB), ($logical / $onDisk))
 
     Step 'Groups and snapshots (Get-PbsBackupGroup, Get-PbsSnapshot)'
@@ -83,7 +89,7 @@ try {
     Show (Invoke-PbsGarbageCollection -Datastore $store -SkipAtimeCheck -WarningAction SilentlyContinue)
     Write-Host 'Two days later (the demo moves every chunk''s access time back two days), GC removes them:'
     $twoDaysAgo = [DateTime]::UtcNow.AddDays(-2)
-    Get-ChildItem (Join-Path $store.Path '.chunks') -Recurse -File | ForEach-Object { $_.LastAccessTimeUtc = $twoDaysAgo }
+    Get-ChunkFiles $store.Path | ForEach-Object { $_.LastAccessTimeUtc = $twoDaysAgo }
     Show (Invoke-PbsGarbageCollection -Datastore $store -SkipAtimeCheck -WarningAction SilentlyContinue)
 
     Step 'Verify every snapshot (Test-PbsSnapshot)'
@@ -99,5 +105,5 @@ try {
     exit 0
 }
 finally {
-    Remove-Item $work -Recurse -Force -ErrorAction SilentlyContinue
+    try { [System.IO.Directory]::Delete($work, $true) } catch [System.IO.IOException] { }
 }
