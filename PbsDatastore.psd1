@@ -48,7 +48,7 @@
             Tags         = @('ProxmoxBackupServer', 'PBS', 'Backup', 'Datastore', 'GarbageCollection', 'Linux')
             LicenseUri   = 'https://opensource.org/licenses/MIT'
             ProjectUri   = 'https://example.invalid/PbsDatastore'
-            ReleaseNotes = 'First release: PBS-exact formats and hierarchy, read cmdlets, lifecycle (removal, owner, notes, protection, manifest updates under PBS locks), garbage collection, verify and prune.'
+            ReleaseNotes = 'First release: PBS-exact formats and hierarchy, read cmdlets, lifecycle (removal, owner, notes, protection, manifest updates under PBS locks), datastore.cfg edits (New-PbsDatastore -Name, Set-PbsDatastore maintenance mode), garbage collection, verify, prune, writing and exporting backups (New-PbsSnapshot, Export-PbsArchive) and space accounting (Measure-PbsDatastore, Get-PbsChunkReference).'
         }
     }
 }
