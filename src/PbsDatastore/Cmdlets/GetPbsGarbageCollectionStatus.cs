@@ -1,6 +1,4 @@
 using System.Management.Automation;
-using PbsDatastore.Completion;
-using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Maintenance;
 using PbsDatastore.Infrastructure;
 
@@ -9,13 +7,8 @@ namespace PbsDatastore.Cmdlets;
 /// <summary>Reads the status of a datastore's last successful garbage collection (<c>.gc-status</c>).</summary>
 [Cmdlet(VerbsCommon.Get, "PbsGarbageCollectionStatus")]
 [OutputType(typeof(GarbageCollectionStatus))]
-public sealed class GetPbsGarbageCollectionStatus : PbsCmdlet
+public sealed class GetPbsGarbageCollectionStatus : DatastoreCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
-    [DatastoreTransformation]
-    [ArgumentCompleter(typeof(DatastoreNameCompleter))]
-    public Datastore Datastore { get; set; } = null!;
-
     protected override void ProcessRecord()
         => TryInvoke(Datastore, () =>
         {

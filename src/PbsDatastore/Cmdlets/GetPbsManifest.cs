@@ -10,18 +10,8 @@ namespace PbsDatastore.Cmdlets;
 /// <summary>The manifest (index.json.blob) of finished snapshots: files, signature, key fingerprint, notes, verify state.</summary>
 [Cmdlet(VerbsCommon.Get, "PbsManifest")]
 [OutputType(typeof(ManifestInfo))]
-public sealed class GetPbsManifest : PbsCmdlet
+public sealed class GetPbsManifest : NamespaceScopedCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [DatastoreTransformation]
-    [ArgumentCompleter(typeof(DatastoreNameCompleter))]
-    public Datastore Datastore { get; set; } = null!;
-
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    [ArgumentCompleter(typeof(NamespaceCompleter))]
-    [AllowEmptyString]
-    public string Namespace { get; set; } = "";
-
     [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
     [ValidateSet("ct", "host", "vm")]
     [Alias("Type")]

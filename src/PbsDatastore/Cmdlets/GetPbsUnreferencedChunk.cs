@@ -1,6 +1,4 @@
 using System.Management.Automation;
-using PbsDatastore.Completion;
-using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Maintenance;
 using PbsDatastore.Infrastructure;
 
@@ -12,13 +10,8 @@ namespace PbsDatastore.Cmdlets;
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "PbsUnreferencedChunk")]
 [OutputType(typeof(UnreferencedChunk))]
-public sealed class GetPbsUnreferencedChunk : PbsCmdlet
+public sealed class GetPbsUnreferencedChunk : DatastoreCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
-    [DatastoreTransformation]
-    [ArgumentCompleter(typeof(DatastoreNameCompleter))]
-    public Datastore Datastore { get; set; } = null!;
-
     /// <summary>The cutoff WouldRemoveNow is computed with; default as for Invoke-PbsGarbageCollection.</summary>
     [Parameter]
     public TimeSpan? AtimeCutoff { get; set; }

@@ -1,6 +1,4 @@
 using System.Management.Automation;
-using PbsDatastore.Completion;
-using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Maintenance;
 using PbsDatastore.Infrastructure;
 
@@ -13,13 +11,8 @@ namespace PbsDatastore.Cmdlets;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "PbsGarbageCollection", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(GarbageCollectionResult))]
-public sealed class InvokePbsGarbageCollection : PbsCmdlet
+public sealed class InvokePbsGarbageCollection : DatastoreCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
-    [DatastoreTransformation]
-    [ArgumentCompleter(typeof(DatastoreNameCompleter))]
-    public Datastore Datastore { get; set; } = null!;
-
     /// <summary>Chunks unreferenced and not accessed for this long are removed (1 minute … 2 days).</summary>
     [Parameter]
     public TimeSpan? AtimeCutoff { get; set; }

@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using PbsDatastore.Completion;
 using PbsDatastore.Core;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Infrastructure;
@@ -12,13 +11,8 @@ namespace PbsDatastore.Cmdlets;
 /// </summary>
 [Cmdlet(VerbsCommon.Set, "PbsDatastore", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Datastore))]
-public sealed class SetPbsDatastore : PbsCmdlet
+public sealed class SetPbsDatastore : DatastoreCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
-    [DatastoreTransformation]
-    [ArgumentCompleter(typeof(DatastoreNameCompleter))]
-    public Datastore Datastore { get; set; } = null!;
-
     /// <summary>`none` clears the mode.</summary>
     [Parameter]
     [ValidateSet("none", "read-only", "offline")]

@@ -5,21 +5,11 @@ using PbsDatastore.Core.Hierarchy;
 namespace PbsDatastore.Infrastructure;
 
 /// <summary>
-/// The group filter shared by the listing cmdlets: datastore (object, name or path), namespace, and optional
-/// backup type and id (wildcards allowed), all bindable from the pipeline by property name.
+/// The group filter shared by the listing cmdlets: datastore and namespace, and optional backup type and id
+/// (wildcards allowed), all bindable from the pipeline by property name.
 /// </summary>
-public abstract class GroupFilterCmdlet : PbsCmdlet
+public abstract class GroupFilterCmdlet : NamespaceScopedCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [DatastoreTransformation]
-    [ArgumentCompleter(typeof(DatastoreNameCompleter))]
-    public Datastore Datastore { get; set; } = null!;
-
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    [ArgumentCompleter(typeof(NamespaceCompleter))]
-    [AllowEmptyString]
-    public string Namespace { get; set; } = "";
-
     [Parameter(Position = 1, ValueFromPipelineByPropertyName = true)]
     [ValidateSet("ct", "host", "vm")]
     [Alias("Type")]
