@@ -7,8 +7,7 @@ BeforeAll {
 
 Describe 'The README demo' {
     It 'runs to the end in a fresh process and restores the image unchanged' {
-        $pwsh = Join-Path $PSHOME 'pwsh'
-        $child = @(if (Test-Path $pwsh) { $pwsh } else { 'dotnet', (Join-Path $PSHOME 'pwsh.dll') })
+        $child = @(Get-ChildPwshCommand)
         $demo = Join-Path $RepoRoot 'tests/tools/Demo.ps1'
         $output = & $child[0] @($child | Select-Object -Skip 1) -NoProfile -NonInteractive -File $demo -ModulePath $ModuleDir -Root $RepoRoot 2>&1
         $text = $output -join "`n"

@@ -37,12 +37,6 @@ BeforeAll {
         Get-ChildItem -File -Recurse -Force (Join-Path $Store '.chunks') | ForEach-Object { [System.IO.Path]::GetRelativePath($Store, $_.FullName) }
     }
 
-    function Get-ChildPwshCommand {
-        $exe = (Get-Process -Id $PID).Path
-        if ([System.IO.Path]::GetFileNameWithoutExtension($exe) -eq 'pwsh') { return @($exe) }
-        @($exe, (Join-Path $PSHOME 'pwsh.dll'))
-    }
-
     $script:ProgressLine = '^(marked|processed) \d+% '
 }
 

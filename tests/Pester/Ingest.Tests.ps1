@@ -229,9 +229,9 @@ Import-Module '$ModulePath'
 `$in = [System.IO.File]::OpenRead('/dev/urandom')
 New-PbsSnapshot -Datastore '$StorePath' -BackupType host -BackupId killed -InputStream `$in -ArchiveName endless.pxar -ChunkSize 64KB
 "@
-        $pwsh = Join-Path $PSHOME 'pwsh'
-        $psi = if (Test-Path $pwsh) { [System.Diagnostics.ProcessStartInfo]::new($pwsh) } else { [System.Diagnostics.ProcessStartInfo]::new('dotnet', (Join-Path $PSHOME 'pwsh.dll')) }
-        foreach ($a in '-NoProfile', '-NonInteractive', '-File', $scriptFile) { $psi.ArgumentList.Add($a) }
+        $pwsh = @(Get-ChildPwshCommand)
+        $psi = [System.Diagnostics.ProcessStartInfo]::new($pwsh[0])
+        foreach ($a in @($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-File', $scriptFile)) { $psi.ArgumentList.Add($a) }
         $psi.RedirectStandardOutput = $true
         $psi.RedirectStandardError = $true
         $child = [System.Diagnostics.Process]::Start($psi)

@@ -260,8 +260,8 @@ Describe 'Update-PbsManifest' {
     It 'loses no update from 20 concurrent processes and keeps the signature valid' {
         $ds = New-LifecycleStore
         $s = @(Get-TestSnapshot $ds 'prod' 'host/vault')[0]
-        $exe = [Environment]::ProcessPath
-        $prefix = @(if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { Join-Path $PSHOME 'pwsh.dll' })
+        $cmd = @(Get-ChildPwshCommand)
+        $exe, $prefix = $cmd[0], @($cmd | Select-Object -Skip 1)
         $script = @"
 Import-Module '$($script:Module)'
 Add-Type -Path '$(Join-Path (Split-Path $script:Module) 'PbsDatastore.Core.dll')'

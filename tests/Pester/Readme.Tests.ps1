@@ -15,8 +15,8 @@ BeforeAll {
 
     # Runs the runbook with Invoke-Pester in a child pwsh (Pester does not nest) and returns its counts.
     function Invoke-Runbook {
-        $exe = [Environment]::ProcessPath
-        $prefix = @(if ([IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { Join-Path $PSHOME 'pwsh.dll' })
+        $cmd = @(Get-ChildPwshCommand)
+        $exe, $prefix = $cmd[0], @($cmd | Select-Object -Skip 1)
         $command = "Import-Module '$((Get-Module Pester).Path)'; " +
             "`$r = Invoke-Pester -Path '$Runbook' -PassThru -Output None; '{0} {1}' -f `$r.PassedCount, `$r.FailedCount"
         $out = & $exe @prefix -NoProfile -NonInteractive -Command $command

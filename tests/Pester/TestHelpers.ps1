@@ -43,3 +43,11 @@ function Set-TestRoots {
     $null = New-Item -ItemType Directory $env:PBS_DATASTORE_CONFIG_ROOT, $env:PBS_DATASTORE_RUN_ROOT -Force
     return $base
 }
+
+# The command line that starts another pwsh like this one: the pwsh executable, or dotnet with pwsh.dll when this
+# pwsh runs as a dotnet tool. Callers run: $c = @(Get-ChildPwshCommand); & $c[0] @($c | Select-Object -Skip 1) ...
+function Get-ChildPwshCommand {
+    $exe = [Environment]::ProcessPath
+    if ([System.IO.Path]::GetFileNameWithoutExtension($exe) -eq 'pwsh') { return $exe }
+    $exe, (Join-Path $PSHOME 'pwsh.dll')
+}

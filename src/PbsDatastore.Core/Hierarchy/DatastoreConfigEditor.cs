@@ -113,8 +113,7 @@ public static class DatastoreConfigEditor
     }
 
     private static string? MaintenanceModeType(string? value)
-        => value?.Split(',').Select(p => p.StartsWith("type=", StringComparison.Ordinal) ? p[5..] : p)
-            .FirstOrDefault(p => !p.Contains('='));
+        => value is null ? null : MaintenanceMode.Parse(value, PbsPaths.DatastoreConfigFile).Type;
 
     /// <summary>root:backup when running as root (PBS's config files), else the file stays this user's.</summary>
     private static (uint Uid, uint Gid)? ConfigOwner()

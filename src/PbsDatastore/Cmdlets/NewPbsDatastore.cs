@@ -46,9 +46,11 @@ public sealed class NewPbsDatastore : PbsCmdlet
                 return;
             RunTask(state => ChunkStore.Create(name, full, state));
             if (Name != null)
-                DatastoreConfigEditor.Add(Name, Comment is null
-                    ? new Dictionary<string, string> { ["path"] = full }
-                    : new Dictionary<string, string> { ["path"] = full, ["comment"] = Comment });
+            {
+                var properties = new Dictionary<string, string> { ["path"] = full };
+                if (Comment != null) properties["comment"] = Comment;
+                DatastoreConfigEditor.Add(Name, properties);
+            }
             WriteObject(Datastore.Open(full, Name));
         });
     }
