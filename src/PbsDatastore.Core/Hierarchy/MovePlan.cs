@@ -5,6 +5,10 @@ namespace PbsDatastore.Core.Hierarchy;
 /// <summary>One group of a move: its snapshots (oldest first) go from <see cref="Source"/> to <see cref="Target"/>.</summary>
 public sealed record GroupMove(BackupGroup Source, BackupGroup Target, IReadOnlyList<BackupSnapshot> Snapshots, bool Merge)
 {
+    /// <summary>What moving this group does, in words (confirmation prompts, -WhatIf).</summary>
+    public string Description
+        => $"Move backup group ({Snapshots.Count} snapshots) to {Target}{(Merge ? ", merging into the existing group" : "")}";
+
     public override string ToString() => $"{Source} -> {Target}";
 }
 
