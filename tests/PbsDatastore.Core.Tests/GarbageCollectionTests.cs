@@ -339,6 +339,55 @@ public class GarbageCollectionTests
         Assert.Equal(4, GarbageCollection.Run(Datastore.Open(store, "s3store", plain), new GarbageCollectionOptions(), new OrderedLog()).RemovedChunks);
     }
 
+    [Fact]
+    public void NestedDatastoresAreRefusedAsPbsDoes()
+    {
+        using var copy = SparseReferenceStore.FreshCopy();
+        var store = copy.StorePath;
+        AgeChunkDir(store, 48);
+        var before = Snapshot(store);
+        var (outer, inner) = ("n" + Guid.NewGuid().ToString("n")[..10], "n" + Guid.NewGuid().ToString("n")[..10]);
+        DatastoreConfigEditor.Add(outer, new Dictionary<string, string> { ["path"] = store });
+        DatastoreConfigEditor.Add(inner, new Dictionary<string, string> { ["path"] = Path.Combine(store, "vm", "inner") + "/" });
+        var ds = Datastore.Open(store, outer, DatastoreConfig.Load());
+        foreach (var dryRun in new[] { false, true })
+        {
+            var e = Assert.Throws<PbsException>(() => GarbageCollection.Run(ds, new GarbageCollectionOptions { DryRun = dryRun }, new OrderedLog()));
+            Assert.Equal(("GcNestedDatastore", PbsErrorKind.InvalidOperation, outer), (e.ErrorId, e.Kind, e.Target));
+            Assert.Contains(inner, e.Message);
+        }
+        AssertSameSnapshot(before, Snapshot(store));
+
+        // A sibling whose name merely starts with the store's is not nested: the check compares path components.
+        DatastoreConfigEditor.Update(inner, new Dictionary<string, string?> { ["path"] = store + "-sibling" });
+        Assert.Equal(4, GarbageCollection.Run(ds, new GarbageCollectionOptions(), new OrderedLog()).RemovedChunks);
+    }
+
+    [Theory]
+    [InlineData("/srv/a", "/srv/a/b", true)]
+    [InlineData("/srv/a/", "/srv/a", true)]
+    [InlineData("/srv/a", "/srv/ab", false)]
+    [InlineData("/srv/./a", "/srv/a//b", true)]
+    [InlineData("/srv/a", "/srv/b", false)]
+    public void NestingComparesAbsolutePathsByComponent(string a, string b, bool nested)
+    {
+        var config = DatastoreConfig.Parse($"datastore: store-a\n\tpath {a}\n\ndatastore: store-b\n\tpath {b}\n");
+        Assert.Equal(nested, config.Get("store-a").FindNesting(config.Entries) is { Other.Name: "store-b" });
+        Assert.Equal(nested, config.Get("store-b").FindNesting(config.Entries) is { Other.Name: "store-a" });
+    }
+
+    [Theory]
+    [InlineData("uuid-1", "pbs", "uuid-1", "pbs/sub", true)]
+    [InlineData("uuid-1", "pbs", "uuid-2", "pbs", false)]
+    [InlineData("uuid-1", "pbs", "uuid-1", "pbs2", false)]
+    public void RemovableDatastoresOnOneDeviceMustNotNest(string deviceA, string pathA, string deviceB, string pathB, bool nested)
+    {
+        // Removable stores are mounted at /mnt/datastore/<name>, so only their paths on the device can nest.
+        var config = DatastoreConfig.Parse(
+            $"datastore: store-a\n\tbacking-device {deviceA}\n\tpath {pathA}\n\ndatastore: store-b\n\tbacking-device {deviceB}\n\tpath {pathB}\n");
+        Assert.Equal(nested, config.Get("store-a").FindNesting(config.Entries) is not null);
+    }
+
     internal static void AssertSameSnapshot(string expected, string actual)
     {
         var a = expected.Split('\n');

@@ -162,6 +162,44 @@ public sealed class DatastoreConfigEntry
     public IReadOnlyDictionary<string, string> Tuning { get; }
 
     public MaintenanceMode? MaintenanceMode { get; }
+
+    /// <summary>
+    /// The first other store of <paramref name="stores"/> whose directory contains this one's or lies inside it,
+    /// with why (PBS ≥ 3.3.0 refuses GC then): compared component by component on the absolute paths, and for
+    /// stores on the same backing device also on their paths relative to it. Null when nothing is nested.
+    /// </summary>
+    public (DatastoreConfigEntry Other, string Reason)? FindNesting(IEnumerable<DatastoreConfigEntry> stores)
+    {
+        foreach (var other in stores)
+        {
+            if (other.Name == Name) continue;
+            if (other.BackingDevice == BackingDevice && Nested(Properties.GetValueOrDefault("path"), other.Properties.GetValueOrDefault("path")))
+                return (other, $"its path on the backing device and that of datastore '{other.Name}' ({other.Properties["path"]}) are nested");
+            if (Nested(Path, other.Path))
+                return (other, $"its directory and that of datastore '{other.Name}' ({other.Path}) are nested");
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// One path equals the other or is below it, component by component: "a/b" is below "a", "ab" is not, "/a" and
+    /// "a" differ, repeated and trailing slashes and "." components do not count.
+    /// </summary>
+    private static bool Nested(string? a, string? b)
+    {
+        if (a is null || b is null) return false;
+        var x = Components(a);
+        var y = Components(b);
+        var common = Math.Min(x.Count, y.Count);
+        return x.Take(common).SequenceEqual(y.Take(common));
+    }
+
+    private static List<string> Components(string path)
+    {
+        var parts = path.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(c => c != ".").ToList();
+        if (path.StartsWith('/')) parts.Insert(0, "/");
+        return parts;
+    }
 }
 
 /// <summary>Which operations a datastore allows, as PBS checks it at lookup time.</summary>

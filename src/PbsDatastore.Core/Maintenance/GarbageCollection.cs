@@ -26,6 +26,7 @@ public static partial class GarbageCollection
         var operation = options.DryRun ? DatastoreOperation.Read : DatastoreOperation.Write;
         datastore.CheckOperation(operation);
         RefuseCacheOfObjectStore(datastore);
+        RefuseNestedDatastore(datastore);
         // Counted where PBS counts operations, so that PBS does not take the store for idle meanwhile.
         using var registration = datastore.Config is null ? null : ActiveOperations.Register(datastore.Name, operation);
         return Run(datastore.Path, WithDatastoreSettings(datastore, options), state);
@@ -52,6 +53,21 @@ public static partial class GarbageCollection
             throw new PbsException("GcBackendNotSupported", PbsErrorKind.NotImplemented,
                 $"datastore '{datastore.Name}' has a '{type}' backend: its directory is only a local cache, and garbage collection there could make PBS delete chunks still in use; run it through PBS",
                 datastore.Name);
+    }
+
+    /// <summary>
+    /// PBS ≥ 3.3.0 refuses GC on a datastore whose directory contains another configured datastore or lies inside
+    /// one: the outer store's walk would take the inner store's indexes for its own. Checked against the
+    /// datastore.cfg of the moment, as PBS does when the GC starts.
+    /// </summary>
+    private static void RefuseNestedDatastore(Datastore datastore)
+    {
+        if (datastore.Config is null || !File.Exists(PbsPaths.DatastoreConfigFile)) return;
+        var config = DatastoreConfig.Load();
+        var self = config.TryGet(datastore.Name) ?? datastore.Config;
+        if (self.FindNesting(config.Entries) is var (_, reason))
+            throw new PbsException("GcNestedDatastore", PbsErrorKind.InvalidOperation,
+                $"garbage collection of datastore '{datastore.Name}' ({self.Path}) refused for safety: {reason}", datastore.Name);
     }
 
     /// <summary>The name and the GC tuning options (PBS ≥ 3.3.7) of the datastore's datastore.cfg section.</summary>
