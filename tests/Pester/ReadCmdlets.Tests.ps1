@@ -35,6 +35,18 @@ Describe 'Get-PbsDatastore' {
         $ds.Name | Should -Be 'store1'
     }
 
+    It 'takes a path given where a name goes, without needing datastore.cfg' {
+        $env:PBS_DATASTORE_CONFIG_ROOT = Join-Path $Roots 'none'
+        try {
+            $ds = Get-PbsDatastore $Store, (Join-Path $Store 'nosuch') -ErrorVariable err -ErrorAction SilentlyContinue
+            $ds.Path | Should -Be $Store
+            $err.Count | Should -Be 1
+            $err[0].TargetObject | Should -Be (Join-Path $Store 'nosuch')
+        }
+        finally { $env:PBS_DATASTORE_CONFIG_ROOT = Join-Path $Roots 'etc' }
+        (Get-PbsDatastore $Store, store1).Name | Should -Be @('store1', 'store1')
+    }
+
     It 'names a datastore that datastore.cfg does not know by its directory' {
         $env:PBS_DATASTORE_CONFIG_ROOT = Join-Path $Roots 'none'
         try { (Get-PbsDatastore -Path $Store).Name | Should -Be 'pbs-reference-store' }

@@ -32,19 +32,20 @@ public sealed class GetPbsDatastore : PbsCmdlet
     {
         if (ParameterSetName == PathSet)
         {
-            foreach (var p in Path)
-            {
-                var full = GetUnresolvedProviderPathFromPSPath(p);
-                TryInvoke(full, () => WriteObject(Datastore.Open(full)));
-            }
+            foreach (var p in Path) OpenByPath(p);
             return;
         }
 
+        // `Get-PbsDatastore /mnt/datastore/store1` means the path: no datastore name has a slash.
+        var names = Name ?? ["*"];
+        foreach (var path in names.Where(IsPath)) OpenByPath(path);
+        if (names.All(IsPath))
+            return;
         var configPath = ConfigPath is null ? null : GetUnresolvedProviderPathFromPSPath(ConfigPath);
         DatastoreConfig? config = null;
         if (!TryInvoke(configPath, () => config = DatastoreConfig.Load(configPath)))
             return;
-        foreach (var name in Name ?? ["*"])
+        foreach (var name in names.Where(n => !IsPath(n)))
         {
             var pattern = new WildcardPattern(name, WildcardOptions.None);
             var matches = config!.Entries.Where(e => pattern.IsMatch(e.Name)).ToList();
@@ -56,5 +57,13 @@ public sealed class GetPbsDatastore : PbsCmdlet
             foreach (var entry in matches)
                 TryInvoke(entry.Name, () => WriteObject(Datastore.Open(entry.Path, entry.Name, config)));
         }
+    }
+
+    private static bool IsPath(string name) => name.Contains('/');
+
+    private void OpenByPath(string path)
+    {
+        var full = GetUnresolvedProviderPathFromPSPath(path);
+        TryInvoke(full, () => WriteObject(Datastore.Open(full)));
     }
 }
