@@ -279,6 +279,17 @@ Describe 'Get-PbsChunk' {
         $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
     }
 
+    It 'reports a malformed digest as InvalidArgument and goes on with the next' -TestCases @(
+        @{ Bad = 'xyz' }, @{ Bad = 'zz' + ('0' * 62) }, @{ Bad = '0' * 63 }) {
+        $good = $Expected.store.chunks[0].digest
+        $c = Get-PbsChunk -Datastore $Ds -Digest $Bad, $good -ErrorVariable err -ErrorAction SilentlyContinue
+        $c.Digest | Should -Be $good
+        $err.Count | Should -Be 1
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'InvalidDigest,*'
+        $err[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $err[0].TargetObject | Should -Be $Bad
+    }
+
     It 'reports a wrong key as an error, not a crash' {
         $enc = ($Expected.store.chunks | Where-Object kind -eq 'encrypted')[0].digest
         $wrong = Join-Path $Roots 'wrong-key.json'

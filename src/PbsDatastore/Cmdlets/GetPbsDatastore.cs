@@ -41,13 +41,16 @@ public sealed class GetPbsDatastore : PbsCmdlet
         foreach (var path in names.Where(IsPath)) OpenByPath(path);
         if (names.All(IsPath))
             return;
-        var configPath = ConfigPath is null ? null : GetUnresolvedProviderPathFromPSPath(ConfigPath);
+        string? configPath = null;
+        if (ConfigPath != null && !TryFullPath(ConfigPath, out configPath))
+            return;
         DatastoreConfig? config = null;
         if (!TryInvoke(configPath, () => config = DatastoreConfig.Load(configPath)))
             return;
         foreach (var name in names.Where(n => !IsPath(n)))
         {
-            var pattern = new WildcardPattern(name, WildcardOptions.None);
+            WildcardPattern pattern = null!;
+            if (!TryInvoke(name, () => pattern = Arguments.Pattern(name))) continue;
             var matches = config!.Entries.Where(e => pattern.IsMatch(e.Name)).ToList();
             if (matches.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(name))
             {
@@ -63,7 +66,7 @@ public sealed class GetPbsDatastore : PbsCmdlet
 
     private void OpenByPath(string path)
     {
-        var full = GetUnresolvedProviderPathFromPSPath(path);
-        TryInvoke(full, () => WriteObject(Datastore.Open(full)));
+        if (TryFullPath(path, out var full))
+            TryInvoke(full, () => WriteObject(Datastore.Open(full)));
     }
 }

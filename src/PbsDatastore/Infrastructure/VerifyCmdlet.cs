@@ -38,12 +38,7 @@ public abstract class VerifyCmdlet : PbsCmdlet
     /// <summary>Decoding threads beside the one reader (default: all cores).</summary>
     [Parameter, ValidateRange(1, 256)] public int ThrottleLimit { get; set; } = Environment.ProcessorCount;
 
-    protected override void BeginProcessing()
-    {
-        if (KeyFile is null) return;
-        try { _key = KeyFiles.Load(GetUnresolvedProviderPathFromPSPath(KeyFile), Password); }
-        catch (PbsException e) { ThrowTerminating(e, KeyFile); }
-    }
+    protected override void BeginProcessing() => _key = LoadKeyFile(KeyFile, Password);
 
     /// <summary>
     /// Asks ShouldProcess for <paramref name="target"/>; false when the user declined. Under -WhatIf the answer is
