@@ -96,6 +96,7 @@ public sealed class NewPbsSnapshot : PbsCmdlet
             {
                 ns = BackupNamespace.Parse(Namespace);
                 type = BackupTypes.Parse(BackupType);
+                PbsNames.ValidateBackupId(BackupId);
                 time = BackupTime is null ? DateTimeOffset.UtcNow.ToUnixTimeSeconds() : Core.Hierarchy.BackupTime.Parse(BackupTime);
                 owner = Authid.Parse(Owner);
                 if (!SnapshotWriter.AllowedChunkSizes.Contains(ChunkSize))
