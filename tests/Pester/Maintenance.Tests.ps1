@@ -110,3 +110,65 @@ Describe 'Test-PbsSnapshot and Test-PbsDatastore' {
         $outdated.State | Should -Be $again.State -Because 'a verification started today is 0 days old, not more than 0'
     }
 }
+
+Describe 'Verification threads and chunk order' {
+    BeforeEach {
+        $script:Store = New-SparseStore
+        $script:Cfg = Join-Path $env:PBS_DATASTORE_CONFIG_ROOT 'datastore.cfg'
+        function Set-Tuning([string] $Tuning) {
+            Set-Content $Cfg "datastore: store1`n`tpath $Store`n$(if ($Tuning) { "`ttuning $Tuning`n" })" -NoNewline
+        }
+        # The effective tuning, as the cmdlets report it on the debug stream (-Debug would prompt at verbose lines).
+        function Get-Tuning([scriptblock] $Verify) {
+            $DebugPreference = 'Continue'
+            @(& $Verify 3>$null 5>&1 | Where-Object { $_ -is [System.Management.Automation.DebugRecord] }).Message
+        }
+    }
+    AfterEach { Remove-Item $Cfg -ErrorAction SilentlyContinue }
+
+    It 'uses PBS defaults, then the datastore tuning, then the explicit values' {
+        Set-Tuning ''
+        Get-Tuning { Test-PbsDatastore $Store -Fast } |
+            Should -Be 'verify store1: chunk-order inode, 1 read threads, 4 verify threads'
+        Set-Tuning 'chunk-order=none,default-verification-readers=3,default-verification-workers=2'
+        Get-Tuning { Get-PbsSnapshot $Store vm 100 -Latest | Test-PbsSnapshot -Fast } |
+            Should -Be 'verify store1: chunk-order none, 3 read threads, 2 verify threads'
+        Get-Tuning { Test-PbsDatastore store1 -Fast -ReadThreads 1 -VerifyThreads 32 } |
+            Should -Be 'verify store1: chunk-order none, 1 read threads, 32 verify threads'
+        Get-Tuning { Test-PbsDatastore store1 -Fast -ThrottleLimit 5 } |
+            Should -Be 'verify store1: chunk-order none, 3 read threads, 5 verify threads' -Because '-ThrottleLimit is the earlier name of -VerifyThreads'
+    }
+
+    It 'verifies like PBS with several readers in index order' {
+        Set-Tuning 'chunk-order=none,default-verification-readers=3'
+        $r = Test-PbsDatastore $Store -VerifyThreads 1 -WarningAction SilentlyContinue
+        $r.Count | Should -Be $Expected.verify.without_key.snapshots
+        @($r | Where-Object Ok).Count | Should -Be $Expected.verify.without_key.snapshots_ok
+        @($r | Where-Object { -not $_.Ok } | ForEach-Object { $_.BackupSnapshot.RelativePath } | Sort-Object) |
+            Should -Be $Expected.verify.without_key.failed_snapshots
+        ($r | Measure-Object ChunksLoaded -Sum).Sum | Should -Be $Expected.verify.without_key.chunks_loaded
+        ($r | Measure-Object ReadBytes -Sum).Sum | Should -Be $Expected.verify.without_key.read_bytes
+        ($r | Measure-Object DecodedBytes -Sum).Sum | Should -Be $Expected.verify.without_key.decoded_bytes
+        @($r.ChunkErrors.Digest | Sort-Object -Unique) | Should -Be $Expected.verify.without_key.corrupt_chunks
+    }
+
+    It 'refuses a tuning value PBS would refuse, naming the store' -TestCases @(
+        @{ Tuning = 'chunk-order=random' }
+        @{ Tuning = 'default-verification-readers=0' }
+        @{ Tuning = 'default-verification-workers=33' }
+        @{ Tuning = 'default-verification-workers=many' }
+    ) {
+        Set-Tuning $Tuning
+        $err = $null
+        $r = Test-PbsDatastore $Store -VerifyThreads 4 -ErrorAction SilentlyContinue -ErrorVariable err
+        $r | Should -BeNullOrEmpty
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'InvalidDatastoreConfig,*'
+        $err[0].Exception.Message | Should -BeLike "datastore 'store1': tuning *"
+    }
+
+    It 'accepts 1 to 32 threads, as PBS does' {
+        { Test-PbsDatastore $Store -Fast -ReadThreads 0 } | Should -Throw -ErrorId 'ParameterArgumentValidationError,*'
+        { Test-PbsDatastore $Store -Fast -VerifyThreads 33 } | Should -Throw -ErrorId 'ParameterArgumentValidationError,*'
+        { Test-PbsDatastore $Store -Fast -ThrottleLimit 33 } | Should -Throw -ErrorId 'ParameterArgumentValidationError,*'
+    }
+}

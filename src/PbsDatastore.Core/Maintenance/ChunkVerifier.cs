@@ -22,8 +22,9 @@ public sealed record IndexChunkResult(int ChunksLoaded, long ReadBytes, long Dec
 
 /// <summary>
 /// The chunk half of PBS's VerifyWorker: the verified and corrupt digest sets shared by every snapshot of one
-/// run, and the per-index procedure — order by inode, load with one reader in that order, decode and check on
-/// <see cref="DecoderThreads"/> threads, rename corrupt chunks to <c>.N.bad</c>.
+/// run, and the per-index procedure — order the chunks (by inode or as indexed), load them on the reader threads,
+/// handed out in that order, decode and check them on the verify threads, rename corrupt chunks to <c>.N.bad</c>.
+/// Every distinct chunk of an index is loaded once, so results do not depend on the thread counts.
 /// </summary>
 public sealed class ChunkVerifier
 {
@@ -36,17 +37,17 @@ public sealed class ChunkVerifier
 
     /// <param name="store">The chunk store the indexes point into.</param>
     /// <param name="crypt">With a key, encrypted chunks are also decrypted and their keyed digest checked.</param>
-    /// <param name="decoderThreads">Decoding threads (PBS 3.2.4: 4); the reader is the calling thread.</param>
+    /// <param name="tuning">Chunk order, reader and verify thread counts (see <see cref="VerifyTuning.For"/>).</param>
     /// <param name="dryRun">Check only: never rename a corrupt chunk.</param>
-    public ChunkVerifier(ChunkStore store, CryptConfig? crypt, int decoderThreads, bool dryRun)
+    public ChunkVerifier(ChunkStore store, CryptConfig? crypt, VerifyTuning tuning, bool dryRun)
     {
         _store = store;
         _crypt = crypt;
         _dryRun = dryRun;
-        DecoderThreads = Math.Max(1, decoderThreads);
+        Tuning = tuning;
     }
 
-    public int DecoderThreads { get; }
+    public VerifyTuning Tuning { get; }
 
     public IReadOnlyCollection<ChunkDigest> VerifiedChunks => (IReadOnlyCollection<ChunkDigest>)_verified.Keys;
     public IReadOnlyCollection<ChunkDigest> CorruptChunks => (IReadOnlyCollection<ChunkDigest>)_corrupt.Keys;
@@ -84,29 +85,38 @@ public sealed class ChunkVerifier
         var started = Stopwatch.StartNew();
         var run = new IndexRun(archive, indexCryptMode == CryptMode.Encrypt ? CryptMode.Encrypt : CryptMode.None, task);
 
-        var order = ChunksInInodeOrder(index, run);
-        using (var queue = new BlockingCollection<Loaded>(2 * DecoderThreads))
+        var order = ChunksInOrder(index, run);
+        var next = -1;
+        using (var queue = new BlockingCollection<Loaded>(2 * Tuning.VerifyThreads))
         {
-            var decoders = Enumerable.Range(0, DecoderThreads)
-                .Select(_ => Task.Factory.StartNew(() => Decode(queue, run), CancellationToken.None,
-                    TaskCreationOptions.LongRunning, TaskScheduler.Default))
-                .ToArray();
-            try
+            var decoders = StartThreads(Tuning.VerifyThreads, () => Decode(queue, run));
+            // The calling thread is one of the readers.
+            var readers = StartThreads(Tuning.ReadThreads - 1, Read);
+            Read();
+            Task.WaitAll(readers);
+            queue.CompleteAdding();
+            Task.WaitAll(decoders);
+
+            void Read()
             {
-                foreach (var (position, _) in order)
+                try
                 {
-                    task.CheckAbort();
-                    var digest = index.DigestAt(position);
-                    if (IsSettled(digest, run))
-                        continue;
-                    if (Load(digest, index.ChunkLength(position), run) is { } loaded)
-                        queue.Add(loaded);
+                    // Positions are handed out in the chosen order, one at a time, to whichever reader is free.
+                    for (var i = Interlocked.Increment(ref next); i < order.Count && run.Fault is null; i = Interlocked.Increment(ref next))
+                    {
+                        task.CheckAbort();
+                        var position = order[i];
+                        var digest = index.DigestAt(position);
+                        if (IsSettled(digest, run))
+                            continue;
+                        if (Load(digest, index.ChunkLength(position), run) is { } loaded)
+                            queue.Add(loaded);
+                    }
                 }
-            }
-            finally
-            {
-                queue.CompleteAdding();
-                Task.WaitAll(decoders);
+                catch (Exception e)
+                {
+                    run.SetFault(e);
+                }
             }
         }
         if (run.Fault is not null)
@@ -122,10 +132,14 @@ public sealed class ChunkVerifier
         return new IndexChunkResult(run.LoadedCount, run.ReadBytes, run.DecodedBytes, run.ErrorCount, run.Errors.ToArray(), elapsed);
     }
 
-    /// <summary>PBS's get_chunks_in_order: unsettled positions sorted by the chunk file's inode (missing: last).</summary>
-    private List<(int Position, ulong Inode)> ChunksInInodeOrder(IndexFile index, IndexRun run)
+    /// <summary>
+    /// PBS's get_chunks_in_order: the unsettled positions, in index order or sorted by the chunk file's inode
+    /// (a chunk that cannot be stat'ed goes last).
+    /// </summary>
+    private List<int> ChunksInOrder(IndexFile index, IndexRun run)
     {
-        var order = new List<(int, ulong)>(index.Count);
+        var byInode = Tuning.ChunkOrder == ChunkOrder.Inode;
+        var order = new List<(int Position, ulong Inode)>(index.Count);
         // One position per digest: a repeat would only load the same file again while the first is decoding.
         var queued = new HashSet<ChunkDigest>();
         for (var i = 0; i < index.Count; i++)
@@ -135,12 +149,17 @@ public sealed class ChunkVerifier
             var digest = index.DigestAt(i);
             if (IsSettled(digest, run) || !queued.Add(digest))
                 continue;
-            var inode = Libc.TryStat(_store.ChunkPath(digest), out var st) == 0 ? st.Inode : ulong.MaxValue;
+            var inode = byInode && Libc.TryStat(_store.ChunkPath(digest), out var st) == 0 ? st.Inode : ulong.MaxValue;
             order.Add((i, inode));
         }
-        order.Sort((a, b) => a.Item2.CompareTo(b.Item2));
-        return order;
+        if (byInode)
+            order.Sort((a, b) => a.Inode.CompareTo(b.Inode));
+        return order.ConvertAll(o => o.Position);
     }
+
+    private static Task[] StartThreads(int count, Action body) => Enumerable.Range(0, count)
+        .Select(_ => Task.Factory.StartNew(body, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default))
+        .ToArray();
 
     /// <summary>True when the digest needs no load: verified already, or known corrupt (which counts an error).</summary>
     private bool IsSettled(ChunkDigest digest, IndexRun run)
@@ -221,8 +240,8 @@ public sealed class ChunkVerifier
             }
             catch (Exception e)
             {
-                // Not bad data (that is reported per chunk) but a fault: keep draining so the reader never blocks.
-                run.Fault ??= e;
+                // Not bad data (that is reported per chunk) but a fault: keep draining so no reader blocks.
+                run.SetFault(e);
             }
             finally
             {
@@ -337,6 +356,8 @@ public sealed class ChunkVerifier
         public int LoadedCount, ErrorCount;
         public volatile Exception? Fault;
 
+        /// <summary>Records the first fault of any reader or decoder; the others stop at their next chunk.</summary>
+        public void SetFault(Exception e) => Interlocked.CompareExchange(ref Fault, e, null);
 
         public void Error(ChunkDigest digest, string message)
         {

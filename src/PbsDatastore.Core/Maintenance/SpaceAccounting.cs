@@ -146,16 +146,27 @@ public static class SpaceAccounting
             }, state, "Reading the measured indexes");
         }
 
+        // The set's chunks are all known now: their files are stat'ed while the other indexes are read, which only
+        // set another state bit of the same entries.
         long filterBytes = 0;
-        if (otherFiles.Count > 0 && table.Count > 0)
+        var stat = Task.Run(() => StatChunks(store, table, state));
+        try
         {
-            var filter = new DigestFilter(table);
-            filterBytes = filter.AllocatedBytes;
-            IndexPass.Run(store.BasePath, otherFiles, (current, previous) =>
-                ForEachChangedDigest(current, previous, state, new MarkOutside(table, filter)), state, "Reading the other indexes");
+            if (otherFiles.Count > 0 && table.Count > 0)
+            {
+                var filter = new DigestFilter(table);
+                filterBytes = filter.AllocatedBytes;
+                IndexPass.Run(store.BasePath, otherFiles, (current, previous) =>
+                    ForEachChangedDigest(current, previous, state, new MarkOutside(table, filter)), state, "Reading the other indexes");
+            }
         }
-
-        StatChunks(store, table, state);
+        catch
+        {
+            // The pass's own failure (or Ctrl+C) is the one to report; the stat must not outlive the call.
+            try { stat.Wait(); } catch (AggregateException) { }
+            throw;
+        }
+        stat.GetAwaiter().GetResult();
         return Sum(store.BasePath, files.Count, members, table, filterBytes, logical, indexCount);
     }
 
@@ -261,7 +272,7 @@ public static class SpaceAccounting
                 fixed (byte* p = name) result = Libc.StatxAt(handle.ChunksFd, p, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS, &st);
                 if (result == 0)
                 {
-                    entry.State |= Present;
+                    Interlocked.Or(ref entry.State, Present);
                     // GC's sweep counts and removes regular files only.
                     entry.Size = st.IsRegularFile ? (uint)Math.Min(st.Size, uint.MaxValue) : 0;
                     continue;

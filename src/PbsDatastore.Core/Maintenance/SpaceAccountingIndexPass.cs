@@ -32,6 +32,7 @@ internal static class IndexPass
     /// before it on the same thread): successive backups of a disk mostly repeat their digests position by
     /// position, which lets a visitor skip work. A file that vanished since the listing is skipped, as GC does.
     /// Any other failure to read an index throws, unless <paramref name="onUnreadable"/> takes it.
+    /// The bytes of an index are reused for the file after next on the same thread: a visitor must not keep them.
     /// </summary>
     public static void Run(string storePath, IReadOnlyList<StoreIndexFile> files, Action<Visited, Visited?> visit,
         ITaskState state, string activity, Action<StoreIndexFile, PbsException>? onUnreadable = null)
@@ -42,14 +43,18 @@ internal static class IndexPass
         long doneBytes = 0, doneFiles = 0;
         var lastPercent = -1;
         using var handle = GarbageCollection.StoreHandle.Open(storePath);
+        // Per thread, the bytes of the last index read and a free buffer: indexes of one archive mostly have the
+        // same length, and reading each into a fresh array costs more in page faults and collections than the read.
+        using var buffers = new ThreadLocal<byte[]?[]>(() => new byte[]?[2]);
         try
         {
             ParallelRun.For(chains.Count, state, k =>
             {
+                var pair = buffers.Value!;
                 Visited? previous = null;
                 foreach (var i in chains[k])
                 {
-                    var current = Open(i);
+                    var current = Open(i, pair);
                     if (current != null) visit(current.Value, previous);
                     previous = current;
                     Report(files[i].FileSize);
@@ -61,7 +66,7 @@ internal static class IndexPass
             state.Complete(activityId, activity);
         }
 
-        Visited? Open(int i)
+        Visited? Open(int i, byte[]?[] pair)
         {
             state.CheckAbort();
             var image = files[i].Image;
@@ -70,8 +75,10 @@ internal static class IndexPass
                 // Read by the raw name as GC reads it (no atime update); null: vanished since the listing
                 // (pruned meanwhile), which GC skips too.
                 var display = Path.Combine(storePath, image.RelativePath);
-                var data = GarbageCollection.ReadIndexFile(handle, [.. image.RelativePathBytes, 0], display, null);
-                return data == null ? null : new Visited(i, IndexFile.Parse(data, display));
+                var data = GarbageCollection.ReadIndexFile(handle, [.. image.RelativePathBytes, 0], display, pair[0]);
+                if (data == null) return null;
+                (pair[0], pair[1]) = (pair[1], data);
+                return new Visited(i, IndexFile.Parse(data, display));
             }
             catch (PbsException e) when (onUnreadable != null)
             {

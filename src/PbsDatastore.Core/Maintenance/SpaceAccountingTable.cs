@@ -13,9 +13,9 @@ internal interface IChunkStateUpdate
 /// <summary>
 /// The set of unique chunk digests met in one pass over a store's indexes, each with 31 bits of caller state and
 /// a 32-bit size. Memory is per unique chunk, never per reference: 40 bytes a slot, open addressing with linear
-/// probing at a load of 3/8 to 3/4, so 53 to 107 bytes per chunk. The table is split into shards by hash, each
-/// with its own lock and grown on its own: worker threads insert concurrently, and growing never holds more than
-/// one shard's old and new slot arrays at once.
+/// probing at a load of 3/8 to 3/4, so 53 to 107 bytes per chunk. The table is split into shards by digest
+/// prefix, each with its own lock and grown on its own: worker threads insert concurrently, and growing never
+/// holds more than one shard's old and new slot arrays at once.
 /// </summary>
 internal sealed class ChunkDigestTable
 {
@@ -76,22 +76,24 @@ internal sealed class ChunkDigestTable
         }
     }
 
-    // Fibonacci hashing spreads the digest's own hash over the top bits: the shard takes the first bits, the
-    // slot the 30 after them.
+    // Fibonacci hashing spreads the digest's own hash over the top bits, which pick the slot.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong Mix(in ChunkDigest digest) => (uint)digest.GetHashCode() * 0x9E3779B97F4A7C15UL;
 
+    // The shard is the digest's leading bits, so a shard's chunks share a few prefix directories and a pass over
+    // the table in shard order (one stat per chunk) meets the chunk store directory by directory. Digests that are
+    // not uniform only unbalance the shards; the slots still come from the hash.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private Shard ShardOf(ulong hash) => _shards[_shardBits == 0 ? 0 : (int)(hash >> (64 - _shardBits))];
+    private int ShardIndexOf(in ChunkDigest digest) => digest.PrefixIndex >> (16 - _shardBits);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int SlotOf(ulong hash, int mask) => (int)((hash << _shardBits) >> 34) & mask;
+    private static int SlotOf(ulong hash, int mask) => (int)(hash >> 34) & mask;
 
     /// <summary>Adds the digest if new and applies <paramref name="update"/> to its state. Thread-safe.</summary>
     public void Update<T>(in ChunkDigest digest, T update) where T : struct, IChunkStateUpdate
     {
         var hash = Mix(digest);
-        var shard = ShardOf(hash);
+        var shard = _shards[ShardIndexOf(digest)];
         lock (shard)
         {
             ref var entry = ref FindOrInsert(shard, digest, hash);
@@ -100,7 +102,7 @@ internal sealed class ChunkDigestTable
     }
 
     /// <summary>Shard of a digest, for callers that gather digests per shard for <see cref="UpdateShard{T}"/>.</summary>
-    public int ShardIndex(in ChunkDigest digest) => _shardBits == 0 ? 0 : (int)(Mix(digest) >> (64 - _shardBits));
+    public int ShardIndex(in ChunkDigest digest) => ShardIndexOf(digest);
 
     /// <summary>
     /// <see cref="Update{T}"/> for digests that all belong to shard <paramref name="shard"/>, under one lock and
@@ -139,7 +141,7 @@ internal sealed class ChunkDigestTable
     public ref Entry Find(in ChunkDigest digest)
     {
         var hash = Mix(digest);
-        var slots = ShardOf(hash).Slots;
+        var slots = _shards[ShardIndexOf(digest)].Slots;
         var mask = slots.Length - 1;
         for (var i = SlotOf(hash, mask); ; i = (i + 1) & mask)
         {

@@ -24,8 +24,8 @@ public sealed class VerifyJob
         _store = datastore;
         Options = options;
         Upid = upid ?? Upid.Create("verify", datastore.Name, options.AuthId);
-        Chunks = new ChunkVerifier(ChunkStore.Open(datastore.Name, datastore.Path), options.Key, options.DecoderThreads,
-            dryRun: options.DryRun || options.Fast);
+        Chunks = new ChunkVerifier(ChunkStore.Open(datastore.Name, datastore.Path), options.Key,
+            VerifyTuning.For(datastore, options.ReadThreads, options.VerifyThreads), dryRun: options.DryRun || options.Fast);
     }
 
     public VerifyOptions Options { get; }

@@ -19,8 +19,13 @@ public sealed record VerifyOptions
     /// <summary>PBS's <c>outdated-after</c> (days): with <see cref="IgnoreVerified"/>, re-verify older states.</summary>
     public int? OutdatedAfterDays { get; init; }
 
-    /// <summary>Decoding threads beside the one reader.</summary>
-    public int DecoderThreads { get; init; } = Environment.ProcessorCount;
+    /// <summary>PBS's <c>read-threads</c> (1–32): threads loading chunks. Null: the datastore's
+    /// <c>default-verification-readers</c> tuning, else 1.</summary>
+    public int? ReadThreads { get; init; }
+
+    /// <summary>PBS's <c>verify-threads</c> (1–32): threads decoding and checking chunks. Null: the datastore's
+    /// <c>default-verification-workers</c> tuning, else 4.</summary>
+    public int? VerifyThreads { get; init; }
 
     /// <summary>Check only: no <c>.bad</c> renames, no <c>verify_state</c> written.</summary>
     public bool DryRun { get; init; }

@@ -35,8 +35,14 @@ public abstract class VerifyCmdlet : PbsCmdlet
     /// <summary>With -IgnoreVerified: verify again when the recorded verification is more than this many days old.</summary>
     [Parameter, ValidateRange(0, int.MaxValue)] public int? OutdatedAfter { get; set; }
 
-    /// <summary>Decoding threads beside the one reader (default: all cores).</summary>
-    [Parameter, ValidateRange(1, 256)] public int ThrottleLimit { get; set; } = Environment.ProcessorCount;
+    /// <summary>PBS's read-threads: threads loading chunks (default: the datastore's tuning, else 1).</summary>
+    [Parameter, ValidateRange(1, VerifyTuning.MaxThreads)] public int? ReadThreads { get; set; }
+
+    /// <summary>
+    /// PBS's verify-threads: threads decoding and checking chunks (default: the datastore's tuning, else 4).
+    /// -ThrottleLimit is its earlier name.
+    /// </summary>
+    [Parameter, ValidateRange(1, VerifyTuning.MaxThreads), Alias("ThrottleLimit")] public int? VerifyThreads { get; set; }
 
     protected override void BeginProcessing() => _key = LoadKeyFile(KeyFile, Password);
 
@@ -63,11 +69,15 @@ public abstract class VerifyCmdlet : PbsCmdlet
                 Key = _key,
                 IgnoreVerified = IgnoreVerified,
                 OutdatedAfterDays = OutdatedAfter,
-                DecoderThreads = ThrottleLimit,
+                ReadThreads = ReadThreads,
+                VerifyThreads = VerifyThreads,
                 DryRun = dryRun,
                 AuthId = AuthId,
             }, upid());
             _jobs[store.Path] = job;
+            var tuning = job.Chunks.Tuning;
+            WriteDebug($"verify {store.Name}: chunk-order {tuning.ChunkOrder.ToString().ToLowerInvariant()}, "
+                + $"{tuning.ReadThreads} read threads, {tuning.VerifyThreads} verify threads");
         }
         return true;
     }

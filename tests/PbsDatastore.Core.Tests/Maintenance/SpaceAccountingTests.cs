@@ -212,6 +212,62 @@ public class SpaceAccountingTests
         Assert.Equal("OperationStopped", e.ErrorId);
     }
 
+    /// <summary>Cancels when <paramref name="activity"/> first reports progress; counts reports after the call returned.</summary>
+    private sealed class CancelOnActivity(string activity) : ITaskState, IDisposable
+    {
+        private readonly CancellationTokenSource _cancel = new();
+        private int _late;
+        public volatile bool Returned;
+        public int LateReports => Volatile.Read(ref _late);
+        public CancellationToken Cancellation => _cancel.Token;
+        public void Log(string message) { }
+        public void Warn(string message) { }
+
+        public void Progress(int activityId, string name, string status, int percent)
+        {
+            if (Returned) Interlocked.Increment(ref _late);
+            if (name == activity) _cancel.Cancel();
+        }
+
+        public void Complete(int activityId, string name)
+        {
+            if (Returned) Interlocked.Increment(ref _late);
+        }
+
+        public void Dispose() => _cancel.Dispose();
+    }
+
+    // The set's chunk files are stat'ed while the other indexes are read: Ctrl+C in either stops both, and
+    // nothing of the call runs on after it returned.
+    [Theory]
+    [InlineData("Checking chunk files")]
+    [InlineData("Reading the other indexes")]
+    public void AbortWhileStatingAndReadingTheOtherIndexesStopsBoth(string activity)
+    {
+        using var store = new RandomStore(6);
+        using var state = new CancelOnActivity(activity);
+        var e = Assert.Throws<PbsException>(() => SpaceAccounting.Measure(store.Store.Path, [new("s", store.Groups[0])], state));
+        state.Returned = true;
+        Assert.Equal("OperationStopped", e.ErrorId);
+        Thread.Sleep(100);
+        Assert.Equal(0, state.LateReports);
+    }
+
+    [Fact]
+    public void ChunkStatFailureWhileReadingTheOtherIndexesIsReported()
+    {
+        using var store = new RandomStore(7);
+        var snapshot = store.Snapshots[0];
+        var digest = store.Indexes.First(i => i.Key.StartsWith(snapshot + "/", StringComparison.Ordinal)).Value.Digests.First(store.Present.Contains);
+        // A prefix directory that is a symlink to itself: the chunk's stat fails with ELOOP, not "missing".
+        var prefixDir = Path.GetDirectoryName(store.Store.ChunkPath(digest))!;
+        Directory.Delete(prefixDir, true);
+        File.CreateSymbolicLink(prefixDir, Path.GetFileName(prefixDir));
+        var e = Assert.Throws<PbsException>(() => SpaceAccounting.Measure(store.Store.Path, [new("s", snapshot)], NullTaskState.Instance));
+        Assert.Equal("ChunkStatFailed", e.ErrorId);
+        Assert.Equal(Path.Combine(prefixDir, digest.ToString()), e.Target);
+    }
+
     [Fact]
     public void UnreadableIndexIsAnError()
     {

@@ -26,16 +26,39 @@ public class VerifyJobTests
     /// <summary>The snapshot as the expected JSON names it: its path relative to the store.</summary>
     private static string Rel(BackupSnapshot s) => s.RelativePath;
 
+    /// <summary>
+    /// A copy of the reference store opened through a datastore.cfg section with the given <c>chunk-order</c> tuning
+    /// (null: no tuning line).
+    /// </summary>
+    private static Datastore OpenWithTuning(TempDir copy, string? tuning)
+    {
+        var cfg = $"datastore: store1\n\tpath {copy.StorePath}\n" + (tuning is null ? "" : $"\ttuning {tuning}\n");
+        return Datastore.Open(copy.StorePath, "store1", DatastoreConfig.Parse(cfg));
+    }
+
+    /// <summary>Reader / verify thread counts and chunk orders: every combination without the key, two with it.</summary>
+    public static TheoryData<bool, int, int, ChunkOrder> ThreadsAndOrders()
+    {
+        var data = new TheoryData<bool, int, int, ChunkOrder>();
+        foreach (var readers in new[] { 1, 3 })
+            foreach (var workers in new[] { 1, 4 })
+                foreach (var order in new[] { ChunkOrder.Inode, ChunkOrder.None })
+                    data.Add(false, readers, workers, order);
+        data.Add(true, 1, 4, ChunkOrder.Inode);
+        data.Add(true, 3, 1, ChunkOrder.None);
+        return data;
+    }
+
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void DatastoreVerifyMatchesPbs(bool withKey)
+    [MemberData(nameof(ThreadsAndOrders))]
+    public void DatastoreVerifyMatchesPbs(bool withKey, int readers, int workers, ChunkOrder order)
     {
         using var copy = SparseStoreCopy.Create();
-        var store = Datastore.Open(copy.StorePath, "store1");
+        var store = OpenWithTuning(copy, $"chunk-order={order.ToString().ToLowerInvariant()}");
         var expected = Expected(withKey);
         var task = new RecordingTaskState();
-        var job = new VerifyJob(store, new VerifyOptions { Key = withKey ? Key() : null, DecoderThreads = 2 });
+        var job = new VerifyJob(store, new VerifyOptions { Key = withKey ? Key() : null, ReadThreads = readers, VerifyThreads = workers });
+        Assert.Equal(new VerifyTuning(order, readers, workers), job.Chunks.Tuning);
 
         var results = job.VerifyGroups(AllGroups(store), task);
 
@@ -86,6 +109,85 @@ public class VerifyJobTests
         Assert.Contains("\tprod/db/ct/300/2024-03-02T03:00:00Z", task.Logs);
         Assert.Contains(task.Logs, l => l.StartsWith("can't verify chunk, load failed - store 'store1', unable to load chunk '", StringComparison.Ordinal)
             && l.EndsWith("' - No such file or directory (os error 2)", StringComparison.Ordinal));
+
+        // Beyond the expected JSON: every per-archive figure, error text and file left behind is what the default
+        // tuning (1 reader, 4 verify threads, inode order) produces.
+        Assert.Equal(DefaultRun(withKey).Value, Outcome(results, copy.StorePath));
+    }
+
+    private static readonly Lazy<string>[] DefaultRuns = [new(() => RunDefault(false)), new(() => RunDefault(true))];
+
+    private static Lazy<string> DefaultRun(bool withKey) => DefaultRuns[withKey ? 1 : 0];
+
+    private static string RunDefault(bool withKey)
+    {
+        using var copy = SparseStoreCopy.Create();
+        var store = OpenWithTuning(copy, null);
+        var job = new VerifyJob(store, new VerifyOptions { Key = withKey ? Key() : null });
+        Assert.Equal(new VerifyTuning(), job.Chunks.Tuning);
+        return Outcome(job.VerifyGroups(AllGroups(store), NullTaskState.Instance), copy.StorePath);
+    }
+
+    /// <summary>
+    /// What a run produced, independent of timing and thread interleaving: per snapshot its state and per archive its
+    /// error, counters and chunk errors (sorted), then the <c>.bad</c> files and recorded verify states on disk.
+    /// </summary>
+    private static string Outcome(IEnumerable<SnapshotVerifyResult> results, string storePath)
+    {
+        var lines = new List<string>();
+        foreach (var r in results)
+        {
+            lines.Add($"{Rel(r.BackupSnapshot)} {r.State} {r.Error} {r.SignatureOk}");
+            foreach (var a in r.Archives)
+                lines.Add($"  {a.Filename} {a.Error} {a.ChunksLoaded} {a.ReadBytes} {a.DecodedBytes} "
+                    + string.Join(" | ", a.ChunkErrors.Select(e => $"{e.Digest} {e.Message}").Order(StringComparer.Ordinal)));
+            if (File.Exists(r.BackupSnapshot.ManifestPath))
+                lines.Add($"  verify_state {BackupManifest.Load(r.BackupSnapshot.ManifestPath).VerifyState?.State}");
+        }
+        lines.AddRange(Directory.EnumerateFiles(Path.Combine(storePath, ".chunks"), "*.bad", SearchOption.AllDirectories)
+            .Select(p => Path.GetRelativePath(storePath, p)).Order(StringComparer.Ordinal));
+        return string.Join("\n", lines).Replace(storePath, "<STORE>");
+    }
+
+    [Fact]
+    public void TuningSetsOrderAndThreadsExplicitValuesWin()
+    {
+        using var copy = SparseStoreCopy.Create();
+        var store = OpenWithTuning(copy, "chunk-order=none,default-verification-readers=3,default-verification-workers=7");
+        Assert.Equal(new VerifyTuning(ChunkOrder.None, 3, 7), VerifyTuning.For(store));
+        Assert.Equal(new VerifyTuning(ChunkOrder.None, 2, 7), VerifyTuning.For(store, readThreads: 2));
+        Assert.Equal(new VerifyTuning(ChunkOrder.None, 3, 32), new VerifyJob(store, new VerifyOptions { VerifyThreads = 32 }).Chunks.Tuning);
+        Assert.Equal(new VerifyTuning(ChunkOrder.Inode, 1, 4), VerifyTuning.For(OpenWithTuning(copy, "sync-level=file")));
+        Assert.Equal(new VerifyTuning(ChunkOrder.Inode, 1, 4), VerifyTuning.For(Datastore.Open(copy.StorePath, "store1", DatastoreConfig.Parse(""))));
+    }
+
+    [Theory]
+    [InlineData("chunk-order=random", "tuning chunk-order 'random' is not 'inode' or 'none'")]
+    [InlineData("chunk-order=", "tuning chunk-order '' is not 'inode' or 'none'")]
+    [InlineData("default-verification-readers=0", "tuning default-verification-readers '0' is not a number from 1 to 32")]
+    [InlineData("default-verification-workers=33", "tuning default-verification-workers '33' is not a number from 1 to 32")]
+    [InlineData("default-verification-workers=four", "tuning default-verification-workers 'four' is not a number from 1 to 32")]
+    [InlineData("default-verification-readers=-1", "tuning default-verification-readers '-1' is not a number from 1 to 32")]
+    public void InvalidTuningIsAConfigErrorNamingTheStore(string tuning, string detail)
+    {
+        using var copy = SparseStoreCopy.Create();
+        var store = OpenWithTuning(copy, tuning);
+        var e = Assert.Throws<PbsException>(() => new VerifyJob(store, new VerifyOptions { Fast = true }));
+        Assert.Equal("InvalidDatastoreConfig", e.ErrorId);
+        Assert.Equal(PbsErrorKind.InvalidData, e.Kind);
+        Assert.Equal($"datastore 'store1': {detail}", e.Message);
+        // An explicit count does not make a broken tuning value acceptable.
+        Assert.Throws<PbsException>(() => VerifyTuning.For(store, 1, 1));
+    }
+
+    [Theory]
+    [InlineData(0, 4)]
+    [InlineData(1, 33)]
+    public void ThreadCountsOutsidePbsRangeAreRefused(int readers, int workers)
+    {
+        var e = Assert.Throws<PbsException>(() => new VerifyTuning(ChunkOrder.Inode, readers, workers));
+        Assert.Equal("InvalidThreadCount", e.ErrorId);
+        Assert.Equal(PbsErrorKind.InvalidArgument, e.Kind);
     }
 
     /// <summary>The error lines of the expected JSON (store path as &lt;STORE&gt;).</summary>
@@ -145,11 +247,14 @@ public class VerifyJobTests
         Assert.All(results.Where(r => r.State == SnapshotVerifyState.Skipped), r => Assert.True(r.Ok));
     }
 
-    [Fact]
-    public void CorruptChunkIsReportedRenamedAndRecorded()
+    [Theory]
+    [InlineData(1, 4, ChunkOrder.Inode)]
+    [InlineData(3, 1, ChunkOrder.None)]
+    [InlineData(3, 4, ChunkOrder.Inode)]
+    public void CorruptChunkIsReportedRenamedAndRecorded(int readers, int workers, ChunkOrder order)
     {
         using var copy = SparseStoreCopy.Create();
-        var store = Datastore.Open(copy.StorePath, "store1");
+        var store = OpenWithTuning(copy, $"chunk-order={order.ToString().ToLowerInvariant()}");
         // A plain chunk referenced by more than one snapshot.
         var chunk = ReferenceStore.Expected["store"]!["chunks"]!.AsArray()
             .Where(c => (string)c!["kind"]! == "compressed" && c["referenced_by"]!.AsArray().Count > 1)
@@ -164,7 +269,7 @@ public class VerifyJobTests
             File.WriteAllBytes(chunkPath, corrupted);
 
             var task = new RecordingTaskState();
-            var job = new VerifyJob(store, new VerifyOptions());
+            var job = new VerifyJob(store, new VerifyOptions { ReadThreads = readers, VerifyThreads = workers });
             var results = job.VerifyGroups(AllGroups(store), task);
 
             var failed = results.Where(r => r.ChunkErrors.Any(e => e.Digest == (string)chunk["digest"]!)).Select(r => Rel(r.BackupSnapshot)).Order(StringComparer.Ordinal);
