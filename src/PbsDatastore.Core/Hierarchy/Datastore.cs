@@ -1,4 +1,5 @@
 using PbsDatastore.Core.Locking;
+using PbsDatastore.Core.Native;
 
 namespace PbsDatastore.Core.Hierarchy;
 
@@ -61,9 +62,22 @@ public sealed partial class Datastore
         }
         if (config != null)
             entry = name != null ? config.TryGet(name) : config.FindByPath(full);
+        // A name whose section points elsewhere would lend this directory another store's maintenance mode,
+        // tuning and move journal.
+        if (name != null && entry != null && !SameDirectory(full, entry.Path))
+            throw new PbsException("DatastorePathMismatch", PbsErrorKind.InvalidArgument,
+                $"datastore '{name}' is configured at \"{entry.Path}\", not at \"{full}\"", full);
         var dirName = System.IO.Path.GetFileName(full);
         name ??= entry?.Name ?? dirName;
         return new Datastore(full, name, entry, locking ?? LockScheme.Detect());
+    }
+
+    /// <summary>The same directory: the same path, or the same inode on the same device (a symlink, a bind mount).</summary>
+    private static bool SameDirectory(string full, string configured)
+    {
+        if (System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(configured)) == full) return true;
+        return Libc.TryStat(full, out var a) == 0 && Libc.TryStat(configured, out var b) == 0
+               && a.Inode == b.Inode && a.DevMajor == b.DevMajor && a.DevMinor == b.DevMinor;
     }
 
     /// <summary>Opens a datastore by its configured name (datastore.cfg at <paramref name="configPath"/> or the default).</summary>

@@ -111,4 +111,30 @@ public class DatastoreConfigTests
             catch (PbsException) { }
         }
     }
+
+    [Fact]
+    public void A_name_configured_for_another_directory_is_refused_a_symlink_to_the_same_is_not()
+    {
+        var root = Directory.CreateTempSubdirectory("pbs-open-").FullName;
+        try
+        {
+            var (a, b) = (Path.Combine(root, "a"), Path.Combine(root, "b"));
+            Directory.CreateDirectory(Path.Combine(a, ".chunks"));
+            Directory.CreateDirectory(Path.Combine(b, ".chunks"));
+            var link = Path.Combine(root, "link");
+            File.CreateSymbolicLink(link, a);
+            var config = DatastoreConfig.Parse($"datastore: store-a\n\tpath {a}\n\tmaintenance-mode read-only\n");
+
+            var e = Assert.Throws<PbsException>(() => Datastore.Open(b, "store-a", config));
+            Assert.Equal(("DatastorePathMismatch", PbsErrorKind.InvalidArgument), (e.ErrorId, e.Kind));
+            Assert.Equal("store-a", Datastore.Open(link, "store-a", config).Config?.Name);
+            Assert.Equal("store-a", Datastore.Open(a + "/", "store-a", config).Config?.Name);
+            // Without a name, only the section with this path applies.
+            Assert.Null(Datastore.Open(b, config: config).Config);
+        }
+        finally
+        {
+            Directory.Delete(root, true);
+        }
+    }
 }
