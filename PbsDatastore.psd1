@@ -23,6 +23,8 @@
         'Invoke-PbsGarbageCollection'
         'Invoke-PbsPrune'
         'Measure-PbsDatastore'
+        'Move-PbsBackupGroup'
+        'Move-PbsNamespace'
         'New-PbsDatastore'
         'New-PbsNamespace'
         'New-PbsSnapshot'

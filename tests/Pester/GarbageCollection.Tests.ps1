@@ -128,15 +128,8 @@ Describe 'Invoke-PbsGarbageCollection' {
 
     It 'refuses while another process holds the chunk-store lock shared, as a PBS backup writer does' {
         $store = New-SparseTestStore
-        $module = (Get-Module PbsDatastore).Path
-        $cmd = @(Get-ChildPwshCommand)
-        $script = "Import-Module '$module'; `$g = [PbsDatastore.Core.Locking.ProcessLocker]::For('$store').TryShared(); 'locked'; Start-Sleep 120"
-        $psi = [System.Diagnostics.ProcessStartInfo]::new($cmd[0])
-        foreach ($a in @($cmd | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-Command', $script)) { $psi.ArgumentList.Add($a) }
-        $psi.RedirectStandardOutput = $true
-        $child = [System.Diagnostics.Process]::Start($psi)
+        $child = Start-ChunkStoreLockHolder $store
         try {
-            $child.StandardOutput.ReadLine() | Should -Be 'locked'
             Set-ChunkAtime $store 48
             $state = Get-StoreState $store
             Invoke-PbsGarbageCollection $store -Confirm:$false -ErrorVariable failure -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
@@ -147,8 +140,7 @@ Describe 'Invoke-PbsGarbageCollection' {
             Get-StoreState $store | Should -BeExactly $state
         }
         finally {
-            $child.Kill()
-            $child.WaitForExit()
+            Stop-Holder $child
             Remove-TestStore $store
         }
     }

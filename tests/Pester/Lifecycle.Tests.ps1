@@ -42,17 +42,6 @@ BeforeAll {
         $Datastore.Group([PbsDatastore.Core.Hierarchy.BackupNamespace]::Parse($Namespace),
             [PbsDatastore.Core.Hierarchy.BackupTypes]::Parse($type), $id).ListSnapshots($null)
     }
-
-    # A second process holding a flock on a path, like a PBS daemon. Returns the process; stop it with Stop-Holder.
-    function Start-Holder([string] $Path, [switch] $Shared) {
-        $psi = [System.Diagnostics.ProcessStartInfo]::new('flock')
-        foreach ($a in @($(if ($Shared) { '-s' } else { '-x' }), $Path, '-c', 'echo locked; exec sleep 300')) { $psi.ArgumentList.Add($a) }
-        $psi.RedirectStandardOutput = $true
-        $p = [System.Diagnostics.Process]::Start($psi)
-        $p.StandardOutput.ReadLine() | Should -Be 'locked'
-        $p
-    }
-    function Stop-Holder($Process) { $Process.Kill($true); $Process.WaitForExit() }
 }
 
 AfterAll {

@@ -51,3 +51,32 @@ function Get-ChildPwshCommand {
     if ([System.IO.Path]::GetFileNameWithoutExtension($exe) -eq 'pwsh') { return $exe }
     $exe, (Join-Path $PSHOME 'pwsh.dll')
 }
+
+# A second process holding a lock the way a PBS daemon does, returned once it reports the lock held; stop it with
+# Stop-Holder. Start-Holder: flock(1) on a path (directory lock or lock file). Start-ChunkStoreLockHolder: the
+# chunk store's .lock through the module's ProcessLocker, shared (a backup writer) or -Exclusive (a GC).
+function Start-Holder([string] $Path, [switch] $Shared) {
+    $psi = [System.Diagnostics.ProcessStartInfo]::new('flock')
+    foreach ($a in @($(if ($Shared) { '-s' } else { '-x' }), $Path, '-c', 'echo locked; exec sleep 300')) { $psi.ArgumentList.Add($a) }
+    Start-LockedChild $psi
+}
+
+function Start-ChunkStoreLockHolder([string] $Store, [switch] $Exclusive) {
+    $module = (Get-Module PbsDatastore).Path
+    $take = if ($Exclusive) { 'TryExclusive' } else { 'TryShared' }
+    $script = "Import-Module '$module'; `$g = [PbsDatastore.Core.Locking.ProcessLocker]::For('$Store').$take(); 'locked'; Start-Sleep 120"
+    $cmd = @(Get-ChildPwshCommand)
+    $psi = [System.Diagnostics.ProcessStartInfo]::new($cmd[0])
+    foreach ($a in @($cmd | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-Command', $script)) { $psi.ArgumentList.Add($a) }
+    Start-LockedChild $psi
+}
+
+function Start-LockedChild([System.Diagnostics.ProcessStartInfo] $Psi) {
+    $Psi.RedirectStandardOutput = $true
+    $p = [System.Diagnostics.Process]::Start($Psi)
+    $line = $p.StandardOutput.ReadLine()
+    if ($line -ne 'locked') { Stop-Holder $p; throw "lock holder did not report the lock held: '$line'" }
+    $p
+}
+
+function Stop-Holder($Process) { $Process.Kill($true); $Process.WaitForExit() }

@@ -78,7 +78,7 @@ public sealed partial class BackupGroup
         }
     }
 
-    private void RemoveEmptyLocked(PbsLock groupLock)
+    internal void RemoveEmptyLocked(PbsLock groupLock)
     {
         try
         {
@@ -217,6 +217,9 @@ public sealed class LockedGroup : IDisposable
 
     /// <summary>The group's owner as read back after creation.</summary>
     public Authid Owner { get; }
+
+    /// <summary>The held group lock (a move removes a group it created but could not fill while holding it).</summary>
+    internal PbsLock Lock => _lock;
 
     /// <summary>Shared lock on the base (previous) snapshot whose chunks a new backup re-uses.</summary>
     public PbsLock LockBaseSnapshot(BackupSnapshot baseSnapshot)

@@ -31,6 +31,9 @@ public sealed class FlockHandle : IDisposable
         if (IsLockFile && IsHeld) Libc.Unlink(Path);
     }
 
+    /// <summary>Writes <paramref name="data"/> through the held descriptor (opened O_APPEND) in one call; returns errno or 0.</summary>
+    internal int Append(ReadOnlySpan<byte> data) => Libc.WriteAll(_fd, data);
+
     public void Dispose()
     {
         var fd = Interlocked.Exchange(ref _fd, -1);

@@ -1,4 +1,5 @@
 using System.Text;
+using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Locking;
 using PbsDatastore.Core.Native;
 
@@ -9,7 +10,7 @@ namespace PbsDatastore.Core.Maintenance;
 /// path per line, appended by a group or namespace move before it renames a snapshot. A GC marks every index it
 /// lists at the end of phase 1 and then empties it, holding its exclusive flock (10 s timeout) throughout, so a
 /// snapshot moved behind the walk's back is still marked. Read raw, never through FileStream, whose implicit flock
-/// would conflict with that lock.
+/// would conflict with that lock. A move appends through <see cref="Append"/> (the writer side).
 /// </summary>
 internal sealed class MoveJournal : IDisposable
 {
@@ -50,6 +51,30 @@ internal sealed class MoveJournal : IDisposable
             held?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The writer side, as PBS's move does before each snapshot rename: the absolute paths of the index files the
+    /// snapshot will have after the move, one line each, appended in one write under the journal's exclusive flock
+    /// (10 s timeout; the file is created 0660 backup:backup like a lock file). No line may contain a newline.
+    /// </summary>
+    public static void Append(string store, IReadOnlyCollection<string> absolutePaths)
+    {
+        if (absolutePaths.Count == 0) return;
+        var text = new StringBuilder();
+        foreach (var p in absolutePaths)
+        {
+            if (p.Contains('\n') || !System.IO.Path.IsPathRooted(p))
+                throw new PbsException("MoveJournalFailed", PbsErrorKind.InvalidArgument,
+                    $"refusing to journal index path {PbsNames.Quote(p)} - must be absolute and without newlines", p);
+            text.Append(p).Append('\n');
+        }
+        var path = PathFor(store);
+        using var held = FileLocks.LockFile(path, exclusive: true, LockTimeout, "move journal lock");
+        var errno = held.Append(Encoding.UTF8.GetBytes(text.ToString()));
+        if (errno != 0)
+            throw new PbsException("MoveJournalFailed", PbsErrorKind.WriteError,
+                $"unable to append to move journal \"{path}\" - {Libc.StrError(errno)}", path);
     }
 
     /// <summary>Empties the journal; only while it is locked and after every entry was marked.</summary>
