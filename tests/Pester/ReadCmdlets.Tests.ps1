@@ -35,6 +35,18 @@ Describe 'Get-PbsDatastore' {
         $ds.Name | Should -Be 'store1'
     }
 
+    It 'takes a path given where a name goes, without needing datastore.cfg' {
+        $env:PBS_DATASTORE_CONFIG_ROOT = Join-Path $Roots 'none'
+        try {
+            $ds = Get-PbsDatastore $Store, (Join-Path $Store 'nosuch') -ErrorVariable err -ErrorAction SilentlyContinue
+            $ds.Path | Should -Be $Store
+            $err.Count | Should -Be 1
+            $err[0].TargetObject | Should -Be (Join-Path $Store 'nosuch')
+        }
+        finally { $env:PBS_DATASTORE_CONFIG_ROOT = Join-Path $Roots 'etc' }
+        (Get-PbsDatastore $Store, store1).Name | Should -Be @('store1', 'store1')
+    }
+
     It 'names a datastore that datastore.cfg does not know by its directory' {
         $env:PBS_DATASTORE_CONFIG_ROOT = Join-Path $Roots 'none'
         try { (Get-PbsDatastore -Path $Store).Name | Should -Be 'pbs-reference-store' }
@@ -265,6 +277,17 @@ Describe 'Get-PbsChunk' {
         $d = $Expected.store.missing_chunks[0].digest
         $null = Get-PbsChunk -Datastore $Ds -Digest $d -ErrorVariable err -ErrorAction SilentlyContinue
         $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+    }
+
+    It 'reports a malformed digest as InvalidArgument and goes on with the next' -TestCases @(
+        @{ Bad = 'xyz' }, @{ Bad = 'zz' + ('0' * 62) }, @{ Bad = '0' * 63 }) {
+        $good = $Expected.store.chunks[0].digest
+        $c = Get-PbsChunk -Datastore $Ds -Digest $Bad, $good -ErrorVariable err -ErrorAction SilentlyContinue
+        $c.Digest | Should -Be $good
+        $err.Count | Should -Be 1
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'InvalidDigest,*'
+        $err[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $err[0].TargetObject | Should -Be $Bad
     }
 
     It 'reports a wrong key as an error, not a crash' {

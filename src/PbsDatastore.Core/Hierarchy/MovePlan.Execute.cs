@@ -40,6 +40,8 @@ public sealed partial class MovePlan
     {
         state ??= NullTaskState.Instance;
         CheckStore(Datastore);
+        if (Datastore.Config is null)
+            state.Log($"datastore \"{Datastore.Path}\" is not configured in datastore.cfg: no PBS garbage collection knows it, so no move journal is written");
         using var chunkStoreLock = LockChunkStore();
         var created = new List<BackupNamespace>();
         foreach (var ns in NamespacesToCreate)
@@ -212,7 +214,9 @@ public sealed partial class MovePlan
             .Select(e => Path.Combine(dest.FullPath, e.Name))
             .OrderBy(p => p, StringComparer.Ordinal)
             .ToList();
-        MoveJournal.Append(Datastore.Name, indexes);
+        // Keyed by the configured name, as a GC drains it: a store datastore.cfg does not know has no PBS GC, and a
+        // guessed name could belong to another store.
+        if (Datastore.Config is not null) MoveJournal.Append(Datastore.Name, indexes);
         BeforeSnapshotRename?.Invoke(snapshot, dest);
         Rename(snapshot.FullPath, dest.FullPath, "snapshot");
         manifestLock.UnlinkLockFiles();

@@ -52,7 +52,7 @@ public sealed class ExportPbsArchive : PbsCmdlet
     {
         var snapshot = Snapshot.BackupSnapshot;
         Core.Formats.CryptConfig? crypt = null;
-        if (KeyFile != null && !TryInvoke(KeyFile, () => crypt = KeyFiles.Load(GetUnresolvedProviderPathFromPSPath(KeyFile), Password)))
+        if (KeyFile != null && !TryInvoke(KeyFile, () => crypt = KeyFiles.Load(FullPath(KeyFile), Password)))
             return;
         if (ParameterSetName == StreamSet)
         {
@@ -60,7 +60,7 @@ public sealed class ExportPbsArchive : PbsCmdlet
             return;
         }
 
-        var destination = GetUnresolvedProviderPathFromPSPath(Destination);
+        if (!TryFullPath(Destination, out var destination)) return;
         TryInvoke(destination, () =>
         {
             if (File.Exists(destination) && !Force)

@@ -43,13 +43,7 @@ public sealed class GetPbsChunk : PbsCmdlet
     [Parameter]
     public SecureString? Password { get; set; }
 
-    protected override void BeginProcessing()
-    {
-        if (KeyFile is null) return;
-        var keyPath = GetUnresolvedProviderPathFromPSPath(KeyFile);
-        try { _crypt = KeyFiles.Load(keyPath, Password); }
-        catch (Core.PbsException e) { ThrowTerminating(e, keyPath); }
-    }
+    protected override void BeginProcessing() => _crypt = LoadKeyFile(KeyFile, Password);
 
     protected override void ProcessRecord()
     {
@@ -61,7 +55,11 @@ public sealed class GetPbsChunk : PbsCmdlet
             return;
         }
         foreach (var d in Digest)
-            TryInvoke(d, () => Inspect(System.IO.Path.Combine(Datastore.ChunkStorePath, d[..4].ToLowerInvariant(), ChunkDigest.Parse(d).ToString())));
+            TryInvoke(d, () =>
+            {
+                var hex = ChunkDigest.Parse(d).ToString();
+                Inspect(System.IO.Path.Combine(Datastore.ChunkStorePath, hex[..4], hex));
+            });
     }
 
     private void Inspect(string file)

@@ -32,21 +32,25 @@ public sealed class GetPbsDatastore : PbsCmdlet
     {
         if (ParameterSetName == PathSet)
         {
-            foreach (var p in Path)
-            {
-                var full = GetUnresolvedProviderPathFromPSPath(p);
-                TryInvoke(full, () => WriteObject(Datastore.Open(full)));
-            }
+            foreach (var p in Path) OpenByPath(p);
             return;
         }
 
-        var configPath = ConfigPath is null ? null : GetUnresolvedProviderPathFromPSPath(ConfigPath);
+        // `Get-PbsDatastore /mnt/datastore/store1` means the path: no datastore name has a slash.
+        var names = Name ?? ["*"];
+        foreach (var path in names.Where(IsPath)) OpenByPath(path);
+        if (names.All(IsPath))
+            return;
+        string? configPath = null;
+        if (ConfigPath != null && !TryFullPath(ConfigPath, out configPath))
+            return;
         DatastoreConfig? config = null;
         if (!TryInvoke(configPath, () => config = DatastoreConfig.Load(configPath)))
             return;
-        foreach (var name in Name ?? ["*"])
+        foreach (var name in names.Where(n => !IsPath(n)))
         {
-            var pattern = new WildcardPattern(name, WildcardOptions.None);
+            WildcardPattern pattern = null!;
+            if (!TryInvoke(name, () => pattern = Arguments.Pattern(name))) continue;
             var matches = config!.Entries.Where(e => pattern.IsMatch(e.Name)).ToList();
             if (matches.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(name))
             {
@@ -56,5 +60,13 @@ public sealed class GetPbsDatastore : PbsCmdlet
             foreach (var entry in matches)
                 TryInvoke(entry.Name, () => WriteObject(Datastore.Open(entry.Path, entry.Name, config)));
         }
+    }
+
+    private static bool IsPath(string name) => name.Contains('/');
+
+    private void OpenByPath(string path)
+    {
+        if (TryFullPath(path, out var full))
+            TryInvoke(full, () => WriteObject(Datastore.Open(full)));
     }
 }

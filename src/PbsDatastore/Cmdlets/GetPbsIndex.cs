@@ -72,7 +72,7 @@ public sealed class GetPbsIndex : PbsCmdlet
             var indexes = info.Files.Where(f => f.EndsWith(".fidx", StringComparison.Ordinal) || f.EndsWith(".didx", StringComparison.Ordinal));
             foreach (var name in ArchiveName ?? ["*"])
             {
-                var pattern = new WildcardPattern(name, WildcardOptions.None);
+                var pattern = Arguments.Pattern(name);
                 var matches = indexes.Where(pattern.IsMatch).ToList();
                 if (matches.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(name))
                     WriteError(ErrorRecords.From(new PbsException("ArchiveNotFound", PbsErrorKind.ObjectNotFound,

@@ -29,7 +29,7 @@ public sealed class NewPbsDatastore : PbsCmdlet
 
     protected override void ProcessRecord()
     {
-        var full = GetUnresolvedProviderPathFromPSPath(Path);
+        if (!TryFullPath(Path, out var full)) return;
         var name = Name ?? System.IO.Path.GetFileName(System.IO.Path.TrimEndingDirectorySeparator(full));
         TryInvoke(full, () =>
         {

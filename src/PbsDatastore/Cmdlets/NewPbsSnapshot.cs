@@ -78,8 +78,10 @@ public sealed class NewPbsSnapshot : PbsCmdlet
 
     protected override void ProcessRecord()
     {
+        // A bad path stops the cmdlet: a snapshot without one of the inputs asked for is no backup.
         if (ParameterSetName == PathSet)
-            _paths.AddRange(Path.Select(GetUnresolvedProviderPathFromPSPath));
+            try { _paths.AddRange(Path.Select(FullPath)); }
+            catch (PbsException e) { ThrowTerminating(e); }
     }
 
     protected override void EndProcessing()
@@ -94,12 +96,13 @@ public sealed class NewPbsSnapshot : PbsCmdlet
             {
                 ns = BackupNamespace.Parse(Namespace);
                 type = BackupTypes.Parse(BackupType);
+                PbsNames.ValidateBackupId(BackupId);
                 time = BackupTime is null ? DateTimeOffset.UtcNow.ToUnixTimeSeconds() : Core.Hierarchy.BackupTime.Parse(BackupTime);
                 owner = Authid.Parse(Owner);
                 if (!SnapshotWriter.AllowedChunkSizes.Contains(ChunkSize))
                     throw new PbsException("UnsupportedChunkSize", PbsErrorKind.InvalidArgument,
                         $"Got unsupported chunk size '{ChunkSize}' (allowed: 64KB, 128KB, 256KB, 512KB, 1MB, 2MB, 4MB)", ChunkSize);
-                crypt = KeyFile is null ? null : KeyFiles.Load(GetUnresolvedProviderPathFromPSPath(KeyFile), Password);
+                crypt = KeyFile is null ? null : KeyFiles.Load(FullPath(KeyFile), Password);
                 inputs = ParameterSetName == PathSet ? _paths.Select(FileInput).ToList() : [StreamInput()];
             }))
             return;

@@ -34,10 +34,11 @@ public sealed class DatastoreTransformationAttribute : ArgumentTransformationAtt
 
     /// <summary>
     /// A configured name when datastore.cfg has it, otherwise a path (relative to the PowerShell location, which
-    /// <paramref name="fullPath"/> resolves).
+    /// <paramref name="resolve"/> resolves).
     /// </summary>
-    public static Datastore Resolve(string nameOrPath, Func<string, string> fullPath)
+    public static Datastore Resolve(string nameOrPath, Func<string, string> resolve)
     {
+        string fullPath(string path) => Arguments.FullPath(path, resolve);
         if (LooksLikeName(nameOrPath))
         {
             var config = File.Exists(PbsPaths.DatastoreConfigFile) ? DatastoreConfig.Load() : null;

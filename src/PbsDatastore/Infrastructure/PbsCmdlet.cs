@@ -1,5 +1,7 @@
 using System.Management.Automation;
+using System.Security;
 using PbsDatastore.Core;
+using PbsDatastore.Core.Formats;
 
 namespace PbsDatastore.Infrastructure;
 
@@ -64,6 +66,30 @@ public abstract class PbsCmdlet : PSCmdlet
             WriteError(new ErrorRecord(e, "InvalidPath", ErrorCategory.InvalidArgument, path));
         }
         return [];
+    }
+
+    /// <summary>The file-system path of a PowerShell path (relative to the location; not required to exist).</summary>
+    protected string FullPath(string path) => Arguments.FullPath(path, GetUnresolvedProviderPathFromPSPath);
+
+    /// <summary><see cref="FullPath"/>, or false after writing the error about <paramref name="path"/>.</summary>
+    protected bool TryFullPath(string path, out string fullPath)
+    {
+        string? full = null;
+        var ok = TryInvoke(path, () => full = FullPath(path));
+        fullPath = full!;
+        return ok;
+    }
+
+    /// <summary>The key of a -KeyFile argument (null without one); a key that cannot be loaded stops the cmdlet.</summary>
+    protected CryptConfig? LoadKeyFile(string? keyFile, SecureString? password)
+    {
+        if (keyFile is null) return null;
+        try { return KeyFiles.Load(FullPath(keyFile), password); }
+        catch (PbsException e)
+        {
+            ThrowTerminating(e, keyFile);
+            return null;
+        }
     }
 
     /// <summary>Stops the cmdlet with a terminating error built from a core failure.</summary>

@@ -29,7 +29,7 @@ internal static class Selection
                     $"backup group '{group}' does not exist in datastore '{ds.Name}'", group.ToString());
             return [group];
         }
-        var pattern = id is null ? null : new WildcardPattern(id, WildcardOptions.None);
+        var pattern = id is null ? null : Arguments.Pattern(id);
         return ds.ListGroups(ns).Where(g => (type == null || g.Type.ToPbsString() == type) && (pattern?.IsMatch(g.Id) ?? true));
     }
 

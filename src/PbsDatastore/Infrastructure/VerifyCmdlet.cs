@@ -44,12 +44,7 @@ public abstract class VerifyCmdlet : PbsCmdlet
     /// </summary>
     [Parameter, ValidateRange(1, VerifyTuning.MaxThreads), Alias("ThrottleLimit")] public int? VerifyThreads { get; set; }
 
-    protected override void BeginProcessing()
-    {
-        if (KeyFile is null) return;
-        try { _key = KeyFiles.Load(GetUnresolvedProviderPathFromPSPath(KeyFile), Password); }
-        catch (PbsException e) { ThrowTerminating(e, KeyFile); }
-    }
+    protected override void BeginProcessing() => _key = LoadKeyFile(KeyFile, Password);
 
     /// <summary>
     /// Asks ShouldProcess for <paramref name="target"/>; false when the user declined. Under -WhatIf the answer is

@@ -178,6 +178,18 @@ public class MoveTests
     }
 
     [Fact]
+    public void A_store_not_in_datastore_cfg_gets_no_journal_under_a_guessed_name()
+    {
+        using var dir = StoreCopy.WithoutChunks();
+        var store = Datastore.Open(dir.StorePath, locking: LockScheme.For("4.1.9", false));
+        Assert.Null(store.Config);
+        var state = new RecordingTaskState();
+        Assert.True(MovePlan.ForGroup(store.Group(BackupNamespace.Root, BackupType.Vm, "100"), BackupNamespace.Parse("prod")).Execute(state).Complete);
+        Assert.False(File.Exists(Journal(store)));
+        Assert.Contains(state.Logs, l => l.Contains("no move journal is written"));
+    }
+
+    [Fact]
     public void Old_locking_mode_refuses_moves()
     {
         using var dir = StoreCopy.WithoutChunks();
