@@ -49,3 +49,12 @@ Describe "README's runbook" {
         $r.Failed | Should -Be 1
     }
 }
+
+Describe "README's table of cmdlets" {
+    It 'names every exported cmdlet, and nothing else' {
+        $readme = Get-Content (Join-Path $RepoRoot 'README.md') -Raw
+        $table = [regex]::Match($readme, '(?s)\| task \| cmdlets \|\n(.*?)\n\n').Groups[1].Value
+        $named = [regex]::Matches($table, '`([A-Z][a-z]+-Pbs[A-Za-z]+)`') | ForEach-Object { $_.Groups[1].Value } | Sort-Object
+        $named | Should -Be ((Get-Command -Module PbsDatastore).Name | Sort-Object) -Because 'the README table is where a user finds what the module can do'
+    }
+}
