@@ -158,6 +158,14 @@ public sealed class DatastoreConfigEntry
 
     public string? Comment => Properties.GetValueOrDefault("comment");
 
+    /// <summary>
+    /// The `backend` type: `filesystem` (also when unset) or e.g. `s3` (PBS ≥ 4.0.4), whose directory on disk is only
+    /// a local cache of the bucket (addendum §4).
+    /// </summary>
+    public string BackendType => Properties.GetValueOrDefault("backend") is { } backend
+        ? PropertyString.Parse(backend, "type", "datastore.cfg", "backend").GetValueOrDefault("type") ?? "filesystem"
+        : "filesystem";
+
     /// <summary>Sub-keys of `tuning` (`chunk-order`, `sync-level`, GC tuning of newer PBS).</summary>
     public IReadOnlyDictionary<string, string> Tuning { get; }
 

@@ -47,9 +47,7 @@ public static partial class GarbageCollection
     /// </summary>
     private static void RefuseCacheOfObjectStore(Datastore datastore)
     {
-        if (datastore.Config?.Properties.GetValueOrDefault("backend") is not { } backend) return;
-        var type = PropertyString.Parse(backend, "type", "datastore.cfg", "backend").GetValueOrDefault("type") ?? "filesystem";
-        if (type != "filesystem")
+        if (datastore.Config?.BackendType is { } type && type != "filesystem")
             throw new PbsException("GcBackendNotSupported", PbsErrorKind.NotImplemented,
                 $"datastore '{datastore.Name}' has a '{type}' backend: its directory is only a local cache, and garbage collection there could make PBS delete chunks still in use; run it through PBS",
                 datastore.Name);
