@@ -100,11 +100,12 @@ internal static class IndexPass
 
     /// <summary>
     /// Work units: the versions of one archive in one group, oldest first (snapshot directory names sort by time),
-    /// cut into pieces so that there are several per core; largest first, so the cores finish together.
+    /// cut into pieces so that there are several per core (but never below a few versions: a piece's first index
+    /// is visited in full); largest first, so the cores finish together.
     /// </summary>
     private static List<int[]> Chains(IReadOnlyList<StoreIndexFile> files)
     {
-        var maxLength = Math.Max(1, files.Count / (4 * Environment.ProcessorCount));
+        var maxLength = Math.Max(4, files.Count / (4 * Environment.ProcessorCount));
         return Enumerable.Range(0, files.Count)
             .GroupBy(i => ArchiveKey(files[i]))
             .SelectMany(g => g.OrderBy(i => files[i].RelativePath, StringComparer.Ordinal).Chunk(maxLength))
