@@ -156,7 +156,8 @@ switch ($Task) {
         $passed = $core.Passed + $pester.Passed
         $failed = $core.Failed + $pester.Failed
         Write-Host "xunit: $($core.Passed) passed, $($core.Failed) failed; Pester: $($pester.Passed) passed, $($pester.Failed) failed"
-        if ($scratch) { Remove-Item $scratch -Recurse -Force -ErrorAction SilentlyContinue }
+        # rm, not Remove-Item: some tests leave names that are not UTF-8, which PowerShell cannot address.
+        if ($scratch) { & rm -rf -- $scratch }
         Write-Host "$passed passed, $failed failed"
         if ($failed -gt 0 -or $passed -eq 0) { exit 1 }
         exit 0

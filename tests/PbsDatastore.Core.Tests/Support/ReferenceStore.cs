@@ -72,8 +72,14 @@ public sealed class TempDir : IDisposable
 
     public void Dispose()
     {
-        if (_deleteOnDispose)
-            try { Directory.Delete(Path, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        if (!_deleteOnDispose) return;
+        try { Directory.Delete(Path, true); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // .NET cannot name entries that are not UTF-8 (some tests make them on purpose); rm can.
+            using var rm = System.Diagnostics.Process.Start("rm", ["-rf", "--", Path]);
+            rm.WaitForExit();
+        }
     }
 }
 
