@@ -85,7 +85,7 @@ public sealed class ChunkVerifier
         var started = Stopwatch.StartNew();
         var run = new IndexRun(archive, indexCryptMode == CryptMode.Encrypt ? CryptMode.Encrypt : CryptMode.None, task);
 
-        var order = ChunksInOrder(index, run);
+        var (order, repeats) = ChunksInOrder(index, run);
         var next = -1;
         using (var queue = new BlockingCollection<Loaded>(2 * Tuning.VerifyThreads))
         {
@@ -96,6 +96,11 @@ public sealed class ChunkVerifier
             Task.WaitAll(readers);
             queue.CompleteAdding();
             Task.WaitAll(decoders);
+            // Every repeat of a corrupt chunk counts an error, as in PBS (it meets the chunk again and either finds
+            // it marked corrupt or fails to load or decode it once more); a repeat of a good one counts nothing.
+            if (run.Fault is null)
+                foreach (var position in repeats)
+                    IsSettled(index.DigestAt(position), run);
 
             void Read()
             {
@@ -134,27 +139,33 @@ public sealed class ChunkVerifier
 
     /// <summary>
     /// PBS's get_chunks_in_order: the unsettled positions, in index order or sorted by the chunk file's inode
-    /// (a chunk that cannot be stat'ed goes last).
+    /// (a chunk that cannot be stat'ed goes last). Positions repeating a digest are set aside: loading the file
+    /// again while its first copy is decoding would only cost time; they are settled once decoding is done.
     /// </summary>
-    private List<int> ChunksInOrder(IndexFile index, IndexRun run)
+    private (List<int> Order, List<int> Repeats) ChunksInOrder(IndexFile index, IndexRun run)
     {
         var byInode = Tuning.ChunkOrder == ChunkOrder.Inode;
         var order = new List<(int Position, ulong Inode)>(index.Count);
-        // One position per digest: a repeat would only load the same file again while the first is decoding.
+        var repeats = new List<int>();
         var queued = new HashSet<ChunkDigest>();
         for (var i = 0; i < index.Count; i++)
         {
             if (i % 1024 == 0)
                 run.Task.CheckAbort();
             var digest = index.DigestAt(i);
-            if (IsSettled(digest, run) || !queued.Add(digest))
+            if (IsSettled(digest, run))
                 continue;
+            if (!queued.Add(digest))
+            {
+                repeats.Add(i);
+                continue;
+            }
             var inode = byInode && Libc.TryStat(_store.ChunkPath(digest), out var st) == 0 ? st.Inode : ulong.MaxValue;
             order.Add((i, inode));
         }
         if (byInode)
             order.Sort((a, b) => a.Inode.CompareTo(b.Inode));
-        return order.ConvertAll(o => o.Position);
+        return (order.ConvertAll(o => o.Position), repeats);
     }
 
     private static Task[] StartThreads(int count, Action body) => Enumerable.Range(0, count)

@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
+using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Maintenance;
+using PbsDatastore.Core.Store;
 using PbsDatastore.Core.Tests.Support;
 
 namespace PbsDatastore.Core.Tests.Maintenance;
@@ -53,5 +55,39 @@ public class VerifyPartsTests
         File.WriteAllText(chunk, "z");
         Assert.Equal(chunk + ".9.bad", CorruptChunk.Rename(chunk, task));
         Assert.Equal("z", File.ReadAllText(chunk + ".9.bad"));
+    }
+
+    [Theory]
+    [InlineData(ChunkOrder.Inode, 1, 4)]
+    [InlineData(ChunkOrder.None, 3, 1)]
+    [InlineData(ChunkOrder.Inode, 2, 2)]
+    public void EveryRepeatOfACorruptChunkCountsAnErrorAsInPbs(ChunkOrder order, int readers, int workers)
+    {
+        using var store = new SyntheticStore();
+        const int size = 4096;
+        ChunkDigest Chunk(byte fill, bool corrupt)
+        {
+            var data = Enumerable.Repeat(fill, size).ToArray();
+            var digest = new ChunkDigest(System.Security.Cryptography.SHA256.HashData(data));
+            var path = store.ChunkPath(digest);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            // A corrupt chunk is a valid blob of other data: its digest check fails.
+            File.WriteAllBytes(path, DataBlob.Encode(corrupt ? data.Select(b => (byte)~b).ToArray() : data, null, compress: true).Raw.ToArray());
+            return digest;
+        }
+        var (good, corrupt) = (Chunk(1, false), Chunk(2, true));
+        var missing = new ChunkDigest(System.Security.Cryptography.SHA256.HashData(new byte[] { 3 }));
+        // A disk image repeats chunks (zeros above all): 3 missing and 2 corrupt positions, 3 good ones.
+        store.WriteFixed("vm/1/2024-01-01T00:00:00Z/drive-scsi0.img.fidx", [good, missing, good, missing, corrupt, missing, corrupt, good], size);
+        var index = IndexFile.Open(Path.Combine(store.Path, "vm/1/2024-01-01T00:00:00Z/drive-scsi0.img.fidx"));
+        var verifier = new ChunkVerifier(ChunkStore.Open("synth", store.Path), null, new VerifyTuning(order, readers, workers), dryRun: true);
+
+        var result = verifier.VerifyIndexChunks(index, CryptMode.None, "drive-scsi0.img.fidx", new RecordingTaskState());
+
+        Assert.Equal(5, result.Errors);
+        Assert.Equal(3, result.ChunkErrors.Count(e => e.Digest == missing.ToString()));
+        Assert.Equal(2, result.ChunkErrors.Count(e => e.Digest == corrupt.ToString()));
+        // Each distinct chunk file was read once.
+        Assert.Equal(2, result.ChunksLoaded);
     }
 }
