@@ -48,12 +48,15 @@ public sealed class ExportPbsArchive : PbsCmdlet
     [Parameter]
     public SecureString? Password { get; set; }
 
+    private Core.Formats.CryptConfig? _crypt;
+
     protected override void ProcessRecord()
     {
         var snapshot = Snapshot.BackupSnapshot;
-        Core.Formats.CryptConfig? crypt = null;
-        if (KeyFile != null && !TryInvoke(KeyFile, () => crypt = KeyFiles.Load(FullPath(KeyFile), Password)))
+        // Loaded for the first snapshot and kept: deriving a passphrase key (scrypt) per piped snapshot is slow.
+        if (KeyFile != null && _crypt == null && !TryInvoke(KeyFile, () => _crypt = KeyFiles.Load(FullPath(KeyFile), Password)))
             return;
+        var crypt = _crypt;
         if (ParameterSetName == StreamSet)
         {
             TryInvoke(snapshot.ToString(), () => WriteObject(RunTask(state => ArchiveExporter.Export(snapshot, ArchiveName, OutputStream, crypt, state))));
