@@ -195,7 +195,7 @@ public static partial class GarbageCollection
                 Name = text,
                 Path = Path.Combine(_store.Path, ".chunks", Encoding.ASCII.GetString(prefix[..4]), text),
                 Size = size,
-                Atime = DateTimeOffset.FromUnixTimeSeconds(atime),
+                Atime = DateTimeOffset.FromUnixTimeSeconds(atime).LocalDateTime,
                 IsBad = bad,
                 WouldRemoveNow = atime < _minAtime,
             };

@@ -22,6 +22,7 @@ public sealed class ExportPbsArchive : PbsCmdlet
 
     /// <summary>The snapshot (from Get-PbsSnapshot or New-PbsSnapshot).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    [IdentityTransformation(typeof(SnapshotInfo))]
     public SnapshotInfo Snapshot { get; set; } = null!;
 
     /// <summary>Archive name as listed in the manifest; the final .fidx/.didx/.blob may be left out.</summary>

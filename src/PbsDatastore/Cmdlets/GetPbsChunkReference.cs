@@ -5,6 +5,7 @@ using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Maintenance;
 using PbsDatastore.Infrastructure;
+using PbsDatastore.Objects;
 
 namespace PbsDatastore.Cmdlets;
 
@@ -14,7 +15,7 @@ namespace PbsDatastore.Cmdlets;
 /// `.bad` (-Bad). One pass over every index of the datastore, however many digests are asked about.
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "PbsChunkReference", DefaultParameterSetName = DigestSet)]
-[OutputType(typeof(ChunkReference))]
+[OutputType(typeof(ChunkReferenceInfo))]
 public sealed class GetPbsChunkReference : PbsCmdlet
 {
     private const string DigestSet = "Digest", MissingSet = "Missing", BadSet = "Bad";
@@ -51,7 +52,7 @@ public sealed class GetPbsChunkReference : PbsCmdlet
                 var found = RunTask(state => Missing
                     ? ChunkReferences.FindMissing(Datastore.Path, state)
                     : ChunkReferences.FindBad(Datastore.Path, state));
-                WriteObject(found, enumerateCollection: true);
+                WriteReferences(Datastore, found);
             });
             return;
         }
@@ -69,8 +70,33 @@ public sealed class GetPbsChunkReference : PbsCmdlet
             TryInvoke(store.Name, () =>
             {
                 store.CheckOperation(DatastoreOperation.Read);
-                WriteObject(RunTask(state => ChunkReferences.Find(store.Path, digests, state)), enumerateCollection: true);
+                WriteReferences(store, RunTask(state => ChunkReferences.Find(store.Path, digests, state)));
             });
         }
+    }
+
+    // The snapshots as objects (each read once however many chunks it references), not as directory names.
+    private void WriteReferences(Datastore store, IReadOnlyList<ChunkReference> references)
+    {
+        var snapshots = new Dictionary<string, SnapshotInfo>(StringComparer.Ordinal);
+        SnapshotInfo snapshotOf(string relative)
+        {
+            if (!snapshots.TryGetValue(relative, out var info))
+            {
+                var snapshot = SnapshotAt(store, relative);
+                snapshots[relative] = info = Readers.Snapshot(snapshot, snapshot.Group.ReadOwner()?.ToString(), e => WriteError(ErrorRecords.From(e)));
+            }
+            return info;
+        }
+        foreach (var reference in references)
+            WriteObject(new ChunkReferenceInfo(store, reference, [.. reference.Snapshots.Select(snapshotOf)]));
+    }
+
+    /// <summary>The snapshot of a directory relative to the store root: `[ns/a/ns/b/]type/id/time`.</summary>
+    private static BackupSnapshot SnapshotAt(Datastore store, string relative)
+    {
+        var parts = relative.Split('/');
+        var ns = BackupNamespace.Parse(string.Join('/', parts[..^3].Where((_, i) => i % 2 == 1)));
+        return store.Group(ns, BackupTypes.Parse(parts[^3]), parts[^2]).Snapshot(parts[^1]);
     }
 }

@@ -23,6 +23,7 @@ public sealed class RemovePbsNamespace : PbsCmdlet
     /// <summary>The namespace: a name (`a/b`) or a Get-PbsNamespace object's BackupNamespace.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("Namespace")]
+    [NamespaceTransformation]
     public BackupNamespace BackupNamespace { get; set; } = null!;
 
     /// <summary>Also remove every group (and snapshot) in the namespace and below.</summary>

@@ -10,6 +10,7 @@ public sealed class RemovePbsSnapshot : PbsCmdlet
 {
     /// <summary>The snapshot (a Get-PbsSnapshot object binds through its BackupSnapshot property).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [IdentityTransformation(typeof(BackupSnapshot))]
     public BackupSnapshot BackupSnapshot { get; set; } = null!;
 
     /// <summary>Skip PBS's locks (only for a snapshot whose lock this process already holds). Protection still applies.</summary>

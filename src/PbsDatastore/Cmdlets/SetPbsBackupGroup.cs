@@ -10,6 +10,7 @@ namespace PbsDatastore.Cmdlets;
 public sealed class SetPbsBackupGroup : PbsCmdlet
 {
     [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [IdentityTransformation(typeof(BackupGroup))]
     public BackupGroup BackupGroup { get; set; } = null!;
 
     [Parameter(Mandatory = true)]

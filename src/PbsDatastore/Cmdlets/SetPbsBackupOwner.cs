@@ -10,6 +10,7 @@ namespace PbsDatastore.Cmdlets;
 public sealed class SetPbsBackupOwner : PbsCmdlet
 {
     [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [IdentityTransformation(typeof(BackupGroup))]
     public BackupGroup BackupGroup { get; set; } = null!;
 
     /// <summary>New owner Auth-ID: `user@realm` or `user@realm!token`.</summary>

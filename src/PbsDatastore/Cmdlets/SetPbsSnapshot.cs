@@ -13,6 +13,7 @@ namespace PbsDatastore.Cmdlets;
 public sealed class SetPbsSnapshot : PbsCmdlet
 {
     [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [IdentityTransformation(typeof(BackupSnapshot))]
     public BackupSnapshot BackupSnapshot { get; set; } = null!;
 
     [Parameter]

@@ -18,6 +18,7 @@ namespace PbsDatastore.Cmdlets;
 public sealed class UpdatePbsManifest : PbsCmdlet
 {
     [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [IdentityTransformation(typeof(BackupSnapshot))]
     public BackupSnapshot BackupSnapshot { get; set; } = null!;
 
     /// <summary>Runs with the manifest (BackupManifest) as `$_` while the manifest lock is held.</summary>

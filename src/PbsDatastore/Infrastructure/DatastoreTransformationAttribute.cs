@@ -1,35 +1,21 @@
 using System.Management.Automation;
 using PbsDatastore.Core;
 using PbsDatastore.Core.Hierarchy;
-using PbsDatastore.Objects;
 
 namespace PbsDatastore.Infrastructure;
 
 /// <summary>
 /// Lets every -Datastore parameter take a datastore object, any object of this module that carries one
-/// (namespace, group, snapshot), a name configured in datastore.cfg, or a datastore path.
+/// (namespace, group, snapshot), the same deserialized (jobs, remoting), a name configured in datastore.cfg, or a
+/// datastore path.
 /// </summary>
 [AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
 public sealed class DatastoreTransformationAttribute : ArgumentTransformationAttribute
 {
     public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
     {
-        var value = inputData is PSObject pso ? pso.BaseObject : inputData;
-        try
-        {
-            return value switch
-            {
-                Datastore ds => ds,
-                IDatastoreItem item => item.Datastore,
-                string s => Resolve(s, engineIntrinsics.SessionState.Path.GetUnresolvedProviderPathFromPSPath),
-                _ => throw new ArgumentTransformationMetadataException(
-                    $"cannot use a {value?.GetType().Name ?? "null"} as a datastore: give a datastore object, a configured name or a path"),
-            };
-        }
-        catch (PbsException e)
-        {
-            throw new ArgumentTransformationMetadataException(e.Message, e);
-        }
+        try { return Identity.OpenDatastore(inputData, engineIntrinsics.SessionState.Path.GetUnresolvedProviderPathFromPSPath); }
+        catch (PbsException e) { throw new ArgumentTransformationMetadataException(e.Message, e); }
     }
 
     /// <summary>

@@ -20,7 +20,7 @@ internal static class Readers
             Owner = group.ReadOwner()?.ToString(),
             Notes = group.ReadNotes(),
             SnapshotCount = group.ListSnapshots().Count(),
-            LastBackup = last is long t ? DateTimeOffset.FromUnixTimeSeconds(t) : null,
+            LastBackup = last is long t ? DateTimeOffset.FromUnixTimeSeconds(t).LocalDateTime : null,
         };
     }
 
