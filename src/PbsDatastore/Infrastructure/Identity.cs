@@ -63,8 +63,9 @@ internal static class Identity
         };
     }
 
-    private static PbsException NotADatastore(object? value) => new("InvalidDatastoreArgument", PbsErrorKind.InvalidArgument,
-        $"cannot use a {Describe(value)} as a datastore: give a datastore object, a configured name or a path", value);
+    // Thrown as the binder's own error: the value, not the datastore, is wrong.
+    private static ArgumentTransformationMetadataException NotADatastore(object? value) =>
+        new($"cannot use a {Describe(value)} as a datastore: give a datastore object, a configured name or a path");
 
     private static string Describe(object? value) => value switch
     {
@@ -82,8 +83,8 @@ internal static class Identity
         BackupNamespace ns => ns,
         NamespaceInfo info => info.BackupNamespace,
         string s => BackupNamespace.Parse(s),
-        _ => throw new PbsException("InvalidNamespaceArgument", PbsErrorKind.InvalidArgument,
-            $"cannot use a {Describe(input)} as a namespace: give a name such as 'a/b' or a Get-PbsNamespace object", input),
+        _ => throw new ArgumentTransformationMetadataException(
+            $"cannot use a {Describe(input)} as a namespace: give a name such as 'a/b' or a Get-PbsNamespace object"),
     };
 
     private static string? Text(PSObject bag, string name) => bag.Properties[name]?.Value switch

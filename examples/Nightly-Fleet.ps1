@@ -1,0 +1,51 @@
+<#
+.SYNOPSIS
+    Nightly maintenance of every datastore of every PBS host over SSH remoting (prune, garbage collection, verify),
+    then one Pester report of what failed.
+.DESCRIPTION
+    Runs Nightly-Host.ps1 (results only) on every host through PowerShell remoting over SSH (Invoke-Command -HostName or
+    -SSHConnection; each host needs pwsh as its sshd 'powershell' subsystem and PbsDatastore installed). The results
+    come back typed and tagged with PSComputerName; Nightly.Tests.ps1 turns them into a JUnit report at -ReportPath,
+    with a failing test for each store that failed and each host that could not be reached. Exits 1 when something
+    failed. Ctrl+C stops the remote runs.
+.EXAMPLE
+    ./Nightly-Fleet.ps1 -HostName pbs1, pbs2 -ReportPath /var/log/pbs/fleet.xml
+.EXAMPLE
+    ./Nightly-Fleet.ps1 -SSHConnection @{ HostName = 'pbs1'; UserName = 'backup'; KeyFilePath = '~/.ssh/pbs' } -ThrottleLimit 8
+#>
+[CmdletBinding(DefaultParameterSetName = 'HostName')]
+param(
+    [Parameter(Mandatory, ParameterSetName = 'HostName')]
+    [string[]] $HostName,
+    # Per-host connection settings, as Invoke-Command -SSHConnection takes them.
+    [Parameter(Mandatory, ParameterSetName = 'SSHConnection')]
+    [hashtable[]] $SSHConnection,
+    # Prune options for every store (Nightly-Host.ps1's parameters).
+    [hashtable] $Keep = @{ KeepDaily = 7; KeepWeekly = 4; KeepMonthly = 6 },
+    # Hosts maintained at the same time.
+    [int] $ThrottleLimit = 32,
+    [string] $ReportPath = 'pbs-fleet.xml'
+)
+
+$remote = @{ FilePath = Join-Path $PSScriptRoot 'Nightly-Host.ps1'; ThrottleLimit = $ThrottleLimit }
+if ($HostName) { $remote.HostName = $HostName } else { $remote.SSHConnection = $SSHConnection }
+# Nightly-Host.ps1's parameters by position: Datastore (all), KeepLast, KeepDaily, KeepWeekly, KeepMonthly,
+# ThrottleLimit, ReportPath (empty: results only).
+$remote.ArgumentList = @($null, [int]$Keep.KeepLast, [int]$Keep.KeepDaily, [int]$Keep.KeepWeekly, [int]$Keep.KeepMonthly, 4, '')
+
+$results = Invoke-Command @remote -ErrorAction SilentlyContinue -ErrorVariable hostErrors
+$results | Sort-Object PSComputerName, Datastore | Format-Table -GroupBy PSComputerName | Out-Host
+
+$pester = New-PesterConfiguration
+$pester.Run.Container = New-PesterContainer -Path (Join-Path $PSScriptRoot 'Nightly.Tests.ps1') -Data @{
+    Results = $results
+    # A host that could not be reached fails the report too.
+    HostErrors = @($hostErrors | Where-Object { $_.Exception -is [System.Management.Automation.Remoting.PSRemotingTransportException] })
+}
+$pester.Run.PassThru = $true
+$pester.Output.Verbosity = 'Detailed'
+$pester.TestResult.Enabled = $true
+$pester.TestResult.OutputFormat = 'JUnitXml'
+$pester.TestResult.OutputPath = $ReportPath
+$run = Invoke-Pester -Configuration $pester
+exit ([int]($run.Result -ne 'Passed'))
