@@ -3,7 +3,7 @@
     Nightly maintenance of every datastore of every PBS host over SSH remoting (prune, garbage collection, verify),
     then one Pester report of what failed.
 .DESCRIPTION
-    Runs Nightly-Host.ps1 (results only) on every host through PowerShell remoting over SSH (Invoke-Command -HostName or
+    Runs Nightly-Host.ps1 (results only) on every host through PowerShell remoting over SSH (New-PSSession -HostName or
     -SSHConnection; each host needs pwsh as its sshd 'powershell' subsystem and PbsDatastore installed). The results
     come back typed and tagged with PSComputerName; Nightly.Tests.ps1 turns them into a JUnit report at -ReportPath,
     with a failing test for each store that failed and each host that could not be reached. Exits 1 when something
@@ -17,7 +17,7 @@
 param(
     [Parameter(Mandatory, ParameterSetName = 'HostName')]
     [string[]] $HostName,
-    # Per-host connection settings, as Invoke-Command -SSHConnection takes them.
+    # Per-host connection settings, as New-PSSession -SSHConnection takes them.
     [Parameter(Mandatory, ParameterSetName = 'SSHConnection')]
     [hashtable[]] $SSHConnection,
     # Prune options for every store (Nightly-Host.ps1's parameters).
@@ -27,20 +27,33 @@ param(
     [string] $ReportPath = 'pbs-fleet.xml'
 )
 
-$remote = @{ FilePath = Join-Path $PSScriptRoot 'Nightly-Host.ps1'; ThrottleLimit = $ThrottleLimit }
-if ($HostName) { $remote.HostName = $HostName } else { $remote.SSHConnection = $SSHConnection }
+# The caller needs the module too: its views format the results that come back.
+Import-Module PbsDatastore -ErrorAction Stop
+# One session per host (Invoke-Command takes -ThrottleLimit with sessions only); a host that cannot be reached
+# gets none, and its error goes to the report.
+$connect = if ($HostName) { @{ HostName = $HostName } } else { @{ SSHConnection = $SSHConnection } }
+$sessions = @(New-PSSession @connect -ErrorAction SilentlyContinue -ErrorVariable hostErrors)
+$hosts = if ($HostName) { $HostName } else { $SSHConnection | ForEach-Object { $_.HostName } }
+
 # Nightly-Host.ps1's parameters by position: Datastore (all), KeepLast, KeepDaily, KeepWeekly, KeepMonthly,
 # ThrottleLimit, ReportPath (empty: results only).
-$remote.ArgumentList = @($null, [int]$Keep.KeepLast, [int]$Keep.KeepDaily, [int]$Keep.KeepWeekly, [int]$Keep.KeepMonthly, 4, '')
-
-$results = Invoke-Command @remote -ErrorAction SilentlyContinue -ErrorVariable hostErrors
+$arguments = @($null, [int]$Keep.KeepLast, [int]$Keep.KeepDaily, [int]$Keep.KeepWeekly, [int]$Keep.KeepMonthly, 4, '')
+$results = @()
+if ($sessions) {
+    try {
+        $results = Invoke-Command -Session $sessions -ThrottleLimit $ThrottleLimit -FilePath (Join-Path $PSScriptRoot 'Nightly-Host.ps1') `
+            -ArgumentList $arguments -ErrorAction SilentlyContinue -ErrorVariable +hostErrors
+    }
+    finally { $sessions | Remove-PSSession }
+}
 $results | Sort-Object PSComputerName, Datastore | Format-Table -GroupBy PSComputerName | Out-Host
 
 $pester = New-PesterConfiguration
 $pester.Run.Container = New-PesterContainer -Path (Join-Path $PSScriptRoot 'Nightly.Tests.ps1') -Data @{
     Results = $results
-    # A host that could not be reached fails the report too.
-    HostErrors = @($hostErrors | Where-Object { $_.Exception -is [System.Management.Automation.Remoting.PSRemotingTransportException] })
+    # A host that returned nothing (unreachable, module missing) fails the report too, with its errors.
+    Hosts = $hosts
+    HostErrors = $hostErrors
 }
 $pester.Run.PassThru = $true
 $pester.Output.Verbosity = 'Detailed'

@@ -1,9 +1,11 @@
 # The nightly report: one Context per datastore (per host when the results carry PSComputerName), failing where
-# prune, garbage collection or verification did. Run by Nightly-Host.ps1 and Nightly-Fleet.ps1 with -Data.
+# prune, garbage collection or verification did, and for a host that returned nothing. Run by Nightly-Host.ps1 and Nightly-Fleet.ps1 with -Data.
 param(
     # The results of Nightly-Host.ps1 (through remoting: deserialized, with PSComputerName).
     [object[]] $Results,
-    # Errors of hosts that could not be reached (Invoke-Command's error records).
+    # The hosts Nightly-Fleet.ps1 asked: each must have returned results.
+    [string[]] $Hosts = @(),
+    # Invoke-Command's errors, reported with the host they name.
     [object[]] $HostErrors = @()
 )
 
@@ -15,9 +17,7 @@ BeforeDiscovery {
             Items = $_.Group
         }
     })
-    $unreachable = @($HostErrors | ForEach-Object {
-        @{ Name = if ($_.OriginInfo) { $_.OriginInfo.PSComputerName } else { "$($_.TargetObject)" }; Message = "$_" }
-    })
+    $asked = @($Hosts | ForEach-Object { @{ Name = $_ } })
 }
 
 Describe 'PBS nightly maintenance' {
@@ -39,7 +39,10 @@ Describe 'PBS nightly maintenance' {
             $bad | Should -BeNullOrEmpty
         }
     }
-    Context 'host <Name>' -ForEach $unreachable {
-        It 'was reached' { $Message | Should -BeNullOrEmpty }
+    Context 'host <Name>' -ForEach $asked {
+        It 'returned results' {
+            $errors = @($HostErrors | Where-Object { "$($_.OriginInfo.PSComputerName) $($_.TargetObject) $_" -match [regex]::Escape($Name) })
+            @($Results | Where-Object PSComputerName -EQ $Name) | Should -Not -BeNullOrEmpty -Because ($errors -join '; ')
+        }
     }
 }
