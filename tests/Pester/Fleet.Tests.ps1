@@ -230,3 +230,23 @@ exit `$LASTEXITCODE
         $failed.Name -join "`n" | Should -Match 'found no missing chunks'
     }
 }
+
+Describe 'The nightly single-host runbook (examples/Nightly-Host.ps1)' {
+    BeforeAll {
+        # pbs2's stores, maintained on this machine with the module installed at the hosts' home.
+        $reportFile = Join-Path $Roots 'host.xml'
+        $env:PBS_DATASTORE_CONFIG_ROOT, $env:PBS_DATASTORE_RUN_ROOT = $Hosts[1].Etc, $Hosts[1].Run
+        $script:Run = Invoke-PwshAtHome $HostHome ("Import-Module '$((Get-Module Pester).Path)'; " +
+            "& '$(Join-Path $RepoRoot 'examples/Nightly-Host.ps1')' -ThrottleLimit 2 -ReportPath '$reportFile'; exit `$LASTEXITCODE") -WorkingDirectory $Roots
+        if (-not (Test-Path $reportFile)) { throw "the runbook wrote no report (exit $($Run.ExitCode)): $($Run.Output)" }
+        $script:Cases = @(([xml](Get-Content $reportFile -Raw)).SelectNodes('//testcase') | ForEach-Object {
+            [pscustomobject]@{ Name = $_.name; Failed = $null -ne $_.failure } })
+    }
+
+    It 'maintains both stores in parallel and fails only the broken one' {
+        $Run.ExitCode | Should -Be 1 -Because $Run.Output
+        @($Cases | Where-Object Name -Like '*store2*').Count | Should -Be 3
+        @($Cases | Where-Object Name -Like '*store2*' | Where-Object Failed) | Should -BeNullOrEmpty
+        @($Cases | Where-Object Name -Like '*store3*' | Where-Object Failed).Count | Should -Be 2
+    }
+}
