@@ -48,17 +48,9 @@ if ($sessions) {
 }
 $results | Sort-Object PSComputerName, Datastore | Format-Table -GroupBy PSComputerName | Out-Host
 
-$pester = New-PesterConfiguration
-$pester.Run.Container = New-PesterContainer -Path (Join-Path $PSScriptRoot 'Nightly.Tests.ps1') -Data @{
+exit (& (Join-Path $PSScriptRoot 'Invoke-NightlyReport.ps1') -ReportPath $ReportPath -Data @{
     Results = $results
     # A host that returned nothing (unreachable, module missing) fails the report too, with its errors.
     Hosts = $hosts
     HostErrors = $hostErrors
-}
-$pester.Run.PassThru = $true
-$pester.Output.Verbosity = 'Detailed'
-$pester.TestResult.Enabled = $true
-$pester.TestResult.OutputFormat = 'JUnitXml'
-$pester.TestResult.OutputPath = $ReportPath
-$run = Invoke-Pester -Configuration $pester
-exit ([int]($run.Result -ne 'Passed'))
+})

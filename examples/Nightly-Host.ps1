@@ -57,12 +57,4 @@ $results = $stores | ForEach-Object -ThrottleLimit $ThrottleLimit -Parallel {
 
 if (-not $ReportPath) { return $results }
 
-$pester = New-PesterConfiguration
-$pester.Run.Container = New-PesterContainer -Path (Join-Path $PSScriptRoot 'Nightly.Tests.ps1') -Data @{ Results = $results }
-$pester.Run.PassThru = $true
-$pester.Output.Verbosity = 'Detailed'
-$pester.TestResult.Enabled = $true
-$pester.TestResult.OutputFormat = 'JUnitXml'
-$pester.TestResult.OutputPath = $ReportPath
-$run = Invoke-Pester -Configuration $pester
-exit ([int]($run.Result -ne 'Passed'))
+exit (& (Join-Path $PSScriptRoot 'Invoke-NightlyReport.ps1') -Data @{ Results = $results } -ReportPath $ReportPath)
