@@ -170,6 +170,7 @@ Describe 'Remoting over SSH to two hosts' {
         $ps.Stop()
         $watch.Elapsed.TotalSeconds | Should -BeLessThan 15
         $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+        try { $null = $ps.EndInvoke($async) } catch [System.Management.Automation.PipelineStoppedException] { }
         $ps.Dispose()
         # The session survives, and no lock stays behind: a garbage collection (exclusive) runs at once.
         $s.State | Should -Be 'Opened'
