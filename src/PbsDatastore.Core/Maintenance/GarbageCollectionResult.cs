@@ -39,13 +39,6 @@ public sealed record GarbageCollectionOptions
     /// <summary>Auth-ID recorded in the UPID; default root@pam for root, else &lt;user&gt;@pam.</summary>
     public string? AuthId { get; init; }
 
-    /// <summary>
-    /// Test seam, storage failing on purpose: called with the path (relative to the datastore) of each directory
-    /// GC opens, index it reads, chunk it touches and file it unlinks; a non-zero errno makes that call fail with
-    /// it. Reproduces what cannot be arranged on a real disk, or as root (a permission-denied directory).
-    /// </summary>
-    internal Func<string, int>? Faults { get; init; }
-
     /// <summary>The cutoff in effect: explicit, else configured, else 24 h 5 min.</summary>
     public TimeSpan EffectiveAtimeCutoff => AtimeCutoff ?? ConfiguredAtimeCutoff ?? DefaultAtimeCutoff;
 }
