@@ -136,7 +136,8 @@ public static partial class GarbageCollection
 
             state.Log("Start GC phase2 (sweep unused chunks)");
             sw.Restart();
-            var sweep = new Sweep(store, options.DryRun ? SweepMode.DryRun : SweepMode.Remove, mark, minAtime, oldestWriter, Parallelism(options), state).Run();
+            var sweep = new Sweep(store, options.DryRun ? SweepMode.DryRun : SweepMode.Remove, mark, minAtime, oldestWriter, Parallelism(options), state,
+                options.RemoveStaleTempFiles).Run();
             var phase2 = sw.Elapsed;
 
             var status = new GarbageCollectionStatus
@@ -155,6 +156,8 @@ public static partial class GarbageCollection
             };
             foreach (var line in SummaryLines(status))
                 state.Log(line);
+            if (options.RemoveStaleTempFiles)
+                state.Log($"Removed stale chunk temp files: {sweep.RemovedTempFiles} ({HumanByte.Format(sweep.RemovedTempBytes)})");
             if (!options.DryRun)
             {
                 // PBS ignores a failure to write the status; say so instead of failing a finished collection.
@@ -171,6 +174,8 @@ public static partial class GarbageCollection
                 UniqueChunks = mark.UniqueChunks,
                 StrangePaths = mark.StrangePaths,
                 MissingChunks = mark.Missing,
+                RemovedTempFiles = sweep.RemovedTempFiles,
+                RemovedTempBytes = sweep.RemovedTempBytes,
                 Reasons =
                 [
                     new(GarbageCollectionReason.UnreferencedPastCutoff, sweep.RemovedChunks, sweep.RemovedChunkBytes, true),

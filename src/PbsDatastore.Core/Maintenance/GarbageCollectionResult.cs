@@ -33,6 +33,12 @@ public sealed record GarbageCollectionOptions
     /// <summary>Dry run: touch nothing, remove nothing, take no lock; report what a run now would do.</summary>
     public bool DryRun { get; init; }
 
+    /// <summary>
+    /// Also remove chunk writers' temp files (<c>.chunks/xxxx/&lt;hex&gt;.tmp_XXXXXX</c>, left by a killed writer) whose
+    /// last write is before the cutoff; PBS's own GC leaves them forever.
+    /// </summary>
+    public bool RemoveStaleTempFiles { get; init; }
+
     /// <summary>Worker threads for touching and sweeping; default: processor count.</summary>
     public int? Parallelism { get; init; }
 
@@ -89,6 +95,9 @@ public sealed class GarbageCollectionResult
     /// <summary>Index files whose parent is outside the namespace/group/snapshot scheme (still marked).</summary>
     public required long StrangePaths { get; init; }
     public required IReadOnlyList<MissingChunk> MissingChunks { get; init; }
+    /// <summary>Stale chunk temp files removed (or, in a dry run, that would be) with <see cref="GarbageCollectionOptions.RemoveStaleTempFiles"/>.</summary>
+    public long RemovedTempFiles { get; init; }
+    public long RemovedTempBytes { get; init; }
     public required IReadOnlyList<GarbageCollectionReasonTotal> Reasons { get; init; }
 
     public required DateTimeOffset Phase1Start { get; init; }
