@@ -1,5 +1,5 @@
 using PbsDatastore.Core.Locking;
-using PbsDatastore.Core.Maintenance;
+
 using PbsDatastore.Core.Native;
 
 namespace PbsDatastore.Core.Hierarchy;
