@@ -48,10 +48,9 @@ public sealed class GetPbsChunkReference : PbsCmdlet
         {
             TryInvoke(Datastore.Name, () =>
             {
-                Datastore.CheckOperation(DatastoreOperation.Read);
                 var found = RunTask(state => Missing
-                    ? ChunkReferences.FindMissing(Datastore.Path, state)
-                    : ChunkReferences.FindBad(Datastore.Path, state));
+                    ? ChunkReferences.FindMissing(Datastore, state)
+                    : ChunkReferences.FindBad(Datastore, state));
                 WriteReferences(Datastore, found);
             });
             return;
@@ -69,8 +68,7 @@ public sealed class GetPbsChunkReference : PbsCmdlet
             if (digests.Count == 0) continue;
             TryInvoke(store.Name, () =>
             {
-                store.CheckOperation(DatastoreOperation.Read);
-                WriteReferences(store, RunTask(state => ChunkReferences.Find(store.Path, digests, state)));
+                WriteReferences(store, RunTask(state => ChunkReferences.Find(store, digests, state)));
             });
         }
     }
