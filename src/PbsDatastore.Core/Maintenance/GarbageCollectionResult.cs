@@ -33,18 +33,17 @@ public sealed record GarbageCollectionOptions
     /// <summary>Dry run: touch nothing, remove nothing, take no lock; report what a run now would do.</summary>
     public bool DryRun { get; init; }
 
+    /// <summary>
+    /// Also remove chunk writers' temp files (<c>.chunks/xxxx/&lt;hex&gt;.tmp_XXXXXX</c>, left by a killed writer) whose
+    /// last write is before the cutoff; PBS's own GC leaves them forever.
+    /// </summary>
+    public bool RemoveStaleTempFiles { get; init; }
+
     /// <summary>Worker threads for touching and sweeping; default: processor count.</summary>
     public int? Parallelism { get; init; }
 
     /// <summary>Auth-ID recorded in the UPID; default root@pam for root, else &lt;user&gt;@pam.</summary>
     public string? AuthId { get; init; }
-
-    /// <summary>
-    /// Test seam, storage failing on purpose: called with the path (relative to the datastore) of each directory
-    /// GC opens, index it reads, chunk it touches and file it unlinks; a non-zero errno makes that call fail with
-    /// it. Reproduces what cannot be arranged on a real disk, or as root (a permission-denied directory).
-    /// </summary>
-    internal Func<string, int>? Faults { get; init; }
 
     /// <summary>The cutoff in effect: explicit, else configured, else 24 h 5 min.</summary>
     public TimeSpan EffectiveAtimeCutoff => AtimeCutoff ?? ConfiguredAtimeCutoff ?? DefaultAtimeCutoff;
@@ -96,6 +95,9 @@ public sealed class GarbageCollectionResult
     /// <summary>Index files whose parent is outside the namespace/group/snapshot scheme (still marked).</summary>
     public required long StrangePaths { get; init; }
     public required IReadOnlyList<MissingChunk> MissingChunks { get; init; }
+    /// <summary>Stale chunk temp files removed (or, in a dry run, that would be) with <see cref="GarbageCollectionOptions.RemoveStaleTempFiles"/>.</summary>
+    public long RemovedTempFiles { get; init; }
+    public long RemovedTempBytes { get; init; }
     public required IReadOnlyList<GarbageCollectionReasonTotal> Reasons { get; init; }
 
     public required DateTimeOffset Phase1Start { get; init; }
