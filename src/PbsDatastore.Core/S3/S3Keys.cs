@@ -15,7 +15,7 @@ public readonly record struct S3ChunkObject(string Key, ChunkDigest Digest, int?
     /// is part of the file name exactly once (PBS 4.2.3 appends it a second time as a directory, addendum §4.6).
     /// </summary>
     public string LocalPath(string storePath)
-        => Path.Combine(storePath, ChunkStore.ChunkDirName, ChunkStore.PrefixDirName(Digest.PrefixIndex), FileName);
+        => Path.Combine(storePath, ChunkLayout.ChunkDirName, ChunkLayout.PrefixDirName(Digest.PrefixIndex), FileName);
 }
 
 /// <summary>
@@ -45,12 +45,12 @@ public sealed class S3Keys
     public string InUseMarker => $"{Store}/{InUseMarkerName}";
 
     /// <summary>`STORE/.chunks/`: what GC phase 2 lists.</summary>
-    public string ChunksPrefix => $"{Store}/{ChunkStore.ChunkDirName}/";
+    public string ChunksPrefix => $"{Store}/{ChunkLayout.ChunkDirName}/";
 
     /// <summary>`STORE/.cnt/`: what an S3 refresh downloads.</summary>
     public string ContentPrefix => $"{Store}/{ContentDir}/";
 
-    public string Chunk(ChunkDigest digest) => $"{ChunksPrefix}{ChunkStore.PrefixDirName(digest.PrefixIndex)}/{digest}";
+    public string Chunk(ChunkDigest digest) => $"{ChunksPrefix}{ChunkLayout.PrefixDirName(digest.PrefixIndex)}/{digest}";
 
     public string BadChunk(ChunkDigest digest, int index) => $"{Chunk(digest)}.{index}.bad";
 
@@ -93,7 +93,7 @@ public sealed class S3Keys
         if (rest.Length < 5 + 64 || rest[4] != '/') return null;
         var name = rest[5..];
         if (!ChunkDigest.TryParse(name[..64], out var digest) || !name[..64].SequenceEqual(digest.ToString())) return null;
-        if (!rest[..4].SequenceEqual(ChunkStore.PrefixDirName(digest.PrefixIndex))) return null;
+        if (!rest[..4].SequenceEqual(ChunkLayout.PrefixDirName(digest.PrefixIndex))) return null;
         if (name.Length == 64) return new S3ChunkObject(key, digest, null);
         var suffix = name[64..];
         if (suffix.Length < 6 || suffix[0] != '.' || !suffix.EndsWith(".bad")) return null;

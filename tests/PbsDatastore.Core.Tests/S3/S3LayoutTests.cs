@@ -106,5 +106,5 @@ public class S3LayoutTests
     [Fact]
     public void Chunk_flocks_live_under_the_run_root()
         => Assert.Equal(Path.Combine(PbsPaths.RunRoot, "locks", "store1", ".chunks", "298a", Digest.ToString()),
-            S3ChunkCache.ChunkLockPath("store1", Digest));
+            S3Backend.ChunkLockPath("store1", Digest));
 }

@@ -18,7 +18,7 @@ public static class S3ReferenceStore
     public static void Upload(string storePath, S3Client client, string storeName = StoreName, Func<string, bool>? evict = null)
     {
         var keys = new S3Keys(storeName);
-        var chunkDir = Path.Combine(storePath, ChunkStore.ChunkDirName);
+        var chunkDir = Path.Combine(storePath, ChunkLayout.ChunkDirName);
         foreach (var file in Directory.EnumerateFiles(chunkDir, "*", SearchOption.AllDirectories))
         {
             var relative = Path.GetRelativePath(storePath, file);

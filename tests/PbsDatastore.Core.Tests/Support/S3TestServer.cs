@@ -67,7 +67,14 @@ public sealed class S3TestServer : IDisposable
             throw new InvalidOperationException($"the S3 test server did not start: {(stderr.Wait(1000) ? stderr.Result : "(no output)")}");
         }
         Port = JsonDocument.Parse(line.Result).RootElement.GetProperty("port").GetInt32();
+        // Datastores with `backend type=s3,client=test-s3` find this server in s3.cfg under the tests' config root.
+        Directory.CreateDirectory(PbsPaths.ConfigRoot);
+        File.WriteAllText(Path.Combine(PbsPaths.ConfigRoot, "s3.cfg"), S3ConfigSection());
     }
+
+    /// <summary>A datastore.cfg for an S3 store named <paramref name="store"/> cached at <paramref name="path"/>.</summary>
+    public static Core.Hierarchy.DatastoreConfig DatastoreConfig(string store, string path, string bucket = Bucket)
+        => Core.Hierarchy.DatastoreConfig.Parse($"datastore: {store}\n\tbackend type=s3,client=test-s3,bucket={bucket}\n\tpath {path}\n");
 
     public int Port { get; }
 
