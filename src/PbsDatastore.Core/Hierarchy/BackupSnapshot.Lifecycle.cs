@@ -101,7 +101,7 @@ public sealed partial class BackupSnapshot
     public BackupManifest UpdateManifest(Action<BackupManifest> modify, TimeSpan? lockTimeout = null,
         DatastoreOperation operation = DatastoreOperation.Write)
     {
-        Datastore.CheckOperation(operation);
+        Datastore.CheckOperation(operation, mirroredToS3: true);
         EnsureCanonicalName();
         WarmUp();
         using var _ = BackupLocks.LockManifest(this, lockTimeout);

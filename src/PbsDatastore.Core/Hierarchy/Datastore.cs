@@ -127,11 +127,12 @@ public sealed partial class Datastore : IDisposable
     /// datastore.cfg now, so a mode set after this object was opened is honoured; an unreadable file falls back to
     /// the section read at open time.
     /// </summary>
-    public void CheckOperation(DatastoreOperation operation)
+    /// <param name="mirroredToS3">The caller changes an S3 store's bucket as PBS does (GC, manifest updates); other
+    /// changes to an S3 store are refused, since they would reach only the local cache.</param>
+    public void CheckOperation(DatastoreOperation operation, bool mirroredToS3 = false)
     {
         CurrentConfig()?.MaintenanceMode?.Check(Name, operation);
-        // Changes to an S3 store must reach the bucket in PBS's order; only manifest updates do that so far.
-        if (operation == DatastoreOperation.Write && IsS3)
+        if (operation == DatastoreOperation.Write && IsS3 && !mirroredToS3)
             throw new PbsException("S3WriteNotSupported", PbsErrorKind.NotImplemented,
                 $"datastore '{Name}' keeps its data in S3 bucket '{Config!.Backend.Bucket}': changing it is not supported yet (only reading and verifying are)", Name);
     }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Locking;
+using PbsDatastore.Core.S3;
 using PbsDatastore.Core.Store;
 
 namespace PbsDatastore.Core.Maintenance;
@@ -24,12 +25,12 @@ public static partial class GarbageCollection
     public static GarbageCollectionResult Run(Datastore datastore, GarbageCollectionOptions options, ITaskState state)
     {
         var operation = options.DryRun ? DatastoreOperation.Read : DatastoreOperation.Write;
-        RefuseCacheOfObjectStore(datastore);
-        datastore.CheckOperation(operation);
+        datastore.CheckOperation(operation, mirroredToS3: true);
         RefuseNestedDatastore(datastore);
         // Counted where PBS counts operations, so that PBS does not take the store for idle meanwhile.
         using var registration = datastore.Config is null ? null : ActiveOperations.Register(datastore.Name, operation);
-        return Run(datastore.Backend, WithDatastoreSettings(datastore, options), state);
+        var settings = WithDatastoreSettings(datastore, options);
+        return datastore.Backend is S3Backend s3 ? RunS3(s3, settings, state) : Run(datastore.Backend, settings, state);
     }
 
     /// <summary>Unreferenced chunks of an opened datastore, with its configured cutoff.</summary>
@@ -41,15 +42,14 @@ public static partial class GarbageCollection
     }
 
     /// <summary>
-    /// A datastore with an S3 backend (PBS ≥ 4.0.4) keeps only a cache on disk: sweeping it frees nothing in the
-    /// bucket, and removing its zero-length markers or <c>.using</c> files can make PBS's own GC delete chunks that
-    /// are still referenced from the bucket (addendum §4.7). Its GC belongs to PBS.
+    /// A datastore with an S3 backend (PBS ≥ 4.0.4) keeps only a cache on disk: listing its files as unreferenced
+    /// chunks would say nothing about the bucket (its garbage collection is <see cref="RunS3"/>).
     /// </summary>
     private static void RefuseCacheOfObjectStore(Datastore datastore)
     {
         if (datastore.Config?.BackendType is { } type && type != "filesystem")
             throw new PbsException("GcBackendNotSupported", PbsErrorKind.NotImplemented,
-                $"datastore '{datastore.Name}' has a '{type}' backend: its directory is only a local cache, and garbage collection there could make PBS delete chunks still in use; run it through PBS",
+                $"datastore '{datastore.Name}' has a '{type}' backend: its directory is only a local cache; run Invoke-PbsGarbageCollection -WhatIf to see what its collection would delete from the bucket",
                 datastore.Name);
     }
 

@@ -73,6 +73,11 @@ public sealed class S3Backend : IDatastoreBackend
         ? S3CachedChunk.Missing
         : st.Size == 0 ? S3CachedChunk.Marker : S3CachedChunk.Cached;
 
+    /// <summary>`DIGEST.using` beside the chunk: "referenced, no local marker" (GC phase 1 → phase 2, §4.6).</summary>
+    internal static ReadOnlySpan<byte> UsingSuffix => ".using"u8;
+
+    public string UsingMarkerPath(in ChunkDigest digest) => ChunkPath(digest, ".using");
+
     public static string ChunkLockPath(string store, in ChunkDigest digest)
         => Path.Combine(LockPaths.StoreLockDir(store), ChunkLayout.ChunkDirName, ChunkLayout.PrefixDirName(digest.PrefixIndex), digest.ToString());
 

@@ -130,7 +130,7 @@ public class S3BackendTests(S3TestServer server)
     }
 
     [Fact]
-    public void Insert_waits_for_a_chunk_flock_another_process_holds()
+    public async Task Insert_waits_for_a_chunk_flock_another_process_holds()
     {
         using var copy = StoreCopy.WithoutChunks();
         Directory.CreateDirectory(Path.Combine(copy.StorePath, ".chunks", "7777"));
@@ -146,10 +146,10 @@ public class S3BackendTests(S3TestServer server)
         {
             Assert.Null(backend.TryLockChunk(digest));
             insert = Task.Run(() => backend.InsertChunk(digest, blob));
-            Assert.False(insert.Wait(500));
+            Assert.NotSame(insert, await Task.WhenAny(insert, Task.Delay(500)));
             Assert.Equal(0, client.Counters.Snapshot().Put); // nothing uploaded while the lock is held
         }
-        Assert.False(insert.Result.Duplicate);
+        Assert.False((await insert).Duplicate);
         Assert.Equal(1, client.Counters.Snapshot().Put);
         using var mine = backend.TryLockChunk(digest);
         Assert.NotNull(mine);

@@ -41,7 +41,7 @@ public class S3LayoutTests
         Assert.False(_keys.Content("vm/1000/owner").StartsWith(group, StringComparison.Ordinal));
         Assert.False(_keys.Content("vm/100-x/owner").StartsWith(group, StringComparison.Ordinal));
         Assert.False(_keys.Content("ns/ab/.namespace").StartsWith(ns, StringComparison.Ordinal));
-        Assert.True(_keys.Content("vm/100/owner").StartsWith(group, StringComparison.Ordinal));
+        Assert.StartsWith(group, _keys.Content("vm/100/owner"), StringComparison.Ordinal);
         Assert.False(new S3Keys("store10").InUseMarker.StartsWith(_keys.StorePrefix, StringComparison.Ordinal));
     }
 
