@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Text;
 using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Locking;
@@ -68,6 +69,40 @@ public sealed class S3Backend : IDatastoreBackend
         => _local.ReadFile(relativePath, spare, out data, out opened);
     public int StatFile(ReadOnlySpan<byte> relativePath, out ChunkFileStat stat) => _local.StatFile(relativePath, out stat);
     public void CheckAtimeUpdates() => _local.CheckAtimeUpdates();
+
+    /// <summary>
+    /// PBS's S3 move of a snapshot-tree file or directory (addendum §5.2): every object under the source is copied
+    /// to the target key, then the cache entry is renamed (never replacing), then the source objects are deleted
+    /// (a failed delete leaves only a stale copy, so it is not an error). Errno of the local rename; EIO when
+    /// the bucket refused the copy (nothing changed locally).
+    /// </summary>
+    public int RenameNoReplace(string fromRelativePath, string toRelativePath)
+    {
+        // Checked before copying: copying first would overwrite the target's objects.
+        if (_local.StatFile(Encoding.UTF8.GetBytes(toRelativePath), out _) == 0) return Libc.EEXIST;
+        List<string> sources;
+        try
+        {
+            if (Client.ListObjectsPage(Keys.ContentDirPrefix(toRelativePath), null, 1).Objects.Count > 0
+                || Client.HeadObject(Keys.Content(toRelativePath)) is not null)
+                return Libc.EEXIST;
+            var file = Keys.Content(fromRelativePath);
+            sources = Client.ListObjects(Keys.ContentDirPrefix(fromRelativePath)).Select(o => o.Key).ToList();
+            if (Client.HeadObject(file) is not null) sources.Add(file);
+            foreach (var key in sources)
+                Client.CopyObject(key, Keys.Content(toRelativePath) + key[file.Length..]);
+        }
+        catch (PbsException) { return Libc.EIO; }
+        var errno = _local.RenameNoReplace(fromRelativePath, toRelativePath);
+        if (errno != 0) return errno;
+        try
+        {
+            for (var i = 0; i < sources.Count; i += S3Client.MaxDeleteBatch)
+                Client.DeleteObjects(sources.Skip(i).Take(S3Client.MaxDeleteBatch).ToList());
+        }
+        catch (PbsException) { }
+        return 0;
+    }
 
     public S3CachedChunk State(in ChunkDigest digest) => StatChunk(digest, default, out var st) != 0
         ? S3CachedChunk.Missing

@@ -220,6 +220,33 @@ public class S3BackendTests(S3TestServer server)
     }
 
     [Fact]
+    public void Renames_copy_the_objects_then_rename_the_cache_then_delete_the_sources()
+    {
+        using var copy = StoreCopy.WithoutChunks();
+        using var client = server.Client();
+        var name = UniqueStore();
+        S3ReferenceStore.Upload(copy.StorePath, client, name);
+        using var backend = new S3Backend(FilesystemBackend.Open(name, copy.StorePath), client);
+        const string from = "vm/100/2024-03-01T10:00:00Z", to = "ns/prod/vm/100/2024-03-01T10:00:00Z";
+        Directory.CreateDirectory(Path.Combine(copy.StorePath, "ns/prod/vm/100"));
+        var keys = new S3Keys(name);
+        var before = client.ListObjects(keys.ContentDirPrefix(from)).Select(o => o.Key[keys.ContentDirPrefix(from).Length..]).Order().ToList();
+        Assert.NotEmpty(before);
+        Assert.Equal(0, backend.RenameNoReplace(from, to));
+        Assert.Empty(client.ListObjects(keys.ContentDirPrefix(from)));
+        Assert.Equal(before, client.ListObjects(keys.ContentDirPrefix(to)).Select(o => o.Key[keys.ContentDirPrefix(to).Length..]).Order());
+        Assert.True(Directory.Exists(Path.Combine(copy.StorePath, to)));
+        Assert.False(Directory.Exists(Path.Combine(copy.StorePath, from)));
+        // Never over an existing target, in the cache or in the bucket: both snapshots stay as they were.
+        var target = keys.Content("vm/100/2024-03-03T10:00:00Z/index.json.blob");
+        var targetManifest = client.GetObject(target);
+        Assert.Equal(Native.Libc.EEXIST, backend.RenameNoReplace("vm/100/2024-03-02T10:00:00Z", "vm/100/2024-03-03T10:00:00Z"));
+        Assert.Equal(targetManifest, client.GetObject(target));
+        Assert.NotNull(client.GetObject(keys.Content("vm/100/2024-03-02T10:00:00Z/index.json.blob")));
+        Assert.True(Directory.Exists(Path.Combine(copy.StorePath, "vm/100/2024-03-02T10:00:00Z")));
+    }
+
+    [Fact]
     public void Changes_to_an_s3_store_are_refused_until_they_reach_the_bucket()
     {
         using var copy = StoreCopy.WithoutChunks();

@@ -169,7 +169,7 @@ public class S3ClientTests(S3TestServer server)
         var endpoint = server.Endpoint();
         var faults = new FaultInjectingHandler(S3Client.CreateTransport(endpoint));
         using var client = server.Client(endpoint: endpoint, transport: faults,
-            options: S3TestServer.FastRetries with { RequestTimeout = TimeSpan.FromMilliseconds(fault == S3Fault.Timeout ? 300 : 30_000) });
+            options: S3TestServer.FastRetries with { RequestTimeout = TimeSpan.FromMilliseconds(fault == S3Fault.Timeout ? 1000 : 30_000) });
         var key = Prefix() + "retried";
         faults.Inject(r => r.Method == HttpMethod.Put, fault, times: 2);
         Assert.True(client.PutObject(key, [9, 9]));
