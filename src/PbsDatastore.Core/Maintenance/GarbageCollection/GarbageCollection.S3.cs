@@ -65,53 +65,8 @@ public static partial class GarbageCollection
             if (!options.DryRun) CleanLocalCache(store, minAtime, state);
             var phase2 = sw.Elapsed;
 
-            var status = new GarbageCollectionStatus
-            {
-                Upid = upid,
-                IndexFileCount = mark.IndexFileCount,
-                IndexDataBytes = mark.IndexDataBytes,
-                DiskBytes = sweep.DiskBytes,
-                DiskChunks = sweep.DiskChunks,
-                RemovedBytes = sweep.RemovedChunkBytes + sweep.RemovedBadBytes,
-                RemovedChunks = sweep.RemovedChunks,
-                PendingBytes = sweep.PendingChunkBytes + sweep.PendingBadBytes,
-                PendingChunks = sweep.PendingChunks,
-                RemovedBad = sweep.RemovedBad,
-                StillBad = sweep.StillBad,
-            };
-            foreach (var line in SummaryLines(status))
-                state.Log(line);
-            if (!options.DryRun)
-            {
-                try { status.Write(storePath); }
-                catch (PbsException e) { state.Warn($"unable to write {GarbageCollectionStatus.FileName}: {e.Message}"); }
-            }
-            return new GarbageCollectionResult
-            {
-                Datastore = name,
-                Path = storePath,
-                DryRun = options.DryRun,
-                Status = status,
-                IndexEntries = mark.IndexEntries,
-                UniqueChunks = mark.UniqueChunks,
-                StrangePaths = mark.StrangePaths,
-                MissingChunks = mark.Missing,
-                Reasons =
-                [
-                    new(GarbageCollectionReason.UnreferencedPastCutoff, sweep.RemovedChunks, sweep.RemovedChunkBytes, true),
-                    new(GarbageCollectionReason.UnreferencedWithinGrace, sweep.PendingChunks, sweep.PendingChunkBytes, false),
-                    new(GarbageCollectionReason.BadPastCutoff, sweep.RemovedBad, sweep.RemovedBadBytes, true),
-                    new(GarbageCollectionReason.BadWithinGrace, sweep.StillBad, sweep.PendingBadBytes, false),
-                ],
-                Phase1Start = DateTimeOffset.FromUnixTimeSeconds(phase1Start),
-                MinimumAtime = DateTimeOffset.FromUnixTimeSeconds(minAtime),
-                AtimeCutoff = cutoff,
-                Phase1Duration = phase1,
-                Phase2Duration = phase2,
-                Bucket = client.Bucket,
-                S3Requests = client.Counters.Snapshot() - requestsBefore,
-                S3RemovedKeys = sweep.RemovedKeys,
-            };
+            return Conclude(storePath, name, options, state, upid, mark, sweep.Totals, new RunTimes(phase1Start, minAtime, cutoff, phase1, phase2),
+                bucket: client.Bucket, s3Requests: client.Counters.Snapshot() - requestsBefore, s3RemovedKeys: sweep.RemovedKeys);
         }
         finally
         {
@@ -175,6 +130,9 @@ public static partial class GarbageCollection
 
         public long DiskBytes, DiskChunks, RemovedChunks, RemovedChunkBytes, RemovedBad, RemovedBadBytes;
         public long PendingChunks, PendingChunkBytes, StillBad, PendingBadBytes;
+
+        public SweepTotals Totals => new(DiskBytes, DiskChunks, RemovedChunks, RemovedChunkBytes, RemovedBad, RemovedBadBytes,
+            PendingChunks, PendingChunkBytes, StillBad, PendingBadBytes);
 
         /// <summary>Keys deleted from the bucket (in a dry run: that would be).</summary>
         public IReadOnlyList<string> RemovedKeys => _removedKeys;
