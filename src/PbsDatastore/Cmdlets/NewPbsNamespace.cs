@@ -10,13 +10,13 @@ namespace PbsDatastore.Cmdlets;
 [OutputType(typeof(BackupNamespace))]
 public sealed class NewPbsNamespace : PbsCmdlet
 {
-    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
-    [DatastoreTransformation]
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [DatastoreTransformation, AllowNull]
     [ArgumentCompleter(typeof(DatastoreNameCompleter))]
-    public Datastore Datastore { get; set; } = null!;
+    public Datastore Datastore { get => BoundDatastore; set => BoundDatastore = value; }
 
     /// <summary>Full name of the new namespace, e.g. `prod/db/archive`.</summary>
-    [Parameter(Mandatory = true, Position = 0)]
+    [Parameter(Mandatory = true, Position = 1)]
     [Alias("Name")]
     public string Namespace { get; set; } = "";
 

@@ -23,9 +23,9 @@ public sealed class NewPbsSnapshot : PbsCmdlet
     private readonly List<string> _paths = new();
 
     [Parameter(Mandatory = true, Position = 0)]
-    [DatastoreTransformation]
+    [DatastoreTransformation, AllowNull]
     [ArgumentCompleter(typeof(DatastoreNameCompleter))]
-    public Datastore Datastore { get; set; } = null!;
+    public Datastore Datastore { get => BoundDatastore; set => BoundDatastore = value; }
 
     [Parameter]
     [ArgumentCompleter(typeof(NamespaceCompleter))]

@@ -15,13 +15,13 @@ namespace PbsDatastore.Cmdlets;
 [OutputType(typeof(NamespaceRemovalResult))]
 public sealed class RemovePbsNamespace : PbsCmdlet
 {
-    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
-    [DatastoreTransformation]
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [DatastoreTransformation, AllowNull]
     [ArgumentCompleter(typeof(DatastoreNameCompleter))]
-    public Datastore Datastore { get; set; } = null!;
+    public Datastore Datastore { get => BoundDatastore; set => BoundDatastore = value; }
 
     /// <summary>The namespace: a name (`a/b`) or a Get-PbsNamespace object's BackupNamespace.</summary>
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
     [Alias("Namespace")]
     public BackupNamespace BackupNamespace { get; set; } = null!;
 

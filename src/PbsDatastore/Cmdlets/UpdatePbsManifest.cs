@@ -88,7 +88,7 @@ public sealed class UpdatePbsManifest : PbsCmdlet
             float or double or decimal => JsonValue.Create(Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture)),
             JsonNode n => n.DeepClone(),
             IDictionary d => new JsonObject(d.Cast<DictionaryEntry>().Select(x =>
-                KeyValuePair.Create(x.Key?.ToString() ?? "", ToJson(x.Value, key) ?? throw NullInside(key)))),
+                KeyValuePair.Create<string, JsonNode?>(x.Key?.ToString() ?? "", ToJson(x.Value, key) ?? throw NullInside(key)))),
             IEnumerable list => new JsonArray(list.Cast<object?>().Select(x => ToJson(x, key) ?? throw NullInside(key)).ToArray()),
             _ => throw new PbsException("InvalidManifestProperty", PbsErrorKind.InvalidArgument,
                 $"manifest property '{key}': cannot store a {value.GetType().Name} (use strings, numbers, booleans, hashtables or arrays)", key),
