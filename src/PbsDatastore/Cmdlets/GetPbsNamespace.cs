@@ -25,16 +25,18 @@ public sealed class GetPbsNamespace : PbsCmdlet
     [Parameter]
     public SwitchParameter Recurse { get; set; }
 
+    /// <summary>Namespace levels below -Namespace to list (0: only it); -Depth is its earlier name.</summary>
     [Parameter]
     [ValidateRange(0, 7)]
-    public int? Depth { get; set; }
+    [Alias("Depth")]
+    public int? MaxDepth { get; set; }
 
     protected override void ProcessRecord()
     {
         TryInvoke(Namespace, () =>
         {
             var start = Selection.Namespace(Datastore, Namespace);
-            var depth = Depth ?? (Recurse ? null : 1);
+            var depth = MaxDepth ?? (Recurse ? null : 1);
             foreach (var ns in Datastore.ListNamespaces(start, depth, e => WriteError(ErrorRecords.From(e))))
                 WriteObject(new NamespaceInfo(Datastore, ns));
         });

@@ -24,6 +24,7 @@ public sealed class InvokePbsPruneCommand : PbsCmdlet
 
     /// <summary>Groups to prune (Get-PbsBackupGroup output binds here).</summary>
     [Parameter(Mandatory = true, ParameterSetName = GroupSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [CoreObjectTransformation]
     public BackupGroup[] BackupGroup { get; set; } = [];
 
     /// <summary>

@@ -2,12 +2,13 @@ using System.Management.Automation;
 using PbsDatastore.Completion;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Infrastructure;
+using PbsDatastore.Objects;
 
 namespace PbsDatastore.Cmdlets;
 
 /// <summary>Creates a namespace below an existing parent (PBS's rules: component ≤ 32 characters, depth ≤ 7).</summary>
 [Cmdlet(VerbsCommon.New, "PbsNamespace", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
-[OutputType(typeof(BackupNamespace))]
+[OutputType(typeof(NamespaceInfo))]
 public sealed class NewPbsNamespace : PbsCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
@@ -26,7 +27,7 @@ public sealed class NewPbsNamespace : PbsCmdlet
         {
             var ns = BackupNamespace.Parse(Namespace);
             if (!ShouldProcess($"{Datastore.Name}:{ns.Name}", "Create namespace")) return;
-            WriteObject(Datastore.CreateNamespace(ns));
+            WriteObject(new NamespaceInfo(Datastore, Datastore.CreateNamespace(ns)));
         });
     }
 }

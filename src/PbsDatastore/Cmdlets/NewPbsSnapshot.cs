@@ -33,16 +33,19 @@ public sealed class NewPbsSnapshot : PbsCmdlet
 
     [Parameter(Mandatory = true)]
     [ValidateSet("vm", "ct", "host")]
+    [Alias("Type")]
     public string BackupType { get; set; } = "";
 
     [Parameter(Mandatory = true)]
     [ArgumentCompleter(typeof(BackupIdCompleter))]
     [ValidateNotNullOrEmpty]
+    [Alias("Id")]
     public string BackupId { get; set; } = "";
 
     /// <summary>Default: now (whole seconds).</summary>
     [Parameter]
     [BackupTimeTransformation]
+    [Alias("Time")]
     public string? BackupTime { get; set; }
 
     /// <summary>Owner of a new group; an existing group must already belong to it. Default root@pam.</summary>

@@ -13,6 +13,7 @@ namespace PbsDatastore.Cmdlets;
 public sealed class RemovePbsUnlistedFile : PbsCmdlet
 {
     [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [CoreObjectTransformation]
     public BackupSnapshot BackupSnapshot { get; set; } = null!;
 
     /// <summary>Write the full path of every removed file.</summary>

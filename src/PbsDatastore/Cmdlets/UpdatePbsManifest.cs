@@ -5,6 +5,7 @@ using PbsDatastore.Core;
 using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Infrastructure;
+using PbsDatastore.Objects;
 
 namespace PbsDatastore.Cmdlets;
 
@@ -14,10 +15,11 @@ namespace PbsDatastore.Cmdlets;
 /// (encrypted) snapshot only `unprotected` may change; anything else is refused and nothing is written.
 /// </summary>
 [Cmdlet(VerbsData.Update, "PbsManifest", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = "Edit")]
-[OutputType(typeof(BackupManifest))]
+[OutputType(typeof(ManifestInfo))]
 public sealed class UpdatePbsManifest : PbsCmdlet
 {
     [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [CoreObjectTransformation]
     public BackupSnapshot BackupSnapshot { get; set; } = null!;
 
     /// <summary>Runs with the manifest (BackupManifest) as `$_` while the manifest lock is held.</summary>
@@ -47,8 +49,8 @@ public sealed class UpdatePbsManifest : PbsCmdlet
         if (!ShouldProcess(s.ManifestPath, "Update manifest")) return;
         TryInvoke(s.ManifestPath, () =>
         {
-            var written = s.UpdateManifest(Modify, TimeSpan.FromSeconds(LockTimeout));
-            if (PassThru) WriteObject(written);
+            s.UpdateManifest(Modify, TimeSpan.FromSeconds(LockTimeout));
+            if (PassThru) WriteObject(Readers.Manifest(s));
         });
     }
 
