@@ -111,7 +111,7 @@ public sealed class NewPbsSnapshot : PbsCmdlet
             return;
 
         var target = $"{(ns.IsRoot ? "" : ns.Name + ":")}{BackupType}/{BackupId}/{Core.Hierarchy.BackupTime.Format(time)}";
-        if (!ShouldProcess(target, $"Create snapshot with {string.Join(", ", inputs.Select(i => i.Name))}"))
+        if (!ShouldProcess($"{target} in {Datastore.Name}", $"Create snapshot with {string.Join(", ", inputs.Select(i => i.Name))}"))
             return;
 
         BackupSnapshot? snapshot = null;

@@ -83,10 +83,15 @@ public abstract class PbsCompleter : IArgumentCompleter
             _ => Text("BackupTime"),
         };
 
-        /// <summary>A relative path is relative to the PowerShell location, as when the command runs.</summary>
+        /// <summary>
+        /// A relative path is relative to the PowerShell location, as when the command runs. Completers get no
+        /// session state; a nested pipeline on the completing runspace asks for the location.
+        /// </summary>
         private static string FileSystemPath(string path)
         {
-            var location = System.Management.Automation.Runspaces.Runspace.DefaultRunspace?.SessionStateProxy.Path.CurrentFileSystemLocation.ProviderPath;
+            using var ps = PowerShell.Create(RunspaceMode.CurrentRunspace);
+            var location = ps.AddCommand("Microsoft.PowerShell.Management\\Get-Location").AddParameter("PSProvider", "FileSystem")
+                .Invoke<PathInfo>().FirstOrDefault()?.ProviderPath;
             return Path.GetFullPath(path, location ?? Environment.CurrentDirectory);
         }
 
