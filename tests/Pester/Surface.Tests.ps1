@@ -364,6 +364,24 @@ Describe 'Help' {
     }
 }
 
+Describe 'Verify progress below file level' {
+    It 'shows the chunks of the archive being verified, and completes that bar' {
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript("Import-Module '$ModulePath'").AddStatement()
+            $null = $ps.AddScript('param($s) Test-PbsSnapshot -BackupSnapshot (Get-PbsSnapshot $s ct 200) -WhatIf -WarningAction SilentlyContinue').AddParameter('s', $Store)
+            $null = $ps.Invoke()
+            $bar = @($ps.Streams.Progress | Where-Object ActivityId -eq ([PbsDatastore.Core.Maintenance.ChunkVerifier]::ChunkProgressId))
+        }
+        finally { $ps.Dispose() }
+        $chunks = @($bar | Where-Object RecordType -eq 'Processing')
+        # root.pxar.didx of ct/200 has 27 chunks: records at chunk 0 and 16.
+        $chunks | Where-Object Activity -eq 'Verify root.pxar.didx' | ForEach-Object StatusDescription | Should -Contain '16 of 27 chunks'
+        $chunks | Where-Object { $_.PercentComplete -lt 0 -or $_.PercentComplete -gt 100 } | Should -BeNullOrEmpty
+        $bar[-1].RecordType | Should -Be 'Completed'
+    }
+}
+
 Describe 'Ctrl+C' {
     It 'says that verification was stopped and how far it got' {
         $out = Invoke-Child -Interrupt 3 ("[Console]::Out.WriteLine('started'); 1..100000 | ForEach-Object { '$Store' } | " +
