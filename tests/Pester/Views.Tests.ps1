@@ -99,4 +99,11 @@ Describe 'HumanByte' {
     ) {
         [PbsDatastore.Core.HumanByte]::Format([long]$Bytes) | Should -Be $Text
     }
+
+    It 'formats <Bytes> with 2 decimals as <Text> (table columns)' -ForEach @(
+        @{ Bytes = 0; Text = '0 B' }, @{ Bytes = 9000; Text = '8.79 KiB' }, @{ Bytes = 1GB + 103MB; Text = '1.1 GiB' },
+        @{ Bytes = 1MB - 1; Text = '1024 KiB' }, @{ Bytes = 4394304; Text = '4.19 MiB' }
+    ) {
+        [PbsDatastore.Core.HumanByte]::Format([long]$Bytes, 2) | Should -Be $Text
+    }
 }

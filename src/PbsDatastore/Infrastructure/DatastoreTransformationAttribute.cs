@@ -15,6 +15,7 @@ public sealed class DatastoreTransformationAttribute : ArgumentTransformationAtt
     public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
     {
         var value = inputData is PSObject pso ? pso.BaseObject : inputData;
+        _pending = null;
         try
         {
             return value switch
