@@ -148,11 +148,12 @@ public abstract class PbsCmdlet : PSCmdlet
     /// <summary>The password typed at the host's prompt; null when the host cannot prompt (-NonInteractive, jobs).</summary>
     private SecureString? PromptForPassword(string keyFile)
     {
+        if (Host?.UI is not { } ui) return null;
         var field = new System.Management.Automation.Host.FieldDescription("Password");
         field.SetParameterType(typeof(SecureString));
         try
         {
-            var answer = Host.UI.Prompt($"Key file {keyFile}", "The key is password protected.", [field]);
+            var answer = ui.Prompt($"Key file {keyFile}", "The key is password protected.", [field]);
             return answer.TryGetValue("Password", out var value) ? value?.BaseObject as SecureString : null;
         }
         catch (Exception e) when (e is PSInvalidOperationException or NotImplementedException or System.Management.Automation.Host.HostException)
