@@ -16,7 +16,7 @@ public sealed class GetPbsGarbageCollectionStatus : DatastoreCmdlet
     protected override void ProcessRecord()
         => TryInvoke(Datastore, () =>
         {
-            var status = PSObject.AsPSObject(GarbageCollectionStatus.Read(Datastore.Path));
+            var status = PSObject.AsPSObject(GarbageCollectionStatus.Read(Datastore));
             var upid = ((GarbageCollectionStatus)status.BaseObject).Upid;
             // PBS writes .gc-status only when a run succeeds, at its end: the file's mtime is when that run ended.
             DateTimeOffset? started = Upid.TryParse(upid, out var parsed) && parsed!.StartTime > 0

@@ -20,9 +20,13 @@ public sealed class InvokePbsGarbageCollection : DatastoreCmdlet
     [Parameter]
     public SwitchParameter SkipAtimeCheck { get; set; }
 
+    /// <summary>Also removes killed chunk writers' temp files older than the cutoff (PBS keeps them).</summary>
+    [Parameter]
+    public SwitchParameter RemoveStaleTempFiles { get; set; }
+
     protected override void ProcessRecord()
     {
-        var options = new GarbageCollectionOptions { AtimeCutoff = AtimeCutoff, SkipAtimeCheck = SkipAtimeCheck };
+        var options = new GarbageCollectionOptions { AtimeCutoff = AtimeCutoff, SkipAtimeCheck = SkipAtimeCheck, RemoveStaleTempFiles = RemoveStaleTempFiles };
         if (ShouldProcess(Datastore.ToString(), "Remove unreferenced chunks (garbage collection)"))
             TryInvoke(Datastore, () => WriteObject(RunTask(state => GarbageCollection.Run(Datastore, options, state))));
         else if (IsWhatIf)

@@ -17,11 +17,11 @@ public static partial class GarbageCollection
     /// </summary>
     internal sealed class Sweep
     {
-        private const int DirectoryCount = 65536;
+        private const int DirectoryCount = ChunkLayout.PrefixCount;
         private const int BlockSize = 256;
         private const string Title = "Garbage collection phase 2: sweep unused chunks";
 
-        private readonly StoreHandle _store;
+        private readonly IDatastoreBackend _store;
         private readonly SweepMode _mode;
         private readonly MarkResult _mark;
         private readonly long _minAtime, _oldestWriter;
@@ -41,9 +41,13 @@ public static partial class GarbageCollection
 
         public long DiskBytes, DiskChunks, RemovedChunks, RemovedChunkBytes, RemovedBad, RemovedBadBytes;
         public long PendingChunks, PendingChunkBytes, StillBad, PendingBadBytes;
+        public long RemovedTempFiles, RemovedTempBytes;
+        private readonly bool _removeTempFiles;
 
-        public Sweep(StoreHandle store, SweepMode mode, MarkResult mark, long minAtime, long oldestWriter, int workers, ITaskState state)
+        public Sweep(IDatastoreBackend store, SweepMode mode, MarkResult mark, long minAtime, long oldestWriter, int workers, ITaskState state,
+            bool removeTempFiles = false)
         {
+            _removeTempFiles = removeTempFiles && mode != SweepMode.List;
             _store = store;
             _mode = mode;
             _mark = mark;
@@ -80,7 +84,6 @@ public static partial class GarbageCollection
 
         private void Work(CancellationToken token)
         {
-            var buffer = new byte[32 * 1024];
             var local = new Counters();
             try
             {
@@ -91,7 +94,7 @@ public static partial class GarbageCollection
                     for (var dir = block * BlockSize; dir < (block + 1) * BlockSize; dir++)
                     {
                         token.ThrowIfCancellationRequested();
-                        SweepDirectory(dir, buffer, ref local, token);
+                        SweepDirectory(dir, ref local, token);
                         DirectoryDone(dir);
                     }
                 }
@@ -102,35 +105,32 @@ public static partial class GarbageCollection
             }
         }
 
-        private unsafe void SweepDirectory(int dir, byte[] buffer, ref Counters c, CancellationToken token)
+        private void SweepDirectory(int dir, ref Counters c, CancellationToken token)
         {
-            Span<byte> prefix = stackalloc byte[5];
-            WritePrefix(dir, prefix);
-            var fd = -_store.ChunkFaultAt(prefix);
-            if (fd == 0)
-                fixed (byte* p = prefix) fd = Libc.OpenDirectoryAt(_store.ChunksFd, p);
-            if (fd == -Libc.ENOENT) return;
-            if (fd < 0) throw IteratorFailed(prefix, -fd);
+            var errno = _store.OpenChunkDirectory(dir, out var directory);
+            if (errno == Libc.ENOENT) return;
+            if (errno != 0) throw IteratorFailed(dir, errno);
             List<UnreferencedChunk>? listed = null;
-            try
+            using (directory)
             {
-                var entries = new DirectoryEntries(fd, buffer);
+                var entries = directory!;
                 while (entries.MoveNext())
                 {
                     var name = entries.Name;
-                    if (!ChunkStore.IsChunkName(name, out var bad)) continue;
+                    if (!ChunkLayout.IsChunkName(name, out var bad))
+                    {
+                        if (_removeTempFiles && ChunkLayout.IsChunkTempName(name))
+                            SweepTempFile(entries, dir, ref c);
+                        continue;
+                    }
                     _hasCandidates[dir] = true;
                     if (token.IsCancellationRequested)
                         throw new PbsException("OperationStopped", PbsErrorKind.OperationStopped, "abort requested - aborting task");
-                    Libc.Statx st;
-                    fixed (byte* p = entries.NameZ)
-                    {
-                        if (Libc.StatxAt(fd, p, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS, &st) != 0) continue;
-                    }
+                    if (entries.Stat(out var st) != 0) continue;
                     if (!st.IsRegularFile) continue;
                     _regularFiles[dir]++;
-                    var size = (long)st.Size;
-                    var atime = st.Atime.Seconds;
+                    var size = st.Size;
+                    var atime = st.AtimeSeconds;
                     if (_mode != SweepMode.Remove && WouldBeTouched(name, bad))
                     {
                         if (_mode == SweepMode.List) continue;
@@ -138,22 +138,17 @@ public static partial class GarbageCollection
                     }
                     else if (_mode == SweepMode.List)
                     {
-                        (listed ??= new()).Add(Describe(prefix, name, size, atime, bad));
+                        (listed ??= new()).Add(Describe(dir, name, size, atime, bad));
                         continue;
                     }
                     if (atime < _minAtime)
                     {
-                        if (_mode == SweepMode.Remove)
+                        if (_mode == SweepMode.Remove && entries.Remove() is var unlinkErrno && unlinkErrno != 0)
                         {
-                            var errno = _store.Faults is null ? 0 : _store.Faults($".chunks/{Encoding.ASCII.GetString(prefix[..4])}/{Encoding.UTF8.GetString(name)}");
-                            if (errno == 0)
-                                fixed (byte* p = entries.NameZ) errno = Libc.UnlinkAt(fd, p, 0) == 0 ? 0 : Libc.LastErrno;
-                            if (errno != 0)
-                            {
-                                throw new PbsException("GcUnlinkFailed", PbsErrorKind.WriteError,
-                                    $"unlinking chunk {RustDebug.Quote(Encoding.UTF8.GetString(name))} failed on store '{_store.Path}' - {Libc.StrError(errno)}",
-                                    Path.Combine(_store.Path, ".chunks", Encoding.ASCII.GetString(prefix[..4]), Encoding.UTF8.GetString(name)));
-                            }
+                            var text = Encoding.UTF8.GetString(name);
+                            throw new PbsException("GcUnlinkFailed", PbsErrorKind.WriteError,
+                                $"unlinking chunk {RustDebug.Quote(text)} failed on store '{_store.BasePath}' - {Libc.StrError(unlinkErrno)}",
+                                Path.Combine(_store.BasePath, ChunkLayout.ChunkDirName, ChunkLayout.PrefixDirName(dir), text));
                         }
                         if (bad) { c.RemovedBad++; c.RemovedBadBytes += size; }
                         else { c.RemovedChunks++; c.RemovedChunkBytes += size; }
@@ -169,31 +164,47 @@ public static partial class GarbageCollection
                         c.DiskBytes += size;
                     }
                 }
-                if (entries.Errno != 0) throw IteratorFailed(prefix, entries.Errno);
-            }
-            finally
-            {
-                Libc.Close(fd);
+                if (entries.Errno != 0) throw IteratorFailed(dir, entries.Errno);
             }
             if (listed is not null) _listed[dir] = listed;
+        }
+
+        /// <summary>
+        /// A chunk writer's temp file (<c>&lt;hex&gt;.tmp_XXXXXX</c>) left by a killed writer: removed when its last write
+        /// (mtime) is before the cutoff, which also lies before the start of the oldest live writer holding the
+        /// chunk-store lock, so no live writer can still own it. PBS's GC leaves these files; they are counted apart
+        /// from PBS's figures.
+        /// </summary>
+        private void SweepTempFile(IStoreDirectory entries, int dir, ref Counters c)
+        {
+            if (entries.Stat(out var st) != 0 || !st.IsRegularFile || st.MtimeSeconds >= _minAtime || st.MtimeSeconds >= _oldestWriter) return;
+            if (_mode == SweepMode.Remove && entries.Remove() is var errno && errno != 0 && errno != Libc.ENOENT)
+            {
+                var text = Encoding.UTF8.GetString(entries.Name);
+                throw new PbsException("GcUnlinkFailed", PbsErrorKind.WriteError,
+                    $"unlinking stale chunk temp file {RustDebug.Quote(text)} failed on store '{_store.BasePath}' - {Libc.StrError(errno)}",
+                    Path.Combine(_store.BasePath, ChunkLayout.ChunkDirName, ChunkLayout.PrefixDirName(dir), text));
+            }
+            c.RemovedTempFiles++;
+            c.RemovedTempBytes += st.Size;
         }
 
         /// <summary>Whether phase 1 of a real run would have touched this exact file name (dry run and listing).</summary>
         private bool WouldBeTouched(ReadOnlySpan<byte> name, bool bad)
         {
-            if (!TryParseLowerHex(name, out var key)) return false;
+            if (!ChunkLayout.TryParseLowerHex(name, out var key)) return false;
             if (!bad) return name.Length == 64 && _mark.Referenced.Contains(key);
             return name[64] == (byte)'.' && name[65] is >= (byte)'0' and <= (byte)'9' && _mark.MissingDigests.Contains(key);
         }
 
-        private UnreferencedChunk Describe(ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> name, long size, long atime, bool bad)
+        private UnreferencedChunk Describe(int dir, ReadOnlySpan<byte> name, long size, long atime, bool bad)
         {
             var text = Encoding.UTF8.GetString(name);
             return new UnreferencedChunk
             {
                 Digest = text[..64].ToLowerInvariant(),
                 Name = text,
-                Path = Path.Combine(_store.Path, ".chunks", Encoding.ASCII.GetString(prefix[..4]), text),
+                Path = Path.Combine(_store.BasePath, ChunkLayout.ChunkDirName, ChunkLayout.PrefixDirName(dir), text),
                 Size = size,
                 Atime = DateTimeOffset.FromUnixTimeSeconds(atime),
                 IsBad = bad,
@@ -226,28 +237,20 @@ public static partial class GarbageCollection
             }
         }
 
-        private PbsException IteratorFailed(ReadOnlySpan<byte> prefix, int errno)
+        private PbsException IteratorFailed(int dir, int errno)
             => new("GcChunkIteratorFailed", PbsErrorKind.ReadError,
-                $"chunk iterator on chunk store '{_store.Path}' failed - unable to read subdir '{Encoding.ASCII.GetString(prefix[..4])}' - {Libc.StrError(errno)}",
-                Path.Combine(_store.Path, ".chunks", Encoding.ASCII.GetString(prefix[..4])));
-
-        private static void WritePrefix(int dir, Span<byte> target)
-        {
-            ReadOnlySpan<byte> hex = "0123456789abcdef"u8;
-            target[0] = hex[(dir >> 12) & 15];
-            target[1] = hex[(dir >> 8) & 15];
-            target[2] = hex[(dir >> 4) & 15];
-            target[3] = hex[dir & 15];
-            target[4] = 0;
-        }
+                $"chunk iterator on chunk store '{_store.BasePath}' failed - unable to read subdir '{ChunkLayout.PrefixDirName(dir)}' - {Libc.StrError(errno)}",
+                Path.Combine(_store.BasePath, ChunkLayout.ChunkDirName, ChunkLayout.PrefixDirName(dir)));
 
         private struct Counters
         {
             public long DiskBytes, DiskChunks, RemovedChunks, RemovedChunkBytes, RemovedBad, RemovedBadBytes;
             public long PendingChunks, PendingChunkBytes, StillBad, PendingBadBytes;
+            public long RemovedTempFiles, RemovedTempBytes;
 
             public readonly void AddTo(Sweep s)
             {
+                s.RemovedTempFiles += RemovedTempFiles; s.RemovedTempBytes += RemovedTempBytes;
                 s.DiskBytes += DiskBytes; s.DiskChunks += DiskChunks;
                 s.RemovedChunks += RemovedChunks; s.RemovedChunkBytes += RemovedChunkBytes;
                 s.RemovedBad += RemovedBad; s.RemovedBadBytes += RemovedBadBytes;

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Locking;
-using PbsDatastore.Core.Native;
+using PbsDatastore.Core.Store;
 
 namespace PbsDatastore.Core.Maintenance;
 
@@ -29,7 +29,7 @@ public static partial class GarbageCollection
         RefuseNestedDatastore(datastore);
         // Counted where PBS counts operations, so that PBS does not take the store for idle meanwhile.
         using var registration = datastore.Config is null ? null : ActiveOperations.Register(datastore.Name, operation);
-        return Run(datastore.Path, WithDatastoreSettings(datastore, options), state);
+        return Run(datastore.Backend, WithDatastoreSettings(datastore, options), state);
     }
 
     /// <summary>Unreferenced chunks of an opened datastore, with its configured cutoff.</summary>
@@ -37,7 +37,7 @@ public static partial class GarbageCollection
     {
         datastore.CheckOperation(DatastoreOperation.Read);
         RefuseCacheOfObjectStore(datastore);
-        return FindUnreferencedChunks(datastore.Path, WithDatastoreSettings(datastore, options), state);
+        return FindUnreferencedChunks(datastore.Backend, WithDatastoreSettings(datastore, options), state);
     }
 
     /// <summary>
@@ -71,35 +71,32 @@ public static partial class GarbageCollection
     /// <summary>The name and the GC tuning options (PBS ≥ 3.3.7) of the datastore's datastore.cfg section.</summary>
     internal static GarbageCollectionOptions WithDatastoreSettings(Datastore datastore, GarbageCollectionOptions options)
     {
-        var tuning = datastore.Config?.Tuning;
-        TimeSpan? cutoff = null;
-        if (tuning?.GetValueOrDefault("gc-atime-cutoff") is { } minutes)
-            cutoff = int.TryParse(minutes, NumberStyles.None, CultureInfo.InvariantCulture, out var m)
-                ? TimeSpan.FromMinutes(m)
-                : throw new PbsException("InvalidDatastoreConfig", PbsErrorKind.InvalidData,
-                    $"datastore '{datastore.Name}': tuning gc-atime-cutoff '{minutes}' is not a number of minutes", datastore.Name);
-        var check = tuning?.GetValueOrDefault("gc-atime-safety-check") is not { } flag || flag switch
-        {
-            "1" or "true" or "yes" or "on" => true,
-            "0" or "false" or "no" or "off" => false,
-            _ => throw new PbsException("InvalidDatastoreConfig", PbsErrorKind.InvalidData,
-                $"datastore '{datastore.Name}': tuning gc-atime-safety-check '{flag}' is not a boolean", datastore.Name),
-        };
+        var tuning = datastore.Tuning;
         return options with
         {
             DatastoreName = options.DatastoreName ?? datastore.Name,
             ConfiguredName = datastore.Config is null ? null : datastore.Name,
-            ConfiguredAtimeCutoff = cutoff,
-            ConfiguredAtimeSafetyCheck = check,
+            ConfiguredAtimeCutoff = tuning.GcAtimeCutoff,
+            ConfiguredAtimeSafetyCheck = tuning.GcAtimeSafetyCheck,
         };
     }
 
+    /// <summary>A garbage collection of the store at a path, outside datastore.cfg (tests, benchmarks).</summary>
+    internal static GarbageCollectionResult Run(string storePath, GarbageCollectionOptions options, ITaskState state)
+    {
+        using var store = OpenPath(storePath, options);
+        return Run(store, options, state);
+    }
+
+    private static FilesystemBackend OpenPath(string storePath, GarbageCollectionOptions options)
+        => FilesystemBackend.Open(DatastoreNameOf(storePath, options), Path.IsPathRooted(storePath) ? storePath : Path.GetFullPath(storePath));
+
     /// <summary>Runs a garbage collection (or with <see cref="GarbageCollectionOptions.DryRun"/> computes what it would do).</summary>
-    public static GarbageCollectionResult Run(string storePath, GarbageCollectionOptions options, ITaskState state)
+    internal static GarbageCollectionResult Run(IDatastoreBackend store, GarbageCollectionOptions options, ITaskState state)
     {
         var cutoff = ValidateCutoff(options.EffectiveAtimeCutoff);
-        var name = DatastoreNameOf(storePath, options);
-        using var store = StoreHandle.Open(storePath, options.Faults);
+        var storePath = store.BasePath;
+        var name = options.DatastoreName ?? store.Name;
         IDisposable? exclusive = null;
         ProcessLocker? locker = null;
         if (options.DryRun)
@@ -139,7 +136,8 @@ public static partial class GarbageCollection
 
             state.Log("Start GC phase2 (sweep unused chunks)");
             sw.Restart();
-            var sweep = new Sweep(store, options.DryRun ? SweepMode.DryRun : SweepMode.Remove, mark, minAtime, oldestWriter, Parallelism(options), state).Run();
+            var sweep = new Sweep(store, options.DryRun ? SweepMode.DryRun : SweepMode.Remove, mark, minAtime, oldestWriter, Parallelism(options), state,
+                options.RemoveStaleTempFiles).Run();
             var phase2 = sw.Elapsed;
 
             var status = new GarbageCollectionStatus
@@ -158,6 +156,8 @@ public static partial class GarbageCollection
             };
             foreach (var line in SummaryLines(status))
                 state.Log(line);
+            if (options.RemoveStaleTempFiles)
+                state.Log($"Removed stale chunk temp files: {sweep.RemovedTempFiles} ({HumanByte.Format(sweep.RemovedTempBytes)})");
             if (!options.DryRun)
             {
                 // PBS ignores a failure to write the status; say so instead of failing a finished collection.
@@ -174,6 +174,8 @@ public static partial class GarbageCollection
                 UniqueChunks = mark.UniqueChunks,
                 StrangePaths = mark.StrangePaths,
                 MissingChunks = mark.Missing,
+                RemovedTempFiles = sweep.RemovedTempFiles,
+                RemovedTempBytes = sweep.RemovedTempBytes,
                 Reasons =
                 [
                     new(GarbageCollectionReason.UnreferencedPastCutoff, sweep.RemovedChunks, sweep.RemovedChunkBytes, true),
@@ -199,10 +201,15 @@ public static partial class GarbageCollection
     /// Read-only: touches nothing and takes no lock (the answer is a snapshot; a running backup's new chunks appear
     /// here with fresh atimes and are not due for removal).
     /// </summary>
-    public static IReadOnlyList<UnreferencedChunk> FindUnreferencedChunks(string storePath, GarbageCollectionOptions options, ITaskState state)
+    internal static IReadOnlyList<UnreferencedChunk> FindUnreferencedChunks(string storePath, GarbageCollectionOptions options, ITaskState state)
+    {
+        using var store = OpenPath(storePath, options);
+        return FindUnreferencedChunks(store, options, state);
+    }
+
+    internal static IReadOnlyList<UnreferencedChunk> FindUnreferencedChunks(IDatastoreBackend store, GarbageCollectionOptions options, ITaskState state)
     {
         var cutoff = ValidateCutoff(options.EffectiveAtimeCutoff);
-        using var store = StoreHandle.Open(storePath, options.Faults);
         var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         var mark = Mark(store, options with { DryRun = true }, state);
         var sweep = new Sweep(store, SweepMode.List, mark, now - (long)cutoff.TotalSeconds, now, Parallelism(options), state);

@@ -24,7 +24,7 @@ public sealed class VerifyJob
         _store = datastore;
         Options = options;
         Upid = upid ?? Upid.Create("verify", datastore.Name, options.AuthId);
-        Chunks = new ChunkVerifier(ChunkStore.Open(datastore.Name, datastore.Path), options.Key,
+        Chunks = new ChunkVerifier(datastore.Backend, options.Key,
             VerifyTuning.For(datastore, options.ReadThreads, options.VerifyThreads), dryRun: options.DryRun || options.Fast);
     }
 
@@ -151,15 +151,25 @@ public sealed class VerifyJob
         return results;
     }
 
-    /// <summary>PBS's datastore/namespace run (§8.6): <see cref="OrderGroups"/>, each group, <see cref="ReportFailures"/>.</summary>
+    /// <summary>PBS's datastore/namespace run (§8.6), all results at once (see <see cref="VerifyByGroup"/>).</summary>
     public IReadOnlyList<SnapshotVerifyResult> VerifyGroups(IEnumerable<BackupGroup> groups, ITaskState task)
+        => VerifyByGroup(groups, task).SelectMany(r => r).ToList();
+
+    /// <summary>
+    /// PBS's datastore/namespace run (§8.6): <see cref="OrderGroups"/>, then each group, its results yielded as soon
+    /// as the group is done, and <see cref="ReportFailures"/> after the last.
+    /// </summary>
+    public IEnumerable<IReadOnlyList<SnapshotVerifyResult>> VerifyByGroup(IEnumerable<BackupGroup> groups, ITaskState task)
     {
         var list = OrderGroups(groups, task);
-        var results = new List<SnapshotVerifyResult>();
+        var failed = new List<SnapshotVerifyResult>();
         for (var i = 0; i < list.Count; i++)
-            results.AddRange(VerifyGroup(list[i], task, new StoreProgress(i, list.Count, 0, 0)));
-        ReportFailures(results, task);
-        return results;
+        {
+            var results = VerifyGroup(list[i], task, new StoreProgress(i, list.Count, 0, 0));
+            failed.AddRange(results.Where(r => r.State == SnapshotVerifyState.Failed));
+            yield return results;
+        }
+        ReportFailures(failed, task);
     }
 
     /// <summary>
