@@ -49,7 +49,7 @@ Describe 'Measure-PbsDatastore' {
         $u.MissingChunks | Should -Be $Expected.store.missing_chunks.Count
         $u.ExclusiveBytes | Should -Be $u.ReferencedBytes
         $u.ExclusiveBytes | Should -BeOfType [long]
-        ($u | Out-String -Width 120) | Should -Match ([regex]::Escape([PbsDatastore.Core.HumanByte]::Format($u.ExclusiveBytes)))
+        ($u | Out-String -Width 120) | Should -Match ([regex]::Escape([PbsDatastore.Core.HumanByte]::Format($u.ExclusiveBytes, 2)))
     }
 
     It 'measures group <path> as the brute force does' -ForEach $groups {
@@ -150,7 +150,7 @@ Describe 'Get-PbsChunkReference' {
             $use.Entries | Should -Be $entries.Count
             $use.Bytes | Should -Be ($entries | Measure-Object Length -Sum).Sum
             $use.Ranges[0].Start | Should -Be $entries[0].Start
-            ($use | Out-String -Width 120) | Should -Match ([regex]::Escape([PbsDatastore.Core.HumanByte]::Format($use.Bytes)))
+            ($use | Out-String -Width 120) | Should -Match ([regex]::Escape([PbsDatastore.Core.HumanByte]::Format($use.Bytes, 2)))
         }
     }
 

@@ -23,9 +23,9 @@ public sealed class GetPbsChunkReference : PbsCmdlet
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = DigestSet, ValueFromPipelineByPropertyName = true)]
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = MissingSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = BadSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [DatastoreTransformation]
+    [DatastoreTransformation, AllowNull]
     [ArgumentCompleter(typeof(DatastoreNameCompleter))]
-    public Datastore Datastore { get; set; } = null!;
+    public Datastore Datastore { get => BoundDatastore; set => BoundDatastore = value; }
 
     /// <summary>Chunk digests (64 hex digits); chunk objects bind by their Digest property.</summary>
     [Parameter(Mandatory = true, Position = 1, ParameterSetName = DigestSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]

@@ -1,11 +1,13 @@
 using System.Management.Automation;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Infrastructure;
+using PbsDatastore.Objects;
 
 namespace PbsDatastore.Cmdlets;
 
 /// <summary>Removes snapshots as PBS's forget does: exclusive snapshot lock, manifest lock, refusal of protected ones.</summary>
 [Cmdlet(VerbsCommon.Remove, "PbsSnapshot", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[OutputType(typeof(SnapshotInfo))]
 public sealed class RemovePbsSnapshot : PbsCmdlet
 {
     /// <summary>The snapshot (a Get-PbsSnapshot object binds through its BackupSnapshot property).</summary>
@@ -17,10 +19,19 @@ public sealed class RemovePbsSnapshot : PbsCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
+    /// <summary>Writes each removed snapshot as Get-PbsSnapshot showed it just before (e.g. for a removal log).</summary>
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
     protected override void ProcessRecord()
     {
         var s = BackupSnapshot;
         if (!ShouldProcess(s.FullPath, Force ? "Remove snapshot without taking locks" : "Remove snapshot")) return;
-        TryInvoke(s.FullPath, () => RunTask(state => s.Destroy(Force, state)));
+        TryInvoke(s.FullPath, () =>
+        {
+            var removed = PassThru ? Readers.Snapshot(s, s.Group.ReadOwner()?.ToString(), _ => { }) : null;
+            RunTask(state => s.Destroy(Force, state));
+            if (removed is not null) WriteObject(removed);
+        });
     }
 }

@@ -14,8 +14,26 @@ public sealed class DatastoreTransformationAttribute : ArgumentTransformationAtt
 {
     public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
     {
+        _pending = null;
         try { return Identity.OpenDatastore(inputData, engineIntrinsics.SessionState.Path.GetUnresolvedProviderPathFromPSPath); }
-        catch (PbsException e) { throw new ArgumentTransformationMetadataException(e.Message, e); }
+        catch (PbsException e)
+        {
+            // Thrown from here, PowerShell would report every failure as ParameterArgumentTransformationError. The
+            // failure waits instead for the parameter's setter, and the cmdlet reports it with its own ErrorId
+            // (PbsCmdlet.BoundDatastore).
+            _pending = e;
+            return null!;
+        }
+    }
+
+    [ThreadStatic] private static PbsException? _pending;
+
+    /// <summary>The failure of the transformation that just ran on this thread, if it failed; cleared.</summary>
+    internal static PbsException? TakeFailure()
+    {
+        var e = _pending;
+        _pending = null;
+        return e;
     }
 
     /// <summary>

@@ -108,16 +108,17 @@ internal static class Identity
 }
 
 /// <summary>
-/// On -BackupSnapshot, -BackupGroup and -Snapshot parameters: a deserialized snapshot or group object of this
-/// module, or any object with its identity properties, opens again as the core object (see <see cref="Identity"/>);
-/// live objects pass through to the binder.
+/// On -BackupSnapshot and -BackupGroup parameters: a deserialized snapshot or group object of this module, or any
+/// object with its identity properties, opens again as the core object (see <see cref="Identity"/>); a live Get-
+/// object given as an argument (<c>-BackupGroup (Get-PbsBackupGroup store1 vm)</c>) gives its core object, as it
+/// would from the pipeline by property name; anything else passes through to the binder.
 /// </summary>
 [AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
 public sealed class IdentityTransformationAttribute(Type target) : ArgumentTransformationAttribute
 {
     public override object Transform(EngineIntrinsics engineIntrinsics, object inputData) => Identity.Map(inputData, item =>
     {
-        if (!Identity.IsPropertyBag(item)) return item;
+        if (!Identity.IsPropertyBag(item)) return Unwrap(item);
         object? opened;
         try { opened = Identity.Open((PSObject)item, engineIntrinsics.SessionState.Path.GetUnresolvedProviderPathFromPSPath); }
         catch (PbsException e) { throw new ArgumentTransformationMetadataException(e.Message, e); }
@@ -130,6 +131,13 @@ public sealed class IdentityTransformationAttribute(Type target) : ArgumentTrans
             _ => item,
         };
     });
+
+    private object Unwrap(object item) => (item is PSObject p ? p.BaseObject : item) switch
+    {
+        SnapshotInfo s when target == typeof(BackupSnapshot) => s.BackupSnapshot,
+        BackupGroupInfo g when target == typeof(BackupGroup) => g.BackupGroup,
+        _ => item,
+    };
 }
 
 /// <summary>On -BackupNamespace parameters: a name, a core namespace or a (deserialized) Get-PbsNamespace object.</summary>
