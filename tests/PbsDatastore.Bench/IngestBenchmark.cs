@@ -29,7 +29,7 @@ public sealed class IngestBenchmark : IBenchmark
         // One store for both runs (creating 65536 chunk directories is slow); each run writes a new group, so no
         // chunk is skipped as known and every chunk is encoded and inserted.
         var storePath = Path.Combine(context.WorkDir, "store");
-        ChunkStore.Create("bench", storePath);
+        FilesystemBackend.Create("bench", storePath);
         var store = Datastore.Open(storePath, "bench");
         // Warm-up of both contenders (JIT tiers of the zstd and SHA paths, page cache): the module on a smaller input
         // of other data, so the measured runs still find every chunk new.

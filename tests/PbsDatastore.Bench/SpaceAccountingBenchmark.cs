@@ -1,3 +1,4 @@
+using PbsDatastore.Core.Store;
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Diagnostics;
@@ -226,7 +227,7 @@ public sealed class SpaceAccountingBenchmark : IBenchmark
         var names = new byte[sorted.Count * NameSize];
         var i = 0;
         foreach (var digest in sorted)
-            GarbageCollection.WriteChunkPath(digest, [], names.AsSpan(i++ * NameSize, NameSize));
+            ChunkLayout.WriteChunkPath(digest, [], names.AsSpan(i++ * NameSize, NameSize));
         return names;
     }
 }

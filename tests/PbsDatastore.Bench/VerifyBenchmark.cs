@@ -1,3 +1,4 @@
+using PbsDatastore.Core.Hierarchy;
 using System.Buffers;
 using System.Security.Cryptography;
 using PbsDatastore.Core;
@@ -24,7 +25,7 @@ public sealed class VerifyBenchmark : IBenchmark
     public IEnumerable<BenchRow> Run(BenchContext context)
     {
         var storePath = Path.Combine(context.WorkDir, "verify-store");
-        var store = ChunkStore.Create("bench", storePath);
+        var store = FilesystemBackend.Create("bench", storePath);
         var (index, paths, plainBytes) = BuildStore(store, Path.Combine(storePath, "bench.didx"));
         var threads = Math.Min(Environment.ProcessorCount, VerifyTuning.MaxThreads);
 
@@ -43,7 +44,7 @@ public sealed class VerifyBenchmark : IBenchmark
         }
     }
 
-    private static void VerifyOnce(ChunkStore store, IndexFile index, VerifyTuning tuning)
+    private static void VerifyOnce(FilesystemBackend store, IndexFile index, VerifyTuning tuning)
     {
         var verifier = new ChunkVerifier(store, null, tuning, dryRun: true);
         var result = verifier.VerifyIndexChunks(index, CryptMode.None, "bench.didx", NullTaskState.Instance);
@@ -70,7 +71,7 @@ public sealed class VerifyBenchmark : IBenchmark
     }
 
     /// <summary>Chunks of 1–4 MiB (about 2:1 compressible) and a dynamic index over them.</summary>
-    private static (IndexFile Index, List<string> Paths, long PlainBytes) BuildStore(ChunkStore store, string indexPath)
+    private static (IndexFile Index, List<string> Paths, long PlainBytes) BuildStore(FilesystemBackend store, string indexPath)
     {
         var random = new Random(42);
         var paths = new List<string>();

@@ -81,7 +81,7 @@ public static class ArchiveExporter
         if ((ulong)index.IndexBytes != entry.Size || csum != entry.Csum)
             throw new PbsException("ArchiveChecksumMismatch", PbsErrorKind.InvalidData,
                 $"wrong checksum for index {entry.Filename}: manifest has size {entry.Size} csum {entry.Csum}, index has size {index.IndexBytes} csum {csum}", path);
-        var chunkStore = ChunkStore.Open(snapshot.Datastore.Name, snapshot.Datastore.Path);
+        var chunkStore = snapshot.Datastore.Backend;
         OrderedPipeline.Run(Enumerable.Range(0, index.Count), i =>
         {
             var digest = index.DigestAt(i);
@@ -90,7 +90,7 @@ public static class ArchiveExporter
             byte[] data;
             try
             {
-                var blob = DataBlob.FromRaw(chunkStore.Load(digest), chunkStore.ChunkPath(digest));
+                var blob = DataBlob.FromRaw(chunkStore.LoadChunk(digest), chunkStore.ChunkPath(digest));
                 blob.VerifyCrc();
                 if (blob.Kind.CryptMode() != (entry.CryptMode == CryptMode.Encrypt ? CryptMode.Encrypt : CryptMode.None))
                     throw new PbsException("ChunkCryptModeMismatch", PbsErrorKind.InvalidData,

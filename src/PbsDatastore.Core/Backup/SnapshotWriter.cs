@@ -41,7 +41,7 @@ public sealed class SnapshotWriter : IDisposable
     public static IReadOnlyList<int> AllowedChunkSizes { get; } = [64 << 10, 128 << 10, 256 << 10, 512 << 10, 1 << 20, 2 << 20, 4 << 20];
 
     private readonly Datastore _store;
-    private readonly ChunkStore _chunks;
+    private readonly IDatastoreBackend _chunks;
     private readonly CryptConfig? _crypt;
     private readonly ITaskState _state;
     private readonly List<IDisposable> _locks = new();
@@ -57,7 +57,7 @@ public sealed class SnapshotWriter : IDisposable
     private SnapshotWriter(Datastore store, CryptConfig? crypt, ITaskState state)
     {
         _store = store;
-        _chunks = ChunkStore.Open(store.Name, store.Path, syncChunks: SyncLevel(store) == "file");
+        _chunks = store.Backend;
         _crypt = crypt;
         _state = state;
     }
@@ -277,7 +277,7 @@ public sealed class SnapshotWriter : IDisposable
             if (_known.TryAdd(digest, 0))
             {
                 var blob = DataBlob.Encode(data, _crypt, compress: true);
-                var inserted = _chunks.Insert(digest, blob, _state);
+                var inserted = _chunks.InsertChunk(digest, blob, _state);
                 Interlocked.Increment(ref counters.Fresh);
                 Interlocked.Add(ref counters.Stored, inserted.Duplicate ? 0 : inserted.EncodedSize);
                 Interlocked.Increment(ref _uploadCount);
@@ -350,7 +350,7 @@ public sealed class SnapshotWriter : IDisposable
     /// </summary>
     private void SyncFilesystem()
     {
-        if (SyncLevel(_store) != "filesystem")
+        if (_store.Tuning.SyncLevel != SyncLevel.Filesystem)
             return;
         _state.Log("syncing filesystem");
         var fd = Libc.Open(_store.Path, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
@@ -362,8 +362,6 @@ public sealed class SnapshotWriter : IDisposable
         }
         Libc.Close(fd);
     }
-
-    private static string SyncLevel(Datastore store) => store.Config?.Tuning.GetValueOrDefault("sync-level") ?? "filesystem";
 
     /// <summary>Releases everything; an unfinished snapshot is removed first (forced destroy under our own lock).</summary>
     public void Dispose()

@@ -221,10 +221,6 @@ public sealed class LockedGroup : IDisposable
     /// <summary>The held group lock (a move removes a group it created but could not fill while holding it).</summary>
     internal PbsLock Lock => _lock;
 
-    /// <summary>Shared lock on the base (previous) snapshot whose chunks a new backup re-uses.</summary>
-    public PbsLock LockBaseSnapshot(BackupSnapshot baseSnapshot)
-        => BackupLocks.LockSnapshot(baseSnapshot, exclusive: false, "base snapshot is already locked by another operation");
-
     /// <summary>Creates the new snapshot directory (it must not exist) and locks it exclusively.</summary>
     public LockedSnapshot CreateSnapshot(long backupTime)
     {

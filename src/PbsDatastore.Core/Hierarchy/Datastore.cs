@@ -1,20 +1,49 @@
 using PbsDatastore.Core.Locking;
 using PbsDatastore.Core.Native;
+using PbsDatastore.Core.Store;
 
 namespace PbsDatastore.Core.Hierarchy;
 
 /// <summary>
-/// An opened PBS datastore directory: its name (for lock paths and config), the chunk store path and the
-/// namespace / group / snapshot hierarchy as PBS's iterators list it. Holds no descriptors; cheap to create.
+/// An opened PBS datastore directory: its name (for lock paths and config), its typed tuning, its raw storage
+/// (<see cref="Backend"/>, opened once on first use) and the namespace / group / snapshot hierarchy as PBS's
+/// iterators list it. The one way into a store: every core job takes a <see cref="Datastore"/>.
 /// </summary>
-public sealed partial class Datastore
+public sealed partial class Datastore : IDisposable
 {
+    private Lazy<IDatastoreBackend> _backend;
+    private readonly Lazy<DatastoreTuning> _tuning;
+
     private Datastore(string path, string name, DatastoreConfigEntry? config, LockScheme locking)
     {
         Path = path;
         Name = name;
         Config = config;
         Locking = locking;
+        // Parsed on first use, so that a broken tuning line fails the job that needs it, with the store named.
+        _tuning = new(() => config is null ? DatastoreTuning.Default : DatastoreTuning.Parse(config.Tuning, name));
+        _backend = new(() => FilesystemBackend.Open(Name, Path, syncChunks: Tuning.SyncLevel == SyncLevel.File));
+    }
+
+    /// <summary>The datastore.cfg <c>tuning</c> of this store, with PBS's defaults.</summary>
+    public DatastoreTuning Tuning => _tuning.Value;
+
+    /// <summary>
+    /// The raw storage layer (chunk files, chunk directories, index reads), opened on first use and kept until
+    /// <see cref="Dispose"/> (or, for a store never disposed, until it is collected).
+    /// </summary>
+    public IDatastoreBackend Backend => _backend.Value;
+
+    /// <summary>Wraps the backend this store will open (tests inject storage faults this way).</summary>
+    internal void WrapBackend(Func<IDatastoreBackend, IDatastoreBackend> wrap)
+    {
+        var open = _backend;
+        _backend = new(() => wrap(open.Value));
+    }
+
+    public void Dispose()
+    {
+        if (_backend.IsValueCreated) _backend.Value.Dispose();
     }
 
     /// <summary>Absolute path of the datastore root.</summary>
@@ -29,10 +58,10 @@ public sealed partial class Datastore
     /// <summary>Which PBS lock scheme(s) operations on this store take (decided when the store was opened).</summary>
     public LockScheme Locking { get; }
 
-    public string ChunkStorePath => System.IO.Path.Combine(Path, ".chunks");
+    public string ChunkStorePath => System.IO.Path.Combine(Path, ChunkLayout.ChunkDirName);
 
     /// <summary>The chunk store's process-lock file `.lock`.</summary>
-    public string ProcessLockPath => System.IO.Path.Combine(Path, ".lock");
+    public string ProcessLockPath => System.IO.Path.Combine(Path, ChunkLayout.LockFileName);
 
     /// <summary>
     /// Opens the datastore at <paramref name="path"/>; it must be a directory containing `.chunks`. Without a
@@ -47,7 +76,7 @@ public sealed partial class Datastore
         if (!Directory.Exists(full))
             throw new PbsException("DatastoreNotFound", PbsErrorKind.ObjectNotFound,
                 $"datastore path \"{full}\" does not exist or is not a directory", full);
-        if (!Directory.Exists(System.IO.Path.Combine(full, ".chunks")))
+        if (!Directory.Exists(System.IO.Path.Combine(full, ChunkLayout.ChunkDirName)))
             throw new PbsException("NotADatastore", PbsErrorKind.InvalidData,
                 $"\"{full}\" is not a datastore (no .chunks directory)", full);
         if (name != null && (name.Length < 3 || name.Length > 32 || !PbsNames.IsSafeId(name)))

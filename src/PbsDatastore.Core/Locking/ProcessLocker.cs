@@ -46,9 +46,6 @@ public sealed class ProcessLocker
     /// <summary>True while this process holds the exclusive lock.</summary>
     public bool IsLockedExclusively { get { lock (_gate) return _exclusive; } }
 
-    /// <summary>Number of live shared guards of this process.</summary>
-    public int SharedGuardCount { get { lock (_gate) return _sharedGuardTimes.Count; } }
-
     /// <summary>
     /// Epoch seconds of this process's oldest live shared guard, or null. Another process's guards are invisible
     /// (the time lives only in its memory), which is why an external GC must hold the exclusive lock.

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using PbsDatastore.Core.Formats;
+using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Store;
 
 namespace PbsDatastore.Core.Maintenance;
@@ -57,21 +58,27 @@ public static class ChunkReferences
     }
 
     /// <summary>References of the given digests, in the order given (duplicates once).</summary>
-    public static IReadOnlyList<ChunkReference> Find(string storePath, IEnumerable<ChunkDigest> digests, ITaskState state)
+    public static IReadOnlyList<ChunkReference> Find(Datastore datastore, IEnumerable<ChunkDigest> digests, ITaskState state)
     {
-        var store = IndexPass.OpenStore(storePath);
+        datastore.CheckOperation(DatastoreOperation.Read);
+        return Find(datastore.Backend, digests, state);
+    }
+
+    internal static IReadOnlyList<ChunkReference> Find(IDatastoreBackend store, IEnumerable<ChunkDigest> digests, ITaskState state)
+    {
         var wanted = digests.Distinct().ToList();
         var table = new ChunkDigestTable(shardBits: 0);
         foreach (var d in wanted) table.Update(d, new Mark());
-        var files = IndexPass.ListIndexFiles(store.BasePath, state);
+        var files = IndexPass.ListIndexFiles(store, state);
         var hits = Collect(store, files, d => !Unsafe.IsNullRef(ref table.Find(d)), state);
         return Build(store, wanted, hits, files, present: null);
     }
 
     /// <summary>Chunks some index references but whose chunk file does not exist (GC's missing-chunk warnings), by digest.</summary>
-    public static IReadOnlyList<ChunkReference> FindMissing(string storePath, ITaskState state)
+    public static IReadOnlyList<ChunkReference> FindMissing(Datastore datastore, ITaskState state)
     {
-        var store = IndexPass.OpenStore(storePath);
+        datastore.CheckOperation(DatastoreOperation.Read);
+        var store = datastore.Backend;
         var existing = new ChunkDigestTable();
         ReadChunkStore(store, state, entry =>
         {
@@ -79,30 +86,31 @@ public static class ChunkReferences
             if (!entry.IsBad && entry.Name.Length == 64 && entry.Name == entry.Digest.ToString())
                 existing.Update(entry.Digest, new Mark());
         });
-        var files = IndexPass.ListIndexFiles(store.BasePath, state);
+        var files = IndexPass.ListIndexFiles(store, state);
         var hits = Collect(store, files, d => Unsafe.IsNullRef(ref existing.Find(d)), state);
         var missing = hits.Select(h => h.Digest).Distinct().Order().ToList();
         return Build(store, missing, hits, files, present: false);
     }
 
     /// <summary>Chunks that have `.bad` files in the chunk store, by digest, with whatever still references them.</summary>
-    public static IReadOnlyList<ChunkReference> FindBad(string storePath, ITaskState state)
+    public static IReadOnlyList<ChunkReference> FindBad(Datastore datastore, ITaskState state)
     {
-        var store = IndexPass.OpenStore(storePath);
+        datastore.CheckOperation(DatastoreOperation.Read);
+        var store = datastore.Backend;
         var bad = new List<ChunkDigest>();
         ReadChunkStore(store, state, entry =>
         {
             if (entry.IsBad)
                 lock (bad) bad.Add(entry.Digest);
         });
-        return Find(storePath, bad.Distinct().Order(), state);
+        return Find(store, bad.Distinct().Order(), state);
     }
 
     /// <summary>
     /// Calls <paramref name="onEntry"/> (on worker threads) for every entry of the chunk store passing PBS's
     /// chunk-name test, prefix directories read in parallel.
     /// </summary>
-    private static void ReadChunkStore(ChunkStore store, ITaskState state, Action<ChunkEntry> onEntry)
+    private static void ReadChunkStore(IDatastoreBackend store, ITaskState state, Action<ChunkEntry> onEntry)
     {
         const int activityId = 3;
         const string activity = "Reading the chunk store";
@@ -110,14 +118,14 @@ public static class ChunkReferences
         var done = 0;
         try
         {
-            ParallelRun.For(ChunkStore.PrefixCount / batch, state, b =>
+            ParallelRun.For(ChunkLayout.PrefixCount / batch, state, b =>
             {
                 state.CheckAbort();
                 var entries = new List<ChunkEntry>();
                 for (var prefix = b * batch; prefix < (b + 1) * batch; prefix++) store.ReadPrefixDir(prefix, entries);
                 entries.ForEach(onEntry);
                 var count = Interlocked.Increment(ref done);
-                state.Progress(activityId, activity, $"{count * batch} of {ChunkStore.PrefixCount} directories", count * batch * 100 / ChunkStore.PrefixCount);
+                state.Progress(activityId, activity, $"{count * batch} of {ChunkLayout.PrefixCount} directories", count * batch * 100 / ChunkLayout.PrefixCount);
             });
         }
         finally
@@ -126,10 +134,10 @@ public static class ChunkReferences
         }
     }
 
-    private static List<Hit> Collect(ChunkStore store, List<StoreIndexFile> files, Func<ChunkDigest, bool> wanted, ITaskState state)
+    private static List<Hit> Collect(IDatastoreBackend store, List<StoreIndexFile> files, Func<ChunkDigest, bool> wanted, ITaskState state)
     {
         var hits = new List<Hit>();
-        IndexPass.Run(store.BasePath, files, (current, _) =>
+        IndexPass.Run(store, files, (current, _) =>
         {
             var (i, index) = current;
             var local = new List<Hit>();
@@ -153,7 +161,7 @@ public static class ChunkReferences
         return hits;
     }
 
-    private static List<ChunkReference> Build(ChunkStore store, List<ChunkDigest> digests, List<Hit> hits,
+    private static List<ChunkReference> Build(IDatastoreBackend store, List<ChunkDigest> digests, List<Hit> hits,
         List<StoreIndexFile> files, bool? present)
     {
         var badFiles = new BadFileIndex(store);

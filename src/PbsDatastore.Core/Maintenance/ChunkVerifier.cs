@@ -7,6 +7,7 @@ using System.Runtime.ExceptionServices;
 using System.IO.Hashing;
 using System.Security.Cryptography;
 using PbsDatastore.Core.Formats;
+using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Native;
 using PbsDatastore.Core.Store;
 using ZstdSharp;
@@ -28,7 +29,7 @@ public sealed record IndexChunkResult(int ChunksLoaded, long ReadBytes, long Dec
 /// </summary>
 public sealed class ChunkVerifier
 {
-    private readonly ChunkStore _store;
+    private readonly IDatastoreBackend _store;
     private readonly CryptConfig? _crypt;
     private readonly bool _dryRun;
     private readonly ConcurrentDictionary<ChunkDigest, byte> _verified = new(Environment.ProcessorCount, 16384);
@@ -39,7 +40,7 @@ public sealed class ChunkVerifier
     /// <param name="crypt">With a key, encrypted chunks are also decrypted and their keyed digest checked.</param>
     /// <param name="tuning">Chunk order, reader and verify thread counts (see <see cref="VerifyTuning.For"/>).</param>
     /// <param name="dryRun">Check only: never rename a corrupt chunk.</param>
-    public ChunkVerifier(ChunkStore store, CryptConfig? crypt, VerifyTuning tuning, bool dryRun)
+    public ChunkVerifier(IDatastoreBackend store, CryptConfig? crypt, VerifyTuning tuning, bool dryRun)
     {
         _store = store;
         _crypt = crypt;
@@ -70,7 +71,7 @@ public sealed class ChunkVerifier
             var digest = index.DigestAt(i);
             if (_verified.ContainsKey(digest))
                 continue;
-            var errno = Libc.TryStat(_store.ChunkPath(digest), out _);
+            var errno = _store.StatChunk(digest, default, out _);
             if (errno != 0)
                 return new ChunkVerifyError(archive, digest.ToString(),
                     $"fast_index_verification error, stat_chunk {digest} failed - {OsError(errno)}");
@@ -160,7 +161,7 @@ public sealed class ChunkVerifier
                 repeats.Add(i);
                 continue;
             }
-            var inode = byInode && Libc.TryStat(_store.ChunkPath(digest), out var st) == 0 ? st.Inode : ulong.MaxValue;
+            var inode = byInode && _store.StatChunk(digest, default, out var st) == 0 ? st.Inode : ulong.MaxValue;
             order.Add((i, inode));
         }
         if (byInode)
@@ -186,57 +187,26 @@ public sealed class ChunkVerifier
     private Loaded? Load(ChunkDigest digest, long expectedSize, IndexRun run)
     {
         var path = _store.ChunkPath(digest);
-        byte[]? buffer = null;
-        try
-        {
-            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            var length = RandomAccess.GetLength(handle);
-            if (length > DataBlob.MaxRawSize)
-                return LoadFailed(digest, path, $"blob too large ({length} bytes).", run);
-            buffer = ArrayPool<byte>.Shared.Rent((int)Math.Max(length, 1));
-            var read = 0;
-            while (read < length)
-            {
-                var n = RandomAccess.Read(handle, buffer.AsSpan(read, (int)length - read), read);
-                if (n == 0)
-                    break;
-                read += n;
-            }
-            var loaded = new Loaded(digest, path, buffer, read, expectedSize);
-            buffer = null;
-            return loaded;
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            return LoadFailed(digest, path, OsError(Libc.ENOENT), run);
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return LoadFailed(digest, path, OsError(Libc.EACCES), run);
-        }
-        catch (IOException e)
-        {
-            return LoadFailed(digest, path, e.Message, run);
-        }
-        finally
-        {
-            if (buffer is not null)
-                ArrayPool<byte>.Shared.Return(buffer);
-        }
+        var errno = _store.ReadChunk(digest, out var buffer, out var length);
+        if (errno == Libc.EFBIG)
+            return LoadFailed(digest, $"blob too large ({length} bytes).", run);
+        if (errno != 0)
+            return LoadFailed(digest, OsError(errno), run);
+        return new Loaded(digest, path, buffer!, (int)length, expectedSize);
     }
 
-    private Loaded? LoadFailed(ChunkDigest digest, string path, string detail, IndexRun run)
+    private Loaded? LoadFailed(ChunkDigest digest, string detail, IndexRun run)
     {
-        MarkCorrupt(digest, path, $"can't verify chunk, load failed - store '{_store.Name}', unable to load chunk '{digest}' - {detail}", run, rename: true);
+        MarkCorrupt(digest, $"can't verify chunk, load failed - store '{_store.Name}', unable to load chunk '{digest}' - {detail}", run);
         return null;
     }
 
-    private void MarkCorrupt(ChunkDigest digest, string path, string message, IndexRun run, bool rename)
+    private void MarkCorrupt(ChunkDigest digest, string message, IndexRun run)
     {
         _corrupt.TryAdd(digest, 0);
         run.Error(digest, message);
-        if (rename && !_dryRun)
-            CorruptChunk.Rename(path, run.Task);
+        if (!_dryRun)
+            _store.RenameCorruptChunk(digest, run.Task);
     }
 
     private void Decode(BlockingCollection<Loaded> queue, IndexRun run)
@@ -271,8 +241,8 @@ public sealed class ChunkVerifier
         {
             // The exact reason, as PBS's loader words it.
             var reason = BlobFailure(raw, b => b.VerifyCrc()) ?? "Data blob has wrong CRC checksum.";
-            MarkCorrupt(chunk.Digest, chunk.Path,
-                $"can't verify chunk, load failed - store '{_store.Name}', unable to load chunk '{chunk.Digest}' - {reason}", run, rename: true);
+            MarkCorrupt(chunk.Digest,
+                $"can't verify chunk, load failed - store '{_store.Name}', unable to load chunk '{chunk.Digest}' - {reason}", run);
             return;
         }
         // Loaded, in PBS's sense: counted as read (raw size) and decoded (the size the index expects).
@@ -300,7 +270,7 @@ public sealed class ChunkVerifier
         if (failure is null)
             _verified.TryAdd(chunk.Digest, 0);
         else
-            MarkCorrupt(chunk.Digest, chunk.Path, failure, run, rename: true);
+            MarkCorrupt(chunk.Digest, failure, run);
     }
 
     /// <summary>The fast path for plain chunks: decode into a pooled buffer, hash, compare. False means "look closer".</summary>

@@ -4,6 +4,7 @@ using System.Text;
 using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Memory;
 using PbsDatastore.Core.Native;
+using PbsDatastore.Core.Store;
 
 namespace PbsDatastore.Core.Maintenance;
 
@@ -45,10 +46,10 @@ public static partial class GarbageCollection
     /// <paramref name="afterPass"/> runs after each pass, while that pass's <see cref="MarkResult.Referenced"/> is
     /// valid (the dry run and the listing sweep the chunk directories of its range there).
     /// </summary>
-    internal static MarkResult Mark(StoreHandle store, GarbageCollectionOptions options, ITaskState state, Action<MarkResult>? afterPass = null)
+    internal static MarkResult Mark(IDatastoreBackend store, GarbageCollectionOptions options, ITaskState state, Action<MarkResult>? afterPass = null)
     {
         var result = new MarkResult();
-        var images = new List<IndexImage>(IndexImageWalk.List(store.Path, state, store.Faults));
+        var images = new List<IndexImage>(IndexImageWalk.List(store, state));
         // Aligned to the 65536 prefix directories, so that a sweep of one pass's directories meets only its digests.
         var partitions = options.Partitions is { } count
             ? DigestPartitions.Fixed(count, DigestPartitions.PrefixDirectoryBits)
@@ -66,7 +67,7 @@ public static partial class GarbageCollection
                 if (pass > 1)
                 {
                     result.Referenced = new ChunkMarkSet();
-                    images = new List<IndexImage>(IndexImageWalk.List(store.Path, state, store.Faults));
+                    images = new List<IndexImage>(IndexImageWalk.List(store, state));
                 }
                 result.Range = r;
                 if (!r.IsAll)
@@ -97,18 +98,12 @@ public static partial class GarbageCollection
     /// Index entries of the walked files from their sizes (an upper bound on the unique chunks): one statx per
     /// index file. A file that cannot be stat'ed counts nothing here; reading it later reports the error.
     /// </summary>
-    private static unsafe long IndexEntryBound(StoreHandle store, IReadOnlyList<IndexImage> images)
+    private static long IndexEntryBound(IDatastoreBackend store, IReadOnlyList<IndexImage> images)
     {
         long entries = 0;
-        Libc.Statx st;
         foreach (var image in images)
-        {
-            var relZ = new byte[image.RelativePathBytes.Length + 1];
-            image.RelativePathBytes.CopyTo(relZ, 0);
-            fixed (byte* p = relZ)
-                if (Libc.StatxAt(store.StoreFd, p, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS, &st) == 0)
-                    entries += (long)Math.Max(0, (long)st.Size - IndexFile.HeaderSize) / ChunkDigest.Size;
-        }
+            if (store.StatFile(image.RelativePathBytes, out var st) == 0)
+                entries += Math.Max(0, st.Size - IndexFile.HeaderSize) / ChunkDigest.Size;
         return entries;
     }
 
@@ -122,7 +117,7 @@ public static partial class GarbageCollection
     /// drained (addendum §5.3): a snapshot moved from a part of the tree the walk had not reached yet into one it had
     /// passed is marked from there. Returns the journal, still locked. Figures are counted in the first pass only.
     /// </summary>
-    private static MoveJournal? MarkPass(StoreHandle store, GarbageCollectionOptions options, ITaskState state,
+    private static MoveJournal? MarkPass(IDatastoreBackend store, GarbageCollectionOptions options, ITaskState state,
         List<IndexImage> images, MarkResult result, bool count, Dictionary<string, int> ordinals,
         List<(int Ordinal, long Entry, MissingChunk Chunk)> missing)
     {
@@ -142,10 +137,8 @@ public static partial class GarbageCollection
                 if (touchers.Failure is not null) break;
                 var image = images[i];
                 processed.Add(Encoding.Latin1.GetString(image.RelativePathBytes));
-                var relZ = new byte[image.RelativePathBytes.Length + 1];
-                image.RelativePathBytes.CopyTo(relZ, 0);
-                var display = Path.Combine(store.Path, image.RelativePath);
-                var data = ReadIndexFile(store, relZ, display, spare);
+                var display = Path.Combine(store.BasePath, image.RelativePath);
+                var data = ReadIndexFile(store, image.RelativePathBytes, display, spare);
                 if (data is null)
                 {
                     complete = false;
@@ -179,15 +172,15 @@ public static partial class GarbageCollection
                 var start = images.Count;
                 if (round > 0)
                 {
-                    images.AddRange(IndexImageWalk.List(store.Path, state, store.Faults).Where(x => !processed.Contains(Encoding.Latin1.GetString(x.RelativePathBytes))));
+                    images.AddRange(IndexImageWalk.List(store, state).Where(x => !processed.Contains(Encoding.Latin1.GetString(x.RelativePathBytes))));
                     if (images.Count == start) break;
                 }
                 if (MarkImages(round == 0 ? 0 : start) || touchers.Failure is not null) break;
                 if (round == MaxRewalks)
                     throw new PbsException("GcIndexesUnstable", PbsErrorKind.ResourceBusy,
-                        $"index files keep vanishing while marking (walked {MaxRewalks + 1} times); cannot continue garbage-collection safely", store.Path);
+                        $"index files keep vanishing while marking (walked {MaxRewalks + 1} times); cannot continue garbage-collection safely", store.BasePath);
             }
-            if (touchers.Failure is null && options.ConfiguredName is { } name && (journal = MoveJournal.Open(name, store.Path, options.DryRun)) is not null)
+            if (touchers.Failure is null && options.ConfiguredName is { } name && (journal = MoveJournal.Open(name, store.BasePath, options.DryRun)) is not null)
             {
                 var start = images.Count;
                 images.AddRange(journal.IndexImages.Where(x => !processed.Contains(Encoding.Latin1.GetString(x.RelativePathBytes))));
@@ -228,7 +221,7 @@ public static partial class GarbageCollection
             var image = images[m.Image];
             result.MissingDigests.Add(m.Key);
             missing.Add((ordinals[Encoding.Latin1.GetString(image.RelativePathBytes)], m.Entry,
-                new MissingChunk(m.Key.ToString(), Path.Combine(store.Path, image.RelativePath))));
+                new MissingChunk(m.Key.ToString(), Path.Combine(store.BasePath, image.RelativePath))));
         }
         return journal;
     }
@@ -284,7 +277,7 @@ public static partial class GarbageCollection
     /// </summary>
     private sealed class Touchers : IDisposable
     {
-        private readonly StoreHandle _store;
+        private readonly IDatastoreBackend _store;
         private readonly bool _dryRun;
         private readonly BlockingCollection<TouchBatch> _queue;
         private readonly ConcurrentBag<TouchBatch> _pool = new();
@@ -292,7 +285,7 @@ public static partial class GarbageCollection
         private readonly Task[] _workers;
         private Exception? _failure;
 
-        public Touchers(StoreHandle store, bool dryRun, int workers, CancellationToken cancellation)
+        public Touchers(IDatastoreBackend store, bool dryRun, int workers, CancellationToken cancellation)
         {
             _store = store;
             _dryRun = dryRun;
@@ -361,52 +354,36 @@ public static partial class GarbageCollection
         }
     }
 
-    private static readonly byte[][] BadSuffixes = Enumerable.Range(0, 10).Select(n => Encoding.ASCII.GetBytes($".{n}.bad")).ToArray();
-
     /// <summary>Touches (or, in a dry run, checks) each chunk of the batch; a missing chunk's <c>.N.bad</c> files are touched too.</summary>
-    private static unsafe void TouchAll(StoreHandle store, TouchBatch batch, bool dryRun, ConcurrentQueue<MissingRef> missing)
+    private static void TouchAll(IDatastoreBackend store, TouchBatch batch, bool dryRun, ConcurrentQueue<MissingRef> missing)
     {
-        Span<byte> path = stackalloc byte[80];
-        Libc.Statx st;
         for (var i = 0; i < batch.Count; i++)
         {
-            WriteChunkPath(batch.Keys[i], default, path);
-            int errno;
-            errno = store.ChunkFaultAt(path);
-            if (errno == 0)
-                fixed (byte* p = path)
-                    errno = dryRun
-                        ? (Libc.StatxAt(store.ChunksFd, p, Libc.AT_SYMLINK_NOFOLLOW, 0, &st) == 0 ? 0 : Libc.LastErrno)
-                        : Libc.TouchAtimeAt(store.ChunksFd, p);
+            var errno = dryRun ? store.StatChunk(batch.Keys[i], default, out _) : store.TouchChunk(batch.Keys[i], default);
             if (errno == 0) continue;
-            if (errno != Libc.ENOENT) throw TouchFailed(store, path, errno);
+            if (errno != Libc.ENOENT) throw TouchFailed(store, batch.Keys[i], "", errno);
             missing.Enqueue(new MissingRef(batch.Images[i], batch.Entries[i], batch.Keys[i]));
             if (dryRun) continue;
-            foreach (var suffix in BadSuffixes)
+            for (var n = 0; n < ChunkLayout.BadSuffixes.Length; n++)
             {
-                WriteChunkPath(batch.Keys[i], suffix, path);
-                errno = store.ChunkFaultAt(path);
-                if (errno == 0)
-                    fixed (byte* p = path) errno = Libc.TouchAtimeAt(store.ChunksFd, p);
-                if (errno != 0 && errno != Libc.ENOENT) throw TouchFailed(store, path, errno);
+                errno = store.TouchChunk(batch.Keys[i], ChunkLayout.BadSuffixes[n]);
+                if (errno != 0 && errno != Libc.ENOENT) throw TouchFailed(store, batch.Keys[i], $".{n}.bad", errno);
             }
         }
     }
 
-    private static PbsException TouchFailed(StoreHandle store, ReadOnlySpan<byte> relativeZ, int errno)
+    private static PbsException TouchFailed(IDatastoreBackend store, in ChunkDigest digest, string suffix, int errno)
     {
-        var path = Path.Combine(store.Path, ".chunks", Encoding.ASCII.GetString(relativeZ[..relativeZ.IndexOf((byte)0)]));
+        var path = store.ChunkPath(digest, suffix);
         return new PbsException("GcTouchFailed", PbsErrorKind.WriteError,
             $"update atime failed for chunk/file {RustDebug.Quote(path)} - {Libc.StrError(errno)}", path);
     }
 
     /// <summary>
-    /// PBS ≥ 3.3.7's check that the file system really updates atimes (addendum §2.4), made on a probe file in
-    /// <c>.chunks</c> instead of the zero chunk so the store's content and GC figures stay unchanged: set an atime
-    /// one hour back, touch, and require the atime to have moved forward. Without it a file system that ignores
-    /// atime updates would let the sweep delete chunks in use.
+    /// PBS ≥ 3.3.7's check that the storage really updates atimes (addendum §2.4): without it a file system that
+    /// ignores atime updates would let the sweep delete chunks in use.
     /// </summary>
-    private static unsafe void CheckAtimeUpdates(StoreHandle store, GarbageCollectionOptions options, ITaskState state)
+    private static void CheckAtimeUpdates(IDatastoreBackend store, GarbageCollectionOptions options, ITaskState state)
     {
         if (options.SkipAtimeCheck)
         {
@@ -418,39 +395,6 @@ public static partial class GarbageCollection
             state.Log("Access time update check disabled by datastore tuning options.");
             return;
         }
-        var name = Encoding.ASCII.GetBytes($".gc-atime-check.tmp_{Random.Shared.Next():x8}\0");
-        int fd;
-        fixed (byte* p = name) fd = Libc.OpenAt(store.ChunksFd, p, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_CLOEXEC, 0b110_100_100);
-        if (fd < 0)
-            throw new PbsException("AtimeSafetyCheckFailed", PbsErrorKind.WriteError,
-                $"access time safety check failed: unable to create a probe file in '{Path.Combine(store.Path, ".chunks")}' - {Libc.StrError(Libc.LastErrno)}", store.Path);
-        Libc.Close(fd);
-        try
-        {
-            var past = DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 3600;
-            Libc.Statx before = default, after = default;
-            var times = stackalloc Libc.Timespec[2];
-            times[0] = new Libc.Timespec { Seconds = past };
-            times[1] = new Libc.Timespec { Nanoseconds = Libc.UTIME_OMIT };
-            int errno;
-            fixed (byte* p = name)
-            {
-                errno = Libc.UtimensatAt(store.ChunksFd, p, times, Libc.AT_SYMLINK_NOFOLLOW) == 0 ? 0 : Libc.LastErrno;
-                if (errno == 0) errno = Libc.StatxAt(store.ChunksFd, p, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS, &before) == 0 ? 0 : Libc.LastErrno;
-                if (errno == 0) errno = Libc.TouchAtimeAt(store.ChunksFd, p);
-                if (errno == 0) errno = Libc.StatxAt(store.ChunksFd, p, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS, &after) == 0 ? 0 : Libc.LastErrno;
-            }
-            if (errno != 0)
-                throw new PbsException("AtimeSafetyCheckFailed", PbsErrorKind.WriteError,
-                    $"access time safety check failed on '{store.Path}' - {Libc.StrError(errno)}, aborting GC!", store.Path);
-            if (after.Atime.Seconds <= before.Atime.Seconds)
-                throw new PbsException("AtimeSafetyCheckFailed", PbsErrorKind.InvalidOperation,
-                    $"access time safety check failed on '{store.Path}': the file system did not update the access time (before {before.Atime.Seconds}, after {after.Atime.Seconds}); garbage collection would delete chunks still in use, aborting GC!",
-                    store.Path);
-        }
-        finally
-        {
-            fixed (byte* p = name) Libc.UnlinkAt(store.ChunksFd, p, 0);
-        }
+        store.CheckAtimeUpdates();
     }
 }

@@ -18,11 +18,11 @@ public static partial class GarbageCollection
     /// </summary>
     internal sealed class Sweep
     {
-        private const int DirectoryCount = 65536;
+        private const int DirectoryCount = ChunkLayout.PrefixCount;
         private const int BlockSize = 256;
         private const string Title = "Garbage collection phase 2: sweep unused chunks";
 
-        private readonly StoreHandle _store;
+        private readonly IDatastoreBackend _store;
         private readonly SweepMode _mode;
         private readonly MarkResult _mark;
         private readonly long _minAtime, _oldestWriter;
@@ -43,7 +43,7 @@ public static partial class GarbageCollection
         public long DiskBytes, DiskChunks, RemovedChunks, RemovedChunkBytes, RemovedBad, RemovedBadBytes;
         public long PendingChunks, PendingChunkBytes, StillBad, PendingBadBytes;
 
-        public Sweep(StoreHandle store, SweepMode mode, MarkResult mark, long minAtime, long oldestWriter, int workers, ITaskState state)
+        public Sweep(IDatastoreBackend store, SweepMode mode, MarkResult mark, long minAtime, long oldestWriter, int workers, ITaskState state)
         {
             _store = store;
             _mode = mode;
@@ -88,7 +88,6 @@ public static partial class GarbageCollection
 
         private void Work(CancellationToken token)
         {
-            var buffer = new byte[32 * 1024];
             var local = new Counters();
             try
             {
@@ -99,7 +98,7 @@ public static partial class GarbageCollection
                     for (var dir = first; dir < Math.Min(first + BlockSize, _endDir); dir++)
                     {
                         token.ThrowIfCancellationRequested();
-                        SweepDirectory(dir, buffer, ref local, token);
+                        SweepDirectory(dir, ref local, token);
                         DirectoryDone(dir);
                     }
                 }
@@ -110,35 +109,27 @@ public static partial class GarbageCollection
             }
         }
 
-        private unsafe void SweepDirectory(int dir, byte[] buffer, ref Counters c, CancellationToken token)
+        private void SweepDirectory(int dir, ref Counters c, CancellationToken token)
         {
-            Span<byte> prefix = stackalloc byte[5];
-            WritePrefix(dir, prefix);
-            var fd = -_store.ChunkFaultAt(prefix);
-            if (fd == 0)
-                fixed (byte* p = prefix) fd = Libc.OpenDirectoryAt(_store.ChunksFd, p);
-            if (fd == -Libc.ENOENT) return;
-            if (fd < 0) throw IteratorFailed(prefix, -fd);
+            var errno = _store.OpenChunkDirectory(dir, out var directory);
+            if (errno == Libc.ENOENT) return;
+            if (errno != 0) throw IteratorFailed(dir, errno);
             List<UnreferencedChunk>? listed = null;
-            try
+            using (directory)
             {
-                var entries = new DirectoryEntries(fd, buffer);
+                var entries = directory!;
                 while (entries.MoveNext())
                 {
                     var name = entries.Name;
-                    if (!ChunkStore.IsChunkName(name, out var bad)) continue;
+                    if (!ChunkLayout.IsChunkName(name, out var bad)) continue;
                     _hasCandidates[dir] = true;
                     if (token.IsCancellationRequested)
                         throw new PbsException("OperationStopped", PbsErrorKind.OperationStopped, "abort requested - aborting task");
-                    Libc.Statx st;
-                    fixed (byte* p = entries.NameZ)
-                    {
-                        if (Libc.StatxAt(fd, p, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS, &st) != 0) continue;
-                    }
+                    if (entries.Stat(out var st) != 0) continue;
                     if (!st.IsRegularFile) continue;
                     _regularFiles[dir]++;
-                    var size = (long)st.Size;
-                    var atime = st.Atime.Seconds;
+                    var size = st.Size;
+                    var atime = st.AtimeSeconds;
                     if (_mode != SweepMode.Remove && WouldBeTouched(name, bad))
                     {
                         if (_mode == SweepMode.List) continue;
@@ -146,22 +137,17 @@ public static partial class GarbageCollection
                     }
                     else if (_mode == SweepMode.List)
                     {
-                        (listed ??= new()).Add(Describe(prefix, name, size, atime, bad));
+                        (listed ??= new()).Add(Describe(dir, name, size, atime, bad));
                         continue;
                     }
                     if (atime < _minAtime)
                     {
-                        if (_mode == SweepMode.Remove)
+                        if (_mode == SweepMode.Remove && entries.Remove() is var unlinkErrno && unlinkErrno != 0)
                         {
-                            var errno = _store.Faults is null ? 0 : _store.Faults($".chunks/{Encoding.ASCII.GetString(prefix[..4])}/{Encoding.UTF8.GetString(name)}");
-                            if (errno == 0)
-                                fixed (byte* p = entries.NameZ) errno = Libc.UnlinkAt(fd, p, 0) == 0 ? 0 : Libc.LastErrno;
-                            if (errno != 0)
-                            {
-                                throw new PbsException("GcUnlinkFailed", PbsErrorKind.WriteError,
-                                    $"unlinking chunk {RustDebug.Quote(Encoding.UTF8.GetString(name))} failed on store '{_store.Path}' - {Libc.StrError(errno)}",
-                                    Path.Combine(_store.Path, ".chunks", Encoding.ASCII.GetString(prefix[..4]), Encoding.UTF8.GetString(name)));
-                            }
+                            var text = Encoding.UTF8.GetString(name);
+                            throw new PbsException("GcUnlinkFailed", PbsErrorKind.WriteError,
+                                $"unlinking chunk {RustDebug.Quote(text)} failed on store '{_store.BasePath}' - {Libc.StrError(unlinkErrno)}",
+                                Path.Combine(_store.BasePath, ChunkLayout.ChunkDirName, ChunkLayout.PrefixDirName(dir), text));
                         }
                         if (bad) { c.RemovedBad++; c.RemovedBadBytes += size; }
                         else { c.RemovedChunks++; c.RemovedChunkBytes += size; }
@@ -177,11 +163,7 @@ public static partial class GarbageCollection
                         c.DiskBytes += size;
                     }
                 }
-                if (entries.Errno != 0) throw IteratorFailed(prefix, entries.Errno);
-            }
-            finally
-            {
-                Libc.Close(fd);
+                if (entries.Errno != 0) throw IteratorFailed(dir, entries.Errno);
             }
             if (listed is not null) _listed[dir] = listed;
         }
@@ -189,19 +171,19 @@ public static partial class GarbageCollection
         /// <summary>Whether phase 1 of a real run would have touched this exact file name (dry run and listing).</summary>
         private bool WouldBeTouched(ReadOnlySpan<byte> name, bool bad)
         {
-            if (!TryParseLowerHex(name, out var key)) return false;
+            if (!ChunkLayout.TryParseLowerHex(name, out var key)) return false;
             if (!bad) return name.Length == 64 && _mark.Referenced.Contains(key);
             return name[64] == (byte)'.' && name[65] is >= (byte)'0' and <= (byte)'9' && _mark.MissingDigests.Contains(key);
         }
 
-        private UnreferencedChunk Describe(ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> name, long size, long atime, bool bad)
+        private UnreferencedChunk Describe(int dir, ReadOnlySpan<byte> name, long size, long atime, bool bad)
         {
             var text = Encoding.UTF8.GetString(name);
             return new UnreferencedChunk
             {
                 Digest = text[..64].ToLowerInvariant(),
                 Name = text,
-                Path = Path.Combine(_store.Path, ".chunks", Encoding.ASCII.GetString(prefix[..4]), text),
+                Path = Path.Combine(_store.BasePath, ChunkLayout.ChunkDirName, ChunkLayout.PrefixDirName(dir), text),
                 Size = size,
                 Atime = DateTimeOffset.FromUnixTimeSeconds(atime),
                 IsBad = bad,
@@ -234,20 +216,10 @@ public static partial class GarbageCollection
             }
         }
 
-        private PbsException IteratorFailed(ReadOnlySpan<byte> prefix, int errno)
+        private PbsException IteratorFailed(int dir, int errno)
             => new("GcChunkIteratorFailed", PbsErrorKind.ReadError,
-                $"chunk iterator on chunk store '{_store.Path}' failed - unable to read subdir '{Encoding.ASCII.GetString(prefix[..4])}' - {Libc.StrError(errno)}",
-                Path.Combine(_store.Path, ".chunks", Encoding.ASCII.GetString(prefix[..4])));
-
-        private static void WritePrefix(int dir, Span<byte> target)
-        {
-            ReadOnlySpan<byte> hex = "0123456789abcdef"u8;
-            target[0] = hex[(dir >> 12) & 15];
-            target[1] = hex[(dir >> 8) & 15];
-            target[2] = hex[(dir >> 4) & 15];
-            target[3] = hex[dir & 15];
-            target[4] = 0;
-        }
+                $"chunk iterator on chunk store '{_store.BasePath}' failed - unable to read subdir '{ChunkLayout.PrefixDirName(dir)}' - {Libc.StrError(errno)}",
+                Path.Combine(_store.BasePath, ChunkLayout.ChunkDirName, ChunkLayout.PrefixDirName(dir)));
 
         private struct Counters
         {

@@ -3,7 +3,7 @@ using System.Globalization;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Locking;
 using PbsDatastore.Core.Memory;
-using PbsDatastore.Core.Native;
+using PbsDatastore.Core.Store;
 
 namespace PbsDatastore.Core.Maintenance;
 
@@ -30,7 +30,7 @@ public static partial class GarbageCollection
         RefuseNestedDatastore(datastore);
         // Counted where PBS counts operations, so that PBS does not take the store for idle meanwhile.
         using var registration = datastore.Config is null ? null : ActiveOperations.Register(datastore.Name, operation);
-        return Run(datastore.Path, WithDatastoreSettings(datastore, options), state);
+        return Run(datastore.Backend, WithDatastoreSettings(datastore, options), state);
     }
 
     /// <summary>Unreferenced chunks of an opened datastore, with its configured cutoff.</summary>
@@ -38,7 +38,7 @@ public static partial class GarbageCollection
     {
         datastore.CheckOperation(DatastoreOperation.Read);
         RefuseCacheOfObjectStore(datastore);
-        return FindUnreferencedChunks(datastore.Path, WithDatastoreSettings(datastore, options), state);
+        return FindUnreferencedChunks(datastore.Backend, WithDatastoreSettings(datastore, options), state);
     }
 
     /// <summary>
@@ -72,35 +72,32 @@ public static partial class GarbageCollection
     /// <summary>The name and the GC tuning options (PBS ≥ 3.3.7) of the datastore's datastore.cfg section.</summary>
     internal static GarbageCollectionOptions WithDatastoreSettings(Datastore datastore, GarbageCollectionOptions options)
     {
-        var tuning = datastore.Config?.Tuning;
-        TimeSpan? cutoff = null;
-        if (tuning?.GetValueOrDefault("gc-atime-cutoff") is { } minutes)
-            cutoff = int.TryParse(minutes, NumberStyles.None, CultureInfo.InvariantCulture, out var m)
-                ? TimeSpan.FromMinutes(m)
-                : throw new PbsException("InvalidDatastoreConfig", PbsErrorKind.InvalidData,
-                    $"datastore '{datastore.Name}': tuning gc-atime-cutoff '{minutes}' is not a number of minutes", datastore.Name);
-        var check = tuning?.GetValueOrDefault("gc-atime-safety-check") is not { } flag || flag switch
-        {
-            "1" or "true" or "yes" or "on" => true,
-            "0" or "false" or "no" or "off" => false,
-            _ => throw new PbsException("InvalidDatastoreConfig", PbsErrorKind.InvalidData,
-                $"datastore '{datastore.Name}': tuning gc-atime-safety-check '{flag}' is not a boolean", datastore.Name),
-        };
+        var tuning = datastore.Tuning;
         return options with
         {
             DatastoreName = options.DatastoreName ?? datastore.Name,
             ConfiguredName = datastore.Config is null ? null : datastore.Name,
-            ConfiguredAtimeCutoff = cutoff,
-            ConfiguredAtimeSafetyCheck = check,
+            ConfiguredAtimeCutoff = tuning.GcAtimeCutoff,
+            ConfiguredAtimeSafetyCheck = tuning.GcAtimeSafetyCheck,
         };
     }
 
+    /// <summary>A garbage collection of the store at a path, outside datastore.cfg (tests, benchmarks).</summary>
+    internal static GarbageCollectionResult Run(string storePath, GarbageCollectionOptions options, ITaskState state)
+    {
+        using var store = OpenPath(storePath, options);
+        return Run(store, options, state);
+    }
+
+    private static FilesystemBackend OpenPath(string storePath, GarbageCollectionOptions options)
+        => FilesystemBackend.Open(DatastoreNameOf(storePath, options), Path.IsPathRooted(storePath) ? storePath : Path.GetFullPath(storePath));
+
     /// <summary>Runs a garbage collection (or with <see cref="GarbageCollectionOptions.DryRun"/> computes what it would do).</summary>
-    public static GarbageCollectionResult Run(string storePath, GarbageCollectionOptions options, ITaskState state)
+    internal static GarbageCollectionResult Run(IDatastoreBackend store, GarbageCollectionOptions options, ITaskState state)
     {
         var cutoff = ValidateCutoff(options.EffectiveAtimeCutoff);
-        var name = DatastoreNameOf(storePath, options);
-        using var store = StoreHandle.Open(storePath, options.Faults);
+        var storePath = store.BasePath;
+        var name = options.DatastoreName ?? store.Name;
         IDisposable? exclusive = null;
         ProcessLocker? locker = null;
         if (options.DryRun)
@@ -199,10 +196,15 @@ public static partial class GarbageCollection
     /// Read-only: touches nothing and takes no lock (the answer is a snapshot; a running backup's new chunks appear
     /// here with fresh atimes and are not due for removal).
     /// </summary>
-    public static IReadOnlyList<UnreferencedChunk> FindUnreferencedChunks(string storePath, GarbageCollectionOptions options, ITaskState state)
+    internal static IReadOnlyList<UnreferencedChunk> FindUnreferencedChunks(string storePath, GarbageCollectionOptions options, ITaskState state)
+    {
+        using var store = OpenPath(storePath, options);
+        return FindUnreferencedChunks(store, options, state);
+    }
+
+    internal static IReadOnlyList<UnreferencedChunk> FindUnreferencedChunks(IDatastoreBackend store, GarbageCollectionOptions options, ITaskState state)
     {
         var cutoff = ValidateCutoff(options.EffectiveAtimeCutoff);
-        using var store = StoreHandle.Open(storePath, options.Faults);
         var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         var (_, sweep) = MarkAndSweep(store, options with { DryRun = true }, SweepMode.List, now - (long)cutoff.TotalSeconds, now, state, null, out _);
         return sweep.Unreferenced;
@@ -214,7 +216,7 @@ public static partial class GarbageCollection
     /// several passes (each a slice of whole prefix directories) they sweep each slice's directories right after
     /// its pass, while its set is held. <paramref name="phase2Starting"/> runs before the first sweep.
     /// </summary>
-    private static (MarkResult Mark, Sweep Sweep) MarkAndSweep(StoreHandle store, GarbageCollectionOptions options, SweepMode mode,
+    private static (MarkResult Mark, Sweep Sweep) MarkAndSweep(IDatastoreBackend store, GarbageCollectionOptions options, SweepMode mode,
         long minAtime, long oldestWriter, ITaskState state, Action? phase2Starting, out TimeSpan phase1)
     {
         var sw = Stopwatch.StartNew();

@@ -50,13 +50,6 @@ public sealed record GarbageCollectionOptions
     /// <summary>Test seam: mark in exactly this many passes, whatever the memory limit.</summary>
     internal int? Partitions { get; init; }
 
-    /// <summary>
-    /// Test seam, storage failing on purpose: called with the path (relative to the datastore) of each directory
-    /// GC opens, index it reads, chunk it touches and file it unlinks; a non-zero errno makes that call fail with
-    /// it. Reproduces what cannot be arranged on a real disk, or as root (a permission-denied directory).
-    /// </summary>
-    internal Func<string, int>? Faults { get; init; }
-
     /// <summary>The cutoff in effect: explicit, else configured, else 24 h 5 min.</summary>
     public TimeSpan EffectiveAtimeCutoff => AtimeCutoff ?? ConfiguredAtimeCutoff ?? DefaultAtimeCutoff;
 }

@@ -115,7 +115,13 @@ public sealed record GarbageCollectionStatus
     /// Reads <c>&lt;store&gt;/.gc-status</c>. A missing file is the all-zero status (as PBS shows a store never
     /// collected); an unreadable or malformed one throws <see cref="PbsException"/>.
     /// </summary>
-    public static GarbageCollectionStatus Read(string storePath)
+    public static GarbageCollectionStatus Read(Hierarchy.Datastore datastore)
+    {
+        datastore.CheckOperation(Hierarchy.DatastoreOperation.Read);
+        return Read(datastore.Path);
+    }
+
+    internal static GarbageCollectionStatus Read(string storePath)
     {
         var path = Path.Combine(storePath, FileName);
         string text;

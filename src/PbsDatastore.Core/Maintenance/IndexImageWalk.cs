@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.RegularExpressions;
 using PbsDatastore.Core.Native;
+using PbsDatastore.Core.Store;
 
 namespace PbsDatastore.Core.Maintenance;
 
@@ -40,100 +41,68 @@ public static class IndexImageWalk
 
     private static readonly Regex SafeId = new(@"\A[A-Za-z0-9_][A-Za-z0-9._\-]*\z", RegexOptions.CultureInvariant);
 
-    /// <summary>Lists the index files of the datastore at <paramref name="storePath"/> in walk (directory) order.</summary>
-    public static IReadOnlyList<IndexImage> List(string storePath, ITaskState? state = null) => List(storePath, state, null);
+    /// <summary>Lists the index files of the datastore at a path, outside datastore.cfg (tests).</summary>
+    internal static IReadOnlyList<IndexImage> List(string storePath, ITaskState? state = null)
+    {
+        using var store = IndexPass.OpenStore(storePath);
+        return List(store, state);
+    }
 
-    /// <summary>As <see cref="List(string, ITaskState?)"/>, with the fault-injection seam of <see cref="GarbageCollectionOptions.Faults"/>.</summary>
-    internal static IReadOnlyList<IndexImage> List(string storePath, ITaskState? state, Func<string, int>? faults)
+    /// <summary>Lists the index files of the datastore in walk (directory) order.</summary>
+    public static IReadOnlyList<IndexImage> List(IDatastoreBackend store, ITaskState? state = null)
     {
         var images = new List<IndexImage>();
-        var root = OpenRoot(storePath);
-        if (root < 0)
-        {
-            var errno = -root;
+        var errno = store.OpenRoot(out var root);
+        if (errno != 0)
             throw errno == Libc.ENOENT || errno == Libc.ENOTDIR
-                ? new PbsException("DatastoreNotFound", PbsErrorKind.ObjectNotFound, $"datastore path '{storePath}' does not exist or is not a directory", storePath)
-                : TraversalError(storePath, [], errno);
-        }
-        try
-        {
-            var buffer = new byte[64 * 1024];
-            Walk(storePath, root, new List<byte>(256), depth: 1, images, buffer, state, faults);
-        }
-        finally
-        {
-            Libc.Close(root);
-        }
+                ? new PbsException("DatastoreNotFound", PbsErrorKind.ObjectNotFound, $"datastore path '{store.BasePath}' does not exist or is not a directory", store.BasePath)
+                : TraversalError(store.BasePath, [], errno);
+        using (root)
+            Walk(store.BasePath, root!, depth: 1, images, state);
         return images;
     }
 
-    private static unsafe int OpenRoot(string storePath)
-    {
-        var path = Encoding.UTF8.GetBytes(storePath + "\0");
-        fixed (byte* p = path) return Libc.OpenReadNoAtime(Libc.AT_FDCWD, p, Libc.O_DIRECTORY);
-    }
-
-    private static unsafe void Walk(string storePath, int dirFd, List<byte> relative, int depth, List<IndexImage> images, byte[] buffer, ITaskState? state,
-        Func<string, int>? faults)
+    private static void Walk(string storePath, IStoreDirectory dir, int depth, List<IndexImage> images, ITaskState? state)
     {
         state?.CheckAbort();
         var subdirs = new List<byte[]>();
-        var entries = new DirectoryEntries(dirFd, buffer);
-        while (entries.MoveNext())
+        while (dir.MoveNext())
         {
-            var name = entries.Name;
+            var name = dir.Name;
             // Hidden: PBS tests only names that are valid UTF-8; a leading '.' byte is always that.
             if (name[0] == (byte)'.') continue;
-            var type = entries.Type;
-            if (type == Libc.DT_UNKNOWN)
+            var type = dir.Type;
+            if (type == StoreEntryType.Unknown)
             {
-                Libc.Statx st;
-                fixed (byte* p = entries.NameZ)
+                var errno = dir.Stat(out var st);
+                if (errno == Libc.ENOENT) continue; // vanished meanwhile
+                if (errno != 0)
                 {
-                    if (Libc.StatxAt(dirFd, p, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS, &st) != 0)
-                    {
-                        var errno = Libc.LastErrno;
-                        if (errno == Libc.ENOENT) continue; // vanished meanwhile
-                        if (IsIgnoredLostFound(Join(relative, name), errno, depth)) continue;
-                        throw TraversalError(storePath, Join(relative, name), errno, depth);
-                    }
+                    if (IsIgnoredLostFound(Join(dir.RelativePath, name), errno, depth)) continue;
+                    throw TraversalError(storePath, Join(dir.RelativePath, name), errno, depth);
                 }
-                type = st.IsDirectory ? Libc.DT_DIR : st.IsSymlink ? Libc.DT_LNK : Libc.DT_REG;
+                type = st.Type;
             }
             if (IsIndexName(name))
-                images.Add(MakeImage(Join(relative, name)));
-            if (type == Libc.DT_DIR)
-                subdirs.Add(entries.NameZ.ToArray());
+                images.Add(MakeImage(Join(dir.RelativePath, name)));
+            if (type == StoreEntryType.Directory)
+                subdirs.Add(name.ToArray());
         }
-        if (entries.Errno != 0)
-            throw TraversalError(storePath, relative.ToArray(), entries.Errno);
-
+        if (dir.Errno != 0)
+            throw TraversalError(storePath, dir.RelativePath.ToArray(), dir.Errno);
+        // Subdirectories are opened by name once the listing is done (its buffer holds the current name only).
         foreach (var sub in subdirs)
         {
-            var nameOnly = sub.AsSpan(0, sub.Length - 1);
-            var fd = faults is null ? 0 : -faults(Encoding.UTF8.GetString(Join(relative, nameOnly)));
-            if (fd == 0)
-                fixed (byte* p = sub) fd = Libc.OpenDirectoryAt(dirFd, p);
-            if (fd < 0)
+            var errno = dir.OpenDirectory(sub, out var child);
+            if (errno != 0)
             {
-                var errno = -fd;
                 if (errno == Libc.ENOENT) continue; // vanished, e.g. a snapshot pruned meanwhile
                 if (errno == Libc.ENOTDIR || errno == Libc.ELOOP) continue; // replaced by a file or symlink meanwhile
-                if (IsIgnoredLostFound(Join(relative, nameOnly), errno, depth)) continue;
-                throw TraversalError(storePath, Join(relative, nameOnly), errno, depth);
+                if (IsIgnoredLostFound(Join(dir.RelativePath, sub), errno, depth)) continue;
+                throw TraversalError(storePath, Join(dir.RelativePath, sub), errno, depth);
             }
-            try
-            {
-                var mark = relative.Count;
-                if (mark > 0) relative.Add((byte)'/');
-                relative.AddRange(nameOnly);
-                Walk(storePath, fd, relative, depth + 1, images, buffer, state, faults);
-                relative.RemoveRange(mark, relative.Count - mark);
-            }
-            finally
-            {
-                Libc.Close(fd);
-            }
+            using (child)
+                Walk(storePath, child!, depth + 1, images, state);
         }
     }
 
@@ -199,11 +168,11 @@ public static class IndexImageWalk
         return depth > 0;
     }
 
-    private static byte[] Join(List<byte> relative, ReadOnlySpan<byte> name)
+    private static byte[] Join(ReadOnlySpan<byte> relative, ReadOnlySpan<byte> name)
     {
-        var result = new byte[(relative.Count > 0 ? relative.Count + 1 : 0) + name.Length];
+        var result = new byte[(relative.Length > 0 ? relative.Length + 1 : 0) + name.Length];
         relative.CopyTo(result);
-        if (relative.Count > 0) result[relative.Count] = (byte)'/';
+        if (relative.Length > 0) result[relative.Length] = (byte)'/';
         name.CopyTo(result.AsSpan(result.Length - name.Length));
         return result;
     }

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using PbsDatastore.Core.Formats;
+using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Memory;
 using PbsDatastore.Core.Native;
 using PbsDatastore.Core.Store;
@@ -116,23 +117,33 @@ public static class SpaceAccounting
     }
 
     /// <summary>
-    /// Measures <paramref name="members"/> as one set in the store at <paramref name="storePath"/>. The digest table
-    /// holds at most <paramref name="memoryLimit"/> bytes: a set with more unique chunks is measured in several
-    /// passes over the indexes, each owning a slice of the digest space (see <see cref="DigestPartitions"/>); every
-    /// figure is a sum over chunks, so the slices add up to the same result.
+    /// Measures <paramref name="members"/> as one set. The digest table holds at most <paramref name="memoryLimit"/>
+    /// bytes: a set with more unique chunks is measured in several passes over the indexes, each owning a slice of
+    /// the digest space (see <see cref="DigestPartitions"/>); every figure is a sum over chunks, so the slices add
+    /// up to the same result.
     /// </summary>
-    public static SpaceUsage Measure(string storePath, IReadOnlyList<AccountingMember> members, ITaskState state,
+    public static SpaceUsage Measure(Datastore datastore, IReadOnlyList<AccountingMember> members, ITaskState state,
         long memoryLimit = DigestPartitions.DefaultMemoryLimit)
-        => Measure(storePath, members, state, memoryLimit, passes: null);
+    {
+        datastore.CheckOperation(DatastoreOperation.Read);
+        return Measure(datastore.Backend, members, state, memoryLimit);
+    }
+
+    /// <summary>Measures the store at a path, outside datastore.cfg (tests, benchmarks).</summary>
+    internal static SpaceUsage Measure(string storePath, IReadOnlyList<AccountingMember> members, ITaskState state,
+        long memoryLimit = DigestPartitions.DefaultMemoryLimit, int? passes = null)
+    {
+        using var store = IndexPass.OpenStore(storePath);
+        return Measure(store, members, state, memoryLimit, passes);
+    }
 
     /// <param name="passes">Test seam: exactly this many passes, whatever the memory limit.</param>
-    internal static SpaceUsage Measure(string storePath, IReadOnlyList<AccountingMember> members, ITaskState state,
-        long memoryLimit, int? passes)
+    internal static SpaceUsage Measure(IDatastoreBackend store, IReadOnlyList<AccountingMember> members, ITaskState state,
+        long memoryLimit, int? passes = null)
     {
         if (members.Count >= SeveralMembers)
             throw new PbsException("TooManyMembers", PbsErrorKind.InvalidArgument, $"cannot measure {members.Count} items at once");
-        var store = IndexPass.OpenStore(storePath);
-        var files = IndexPass.ListIndexFiles(store.BasePath, state);
+        var files = IndexPass.ListIndexFiles(store, state);
         var memberOf = AssignMembers(files, members);
         var setFiles = files.Where((_, i) => memberOf[i] != 0).ToList();
         var setMember = memberOf.Where(m => m != 0).ToArray();
@@ -160,13 +171,13 @@ public static class SpaceAccounting
     /// while the other indexes flag what they share. Counts index files and logical bytes into
     /// <paramref name="counts"/> when given (the first slice).
     /// </summary>
-    private static ChunkDigestTable MeasureSlice(ChunkStore store, List<StoreIndexFile> setFiles, int[] setMember,
+    private static ChunkDigestTable MeasureSlice(IDatastoreBackend store, List<StoreIndexFile> setFiles, int[] setMember,
         List<StoreIndexFile> otherFiles, DigestRange range, Totals? counts, ITaskState state)
     {
         var table = new ChunkDigestTable();
         using (var batches = new ThreadLocal<ShardBatch>(() => new ShardBatch(table.ShardCount)))
         {
-            IndexPass.Run(store.BasePath, setFiles, (current, previous) =>
+            IndexPass.Run(store, setFiles, (current, previous) =>
             {
                 var member = (uint)setMember[current.File];
                 var mark = new MarkReference(member);
@@ -193,7 +204,7 @@ public static class SpaceAccounting
             {
                 var filter = new DigestFilter(table);
                 table.FilterBytes = filter.AllocatedBytes;
-                IndexPass.Run(store.BasePath, otherFiles, (current, previous) =>
+                IndexPass.Run(store, otherFiles, (current, previous) =>
                     ForEachChangedDigest(current, previous, state, new MarkOutside(table, filter)), state, "Reading the other indexes");
             }
         }
@@ -283,13 +294,12 @@ public static class SpaceAccounting
     /// strings), shards in parallel. A missing chunk's size is that of its `.0.bad` … `.9.bad` files, which GC
     /// touches in its place.
     /// </summary>
-    private static void StatChunks(ChunkStore store, ChunkDigestTable table, ITaskState state)
+    private static void StatChunks(IDatastoreBackend store, ChunkDigestTable table, ITaskState state)
     {
         const int activityId = 2;
         const string activity = "Checking chunk files";
         var badFiles = new BadFileIndex(store);
         var done = 0;
-        using var handle = GarbageCollection.StoreHandle.Open(store.BasePath);
         try
         {
             ParallelRun.For(table.ShardCount, state, StatShard);
@@ -299,31 +309,22 @@ public static class SpaceAccounting
             state.Complete(activityId, activity);
         }
 
-        unsafe void StatShard(int shard)
+        void StatShard(int shard)
         {
             state.CheckAbort();
-            Span<byte> name = stackalloc byte[80];
-            Libc.Statx st;
             foreach (ref var entry in table.ShardSlots(shard))
             {
                 if (entry.State == 0) continue;
-                GarbageCollection.WriteChunkPath(entry.Digest, [], name);
-                int result;
-                fixed (byte* p = name) result = Libc.StatxAt(handle.ChunksFd, p, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS, &st);
-                if (result == 0)
+                var errno = store.StatChunk(entry.Digest, default, out var st);
+                if (errno == 0)
                 {
                     Interlocked.Or(ref entry.State, Present);
                     // GC's sweep counts and removes regular files only.
                     entry.Size = st.IsRegularFile ? (uint)Math.Min(st.Size, uint.MaxValue) : 0;
                     continue;
                 }
-                var errno = Libc.LastErrno;
                 if (errno != Libc.ENOENT && errno != Libc.ENOTDIR)
-                {
-                    var path = store.ChunkPath(entry.Digest);
-                    throw new PbsException("ChunkStatFailed", errno == Libc.EACCES ? PbsErrorKind.PermissionDenied : PbsErrorKind.ReadError,
-                        $"unable to stat \"{path}\" - {Libc.StrError(errno)}", path);
-                }
+                    throw ChunkIteration.StatFailed(store.ChunkPath(entry.Digest), errno);
                 entry.Size = (uint)Math.Min(badFiles.KeptAliveBytes(entry.Digest), uint.MaxValue);
             }
             var count = Interlocked.Increment(ref done);

@@ -9,7 +9,7 @@ namespace PbsDatastore.Core.Maintenance;
 /// concurrent use). Verify renames a corrupt chunk to `&lt;hex&gt;.&lt;N&gt;.bad`; GC keeps exactly the names
 /// `&lt;hex&gt;.0.bad` … `&lt;hex&gt;.9.bad` alive while an index needs the missing chunk.
 /// </summary>
-internal sealed class BadFileIndex(ChunkStore store)
+internal sealed class BadFileIndex(IDatastoreBackend store)
 {
     private readonly ConcurrentDictionary<int, Lazy<ILookup<ChunkDigest, ChunkEntry>>> _byPrefix = new();
 
@@ -28,7 +28,7 @@ internal sealed class BadFileIndex(ChunkStore store)
         var hex = digest.ToString();
         long bytes = 0;
         foreach (var entry in For(digest))
-            if (IsKeptAliveName(entry.Name, hex) && ChunkStore.StatPath(store.EntryPath(entry)) is { IsRegularFile: true } st)
+            if (IsKeptAliveName(entry.Name, hex) && store.Stat(entry) is { IsRegularFile: true } st)
                 bytes += st.Size;
         return bytes;
     }

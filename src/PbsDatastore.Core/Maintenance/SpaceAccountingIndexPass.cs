@@ -34,7 +34,7 @@ internal static class IndexPass
     /// Any other failure to read an index throws, unless <paramref name="onUnreadable"/> takes it.
     /// The bytes of an index are reused for the file after next on the same thread: a visitor must not keep them.
     /// </summary>
-    public static void Run(string storePath, IReadOnlyList<StoreIndexFile> files, Action<Visited, Visited?> visit,
+    public static void Run(IDatastoreBackend store, IReadOnlyList<StoreIndexFile> files, Action<Visited, Visited?> visit,
         ITaskState state, string activity, Action<StoreIndexFile, PbsException>? onUnreadable = null)
     {
         const int activityId = 1;
@@ -42,7 +42,6 @@ internal static class IndexPass
         var totalBytes = Math.Max(1, files.Sum(f => f.FileSize));
         long doneBytes = 0, doneFiles = 0;
         var lastPercent = -1;
-        using var handle = GarbageCollection.StoreHandle.Open(storePath);
         // Per thread, the bytes of the last index read and a free buffer: indexes of one archive mostly have the
         // same length, and reading each into a fresh array costs more in page faults and collections than the read.
         using var buffers = new ThreadLocal<byte[]?[]>(() => new byte[]?[2]);
@@ -74,8 +73,8 @@ internal static class IndexPass
             {
                 // Read by the raw name as GC reads it (no atime update); null: vanished since the listing
                 // (pruned meanwhile), which GC skips too.
-                var display = Path.Combine(storePath, image.RelativePath);
-                var data = GarbageCollection.ReadIndexFile(handle, [.. image.RelativePathBytes, 0], display, pair[0]);
+                var display = Path.Combine(store.BasePath, image.RelativePath);
+                var data = GarbageCollection.ReadIndexFile(store, image.RelativePathBytes, display, pair[0]);
                 if (data == null) return null;
                 (pair[0], pair[1]) = (pair[1], data);
                 return new Visited(i, IndexFile.Parse(data, display));
@@ -122,17 +121,17 @@ internal static class IndexPass
         return string.Concat(file.RelativePath.AsSpan(0, snapshot), file.RelativePath.AsSpan(name));
     }
 
-    /// <summary>Opens the chunk store of the datastore at <paramref name="storePath"/> (named by its directory).</summary>
-    public static ChunkStore OpenStore(string storePath)
+    /// <summary>Opens the store at <paramref name="storePath"/> outside datastore.cfg (named by its directory).</summary>
+    public static FilesystemBackend OpenStore(string storePath)
     {
         var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(storePath));
-        return ChunkStore.Open(Path.GetFileName(full), full);
+        return FilesystemBackend.Open(Path.GetFileName(full), full);
     }
 
     /// <summary>The index files GC marks (spec §7.2), found by GC's own walk, in walk order.</summary>
-    public static List<StoreIndexFile> ListIndexFiles(string storePath, ITaskState state)
-        => IndexImageWalk.List(storePath, state)
-            .Select(image => new StoreIndexFile(image, ChunkStore.StatPath(Path.Combine(storePath, image.RelativePath))?.Size ?? 0))
+    public static List<StoreIndexFile> ListIndexFiles(IDatastoreBackend store, ITaskState state)
+        => IndexImageWalk.List(store, state)
+            .Select(image => new StoreIndexFile(image, store.StatFile(image.RelativePathBytes, out var st) == 0 ? st.Size : 0))
             .ToList();
 }
 

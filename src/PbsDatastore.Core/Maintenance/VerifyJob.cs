@@ -24,7 +24,7 @@ public sealed class VerifyJob
         _store = datastore;
         Options = options;
         Upid = upid ?? Upid.Create("verify", datastore.Name, options.AuthId);
-        Chunks = new ChunkVerifier(ChunkStore.Open(datastore.Name, datastore.Path), options.Key,
+        Chunks = new ChunkVerifier(datastore.Backend, options.Key,
             VerifyTuning.For(datastore, options.ReadThreads, options.VerifyThreads), dryRun: options.DryRun || options.Fast);
     }
 

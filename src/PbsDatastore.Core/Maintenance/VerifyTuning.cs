@@ -1,17 +1,6 @@
-using System.Globalization;
 using PbsDatastore.Core.Hierarchy;
 
 namespace PbsDatastore.Core.Maintenance;
-
-/// <summary>PBS's <c>chunk-order</c> tuning: the order verification loads an index's chunks in (spec §8.4).</summary>
-public enum ChunkOrder
-{
-    /// <summary>By the chunk file's inode number (PBS's default): fewer seeks on rotating disks, one stat per chunk.</summary>
-    Inode,
-
-    /// <summary>Index order, without the stat pass.</summary>
-    None,
-}
 
 /// <summary>
 /// How a verification loads and decodes chunks: the datastore's <c>chunk-order</c>, <see cref="ReadThreads"/>
@@ -24,7 +13,7 @@ public sealed record VerifyTuning
     public const int DefaultReadThreads = 1, DefaultVerifyThreads = 4;
 
     /// <summary>PBS accepts 1 to this many threads of either kind.</summary>
-    public const int MaxThreads = 32;
+    public const int MaxThreads = DatastoreTuning.MaxVerificationThreads;
 
     public VerifyTuning(ChunkOrder chunkOrder = ChunkOrder.Inode, int readThreads = DefaultReadThreads,
         int verifyThreads = DefaultVerifyThreads)
@@ -46,30 +35,10 @@ public sealed record VerifyTuning
     /// </summary>
     public static VerifyTuning For(Datastore datastore, int? readThreads = null, int? verifyThreads = null)
     {
-        var tuning = datastore.Config?.Tuning;
-        var order = tuning?.GetValueOrDefault("chunk-order") switch
-        {
-            null or "inode" => ChunkOrder.Inode,
-            "none" => ChunkOrder.None,
-            var other => throw Invalid(datastore, $"tuning chunk-order '{other}' is not 'inode' or 'none'"),
-        };
-        // Both are checked even when given explicitly: PBS refuses a store whose tuning does not parse.
-        var readers = Configured("default-verification-readers");
-        var workers = Configured("default-verification-workers");
-        return new VerifyTuning(order, readThreads ?? readers ?? DefaultReadThreads, verifyThreads ?? workers ?? DefaultVerifyThreads);
-
-        int? Configured(string key)
-        {
-            if (tuning?.GetValueOrDefault(key) is not { } text)
-                return null;
-            return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= MaxThreads
-                ? n
-                : throw Invalid(datastore, $"tuning {key} '{text}' is not a number from 1 to {MaxThreads}");
-        }
+        var tuning = datastore.Tuning;
+        return new VerifyTuning(tuning.ChunkOrder, readThreads ?? tuning.DefaultVerificationReaders ?? DefaultReadThreads,
+            verifyThreads ?? tuning.DefaultVerificationWorkers ?? DefaultVerifyThreads);
     }
-
-    private static PbsException Invalid(Datastore datastore, string detail) =>
-        new("InvalidDatastoreConfig", PbsErrorKind.InvalidData, $"datastore '{datastore.Name}': {detail}", datastore.Name);
 
     private static int CheckThreads(int count, string name) => count is >= 1 and <= MaxThreads
         ? count

@@ -10,7 +10,7 @@ namespace PbsDatastore.Core.Native;
 internal static unsafe partial class Libc
 {
     public const int AT_REMOVEDIR = 0x200;
-    public const int ELOOP = 40, ENOSPC = 28;
+    public const int ELOOP = 40, ENOSPC = 28, EFBIG = 27;
     /// <summary>Same value on x86-64 and arm64.</summary>
     public const int O_NOATIME = 0x40000;
     /// <summary>Same value on x86-64 and arm64.</summary>
@@ -59,74 +59,6 @@ internal static unsafe partial class Libc
             var errno = LastErrno;
             if (errno == EPERM && (flags & O_NOATIME) != 0) { flags &= ~O_NOATIME; continue; }
             if (errno != EINTR) return -errno;
-        }
-    }
-}
-
-/// <summary>
-/// Reads one open directory with getdents64 into a reusable buffer; yields raw names (without "." and "..") and the
-/// d_type hint. The caller owns the descriptor.
-/// </summary>
-internal unsafe ref struct DirectoryEntries
-{
-    private readonly int _fd;
-    private readonly Span<byte> _buffer;
-    private int _offset;
-    private int _length;
-
-    public DirectoryEntries(int fd, Span<byte> buffer)
-    {
-        _fd = fd;
-        _buffer = buffer;
-        _offset = 0;
-        _length = 0;
-        Name = default;
-        Type = 0;
-        Errno = 0;
-    }
-
-    /// <summary>The current name, without its terminating NUL.</summary>
-    public ReadOnlySpan<byte> Name { get; private set; }
-
-    /// <summary>The current name with its terminating NUL, for passing to *at calls.</summary>
-    public ReadOnlySpan<byte> NameZ { get; private set; }
-
-    public byte Type { get; private set; }
-
-    /// <summary>Set when <see cref="MoveNext"/> returned false because of an error.</summary>
-    public int Errno { get; private set; }
-
-    public bool MoveNext()
-    {
-        while (true)
-        {
-            if (_offset >= _length)
-            {
-                nint n;
-                fixed (byte* p = _buffer)
-                {
-                    do n = Libc.GetDents64(_fd, p, _buffer.Length);
-                    while (n < 0 && Libc.LastErrno == Libc.EINTR);
-                }
-                if (n < 0) { Errno = Libc.LastErrno; return false; }
-                if (n == 0) return false;
-                _length = (int)n;
-                _offset = 0;
-            }
-            // struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, char name[]
-            var record = _buffer.Slice(_offset);
-            var reclen = record[16] | (record[17] << 8);
-            var type = record[18];
-            var nameArea = record.Slice(19, reclen - 19);
-            var len = nameArea.IndexOf((byte)0);
-            _offset += reclen;
-            var name = nameArea.Slice(0, len);
-            if (name.Length == 1 && name[0] == (byte)'.') continue;
-            if (name.Length == 2 && name[0] == (byte)'.' && name[1] == (byte)'.') continue;
-            Name = name;
-            NameZ = nameArea.Slice(0, len + 1);
-            Type = type;
-            return true;
         }
     }
 }

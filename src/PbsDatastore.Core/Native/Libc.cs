@@ -102,12 +102,6 @@ internal static partial class Libc
     [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
     public static partial int FcntlLock(int fd, int cmd, ref Flock lockInfo);
 
-    [LibraryImport("libc", EntryPoint = "fstat", SetLastError = true)]
-    public static partial int FstatRaw(int fd, IntPtr buffer);
-
-    [LibraryImport("libc", EntryPoint = "getpid")]
-    public static partial int GetPid();
-
     [LibraryImport("libc", EntryPoint = "geteuid")]
     public static partial uint GetEuid();
 

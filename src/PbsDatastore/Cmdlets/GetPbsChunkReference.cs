@@ -47,10 +47,9 @@ public sealed class GetPbsChunkReference : PbsCmdlet
         {
             TryInvoke(Datastore.Name, () =>
             {
-                Datastore.CheckOperation(DatastoreOperation.Read);
                 var found = RunTask(state => Missing
-                    ? ChunkReferences.FindMissing(Datastore.Path, state)
-                    : ChunkReferences.FindBad(Datastore.Path, state));
+                    ? ChunkReferences.FindMissing(Datastore, state)
+                    : ChunkReferences.FindBad(Datastore, state));
                 WriteObject(found, enumerateCollection: true);
             });
             return;
@@ -68,8 +67,7 @@ public sealed class GetPbsChunkReference : PbsCmdlet
             if (digests.Count == 0) continue;
             TryInvoke(store.Name, () =>
             {
-                store.CheckOperation(DatastoreOperation.Read);
-                WriteObject(RunTask(state => ChunkReferences.Find(store.Path, digests, state)), enumerateCollection: true);
+                WriteObject(RunTask(state => ChunkReferences.Find(store, digests, state)), enumerateCollection: true);
             });
         }
     }

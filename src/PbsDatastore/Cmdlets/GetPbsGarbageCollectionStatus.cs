@@ -12,7 +12,7 @@ public sealed class GetPbsGarbageCollectionStatus : DatastoreCmdlet
     protected override void ProcessRecord()
         => TryInvoke(Datastore, () =>
         {
-            var status = PSObject.AsPSObject(GarbageCollectionStatus.Read(Datastore.Path));
+            var status = PSObject.AsPSObject(GarbageCollectionStatus.Read(Datastore));
             status.Properties.Add(new PSNoteProperty("Datastore", Datastore.Name));
             WriteObject(status);
         });

@@ -45,8 +45,7 @@ public sealed class MeasurePbsDatastore : PbsCmdlet
         {
             TryInvoke(store.Name, () =>
             {
-                store.CheckOperation(DatastoreOperation.Read);
-                var usage = new PSObject(RunTask(state => SpaceAccounting.Measure(store.Path, members, state)));
+                var usage = new PSObject(RunTask(state => SpaceAccounting.Measure(store, members, state)));
                 usage.Properties.Add(new PSNoteProperty("Datastore", store.Name));
                 WriteObject(usage);
             });

@@ -44,7 +44,7 @@ public sealed class NewPbsDatastore : PbsCmdlet
                 : $"Create datastore '{name}' (chunk store with 65536 directories) and add it to {PbsPaths.DatastoreConfigFile}";
             if (!ShouldProcess(full, action))
                 return;
-            RunTask(state => ChunkStore.Create(name, full, state));
+            RunTask(state => FilesystemBackend.Create(name, full, state).Dispose());
             if (Name != null)
             {
                 var properties = new Dictionary<string, string> { ["path"] = full };

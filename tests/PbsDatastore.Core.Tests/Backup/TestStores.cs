@@ -14,7 +14,7 @@ public static class SharedStore
     private static readonly Lazy<(TempDir Dir, Datastore Store)> Instance = new(() =>
     {
         var dir = new TempDir("pbs-ingest-", deleteOnDispose: false);
-        ChunkStore.Create("ingest", dir.Path);
+        FilesystemBackend.Create("ingest", dir.Path);
         AppDomain.CurrentDomain.ProcessExit += (_, _) => { try { Directory.Delete(dir.Path, true); } catch { } };
         return (dir, Datastore.Open(dir.Path, "ingest"));
     });

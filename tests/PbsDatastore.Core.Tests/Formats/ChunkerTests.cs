@@ -78,7 +78,7 @@ public class ChunkerTests
         var expected = ReferenceStore.Expected;
         var crypt = new CryptConfig(Convert.FromHexString((string)expected["key"]!["raw_key_hex"]!));
         var missing = expected["store"]!["missing_chunks"]!.AsArray().Select(m => ChunkDigest.Parse((string)m!["digest"]!)).ToHashSet();
-        var store = ChunkStore.Open("store1", ReferenceStore.PristinePath);
+        var store = FilesystemBackend.Open("store1", ReferenceStore.PristinePath);
         var checkedArchives = 0;
         foreach (var file in expected["store"]!["index_files_on_disk"]!.AsArray())
         {
@@ -86,7 +86,7 @@ public class ChunkerTests
             if (index.Kind != IndexKind.Dynamic) continue;
             var digests = Enumerable.Range(0, index.Count).Select(index.DigestAt).ToList();
             if (digests.Any(missing.Contains)) continue;
-            var blobs = digests.Select(d => DataBlob.FromRaw(store.Load(d))).ToList();
+            var blobs = digests.Select(d => DataBlob.FromRaw(store.LoadChunk(d))).ToList();
             var encrypted = blobs[0].Kind.IsEncrypted();
             var stream = blobs.SelectMany(b => b.Decode(encrypted ? crypt : null)).ToArray();
             Assert.Equal(index.IndexBytes, stream.Length);

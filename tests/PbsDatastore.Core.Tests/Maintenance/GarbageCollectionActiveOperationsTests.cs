@@ -26,16 +26,13 @@ public class GarbageCollectionActiveOperationsTests
         var datastore = Datastore.Open(copy.StorePath, name, DatastoreConfig.Parse($"datastore: {name}\n\tpath {copy.StorePath}\n"));
 
         string? during = null;
-        var options = new GarbageCollectionOptions
+        // Seen from inside the run: the first directory the walk opens.
+        datastore.WrapBackend(inner => new FaultyBackend(inner, _ =>
         {
-            SkipAtimeCheck = true,
-            // Seen from inside the run: the first directory the walk opens.
-            Faults = _ =>
-            {
-                during ??= File.ReadAllText(file);
-                return 0;
-            },
-        };
+            during ??= File.ReadAllText(file);
+            return 0;
+        }));
+        var options = new GarbageCollectionOptions { SkipAtimeCheck = true };
         GarbageCollection.Run(datastore, options, new OrderedLog());
 
         var start = ActiveOperations.ProcessStartTime(Environment.ProcessId);

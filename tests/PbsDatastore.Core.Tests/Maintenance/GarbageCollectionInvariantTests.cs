@@ -2,6 +2,7 @@ using System.Diagnostics;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Maintenance;
 using PbsDatastore.Core.Native;
+using PbsDatastore.Core.Store;
 using PbsDatastore.Core.Tests.Support;
 
 namespace PbsDatastore.Core.Tests.Maintenance;
@@ -9,7 +10,7 @@ namespace PbsDatastore.Core.Tests.Maintenance;
 /// <summary>
 /// GC's safety invariant: after a run, every chunk an index of the store references still exists; whatever the
 /// store's path looks like, whatever the walk meets, however storage fails. Storage failing on purpose goes
-/// through the core's fault seam (<see cref="GarbageCollectionOptions.Faults"/>), which also works as root, where
+/// through a wrapped backend (<see cref="FaultyBackend"/>), which also works as root, where
 /// chmod 000 denies nothing. Stores are aged 48 h, so anything phase 1 misses would be removed.
 /// </summary>
 public class GarbageCollectionInvariantTests
@@ -89,11 +90,8 @@ public class GarbageCollectionInvariantTests
             """);
         GarbageCollectionTests.AgeChunkDir(store, 48);
 
-        var result = GarbageCollection.Run(store, new GarbageCollectionOptions
-        {
-            // Permission denied on lost+found in the datastore root is the one walk error PBS ignores.
-            Faults = Deny("lost+found", Libc.EACCES),
-        }, new OrderedLog());
+        // Permission denied on lost+found in the datastore root is the one walk error PBS ignores.
+        var result = RunWithFaults(store, new GarbageCollectionOptions(), Deny("lost+found", Libc.EACCES), new OrderedLog());
 
         AssertInvariant(store);
         Assert.Equal(ExpectedRemoved, Removed(store));
@@ -176,7 +174,7 @@ public class GarbageCollectionInvariantTests
         var store = copy.StorePath;
         GarbageCollectionTests.AgeChunkDir(store, 48);
         var status = File.ReadAllText(Path.Combine(store, ".gc-status"));
-        var e = Assert.Throws<PbsException>(() => GarbageCollection.Run(store, new GarbageCollectionOptions { Faults = Deny(path, errno) }, new OrderedLog()));
+        var e = Assert.Throws<PbsException>(() => RunWithFaults(store, new GarbageCollectionOptions(), Deny(path, errno), new OrderedLog()));
         Assert.Equal(errorId, e.ErrorId);
         AssertInvariant(store);
         Assert.Subset(ExpectedRemoved.ToHashSet(), Removed(store).ToHashSet());
@@ -192,21 +190,18 @@ public class GarbageCollectionInvariantTests
         var status = File.ReadAllText(Path.Combine(store, ".gc-status"));
         using var cts = new CancellationTokenSource();
         var unlinks = new List<string>();
-        var options = new GarbageCollectionOptions
+        var options = new GarbageCollectionOptions { Parallelism = 1 };
+        // Ctrl+C arrives while the first removal is under way: that file was decided and goes, nothing after it.
+        Func<string, int> faults = p =>
         {
-            Parallelism = 1,
-            // Ctrl+C arrives while the first removal is under way: that file was decided and goes, nothing after it.
-            Faults = p =>
+            if (p.StartsWith(".chunks/", StringComparison.Ordinal) && p.Length > ".chunks/xxxx/".Length && ExpectedRemoved.Contains(p))
             {
-                if (p.StartsWith(".chunks/", StringComparison.Ordinal) && p.Length > ".chunks/xxxx/".Length && ExpectedRemoved.Contains(p))
-                {
-                    lock (unlinks) unlinks.Add(p);
-                    cts.Cancel();
-                }
-                return 0;
-            },
+                lock (unlinks) unlinks.Add(p);
+                cts.Cancel();
+            }
+            return 0;
         };
-        var e = Assert.Throws<PbsException>(() => GarbageCollection.Run(store, options, new OrderedLog(cts.Token)));
+        var e = Assert.Throws<PbsException>(() => RunWithFaults(store, options, faults, new OrderedLog(cts.Token)));
         Assert.Equal("OperationStopped", e.ErrorId);
         Assert.Equal(unlinks.Order(StringComparer.Ordinal), Removed(store));
         Assert.Single(unlinks);
@@ -222,6 +217,13 @@ public class GarbageCollectionInvariantTests
         AssertAbortsBeforePhase2(copy, null, "GcIndexUnreadable");
     }
 
+    /// <summary>A garbage collection of the store at <paramref name="store"/> on storage failing as <paramref name="faults"/> says.</summary>
+    private static GarbageCollectionResult RunWithFaults(string store, GarbageCollectionOptions options, Func<string, int> faults, ITaskState state)
+    {
+        using var backend = new FaultyBackend(FilesystemBackend.Open(Path.GetFileName(store.TrimEnd('/')), store), faults);
+        return GarbageCollection.Run(backend, options, state);
+    }
+
     /// <summary>A fault for one path (relative to the datastore), everything else goes ahead.</summary>
     private static Func<string, int> Deny(string path, int errno) => p => p == path ? errno : 0;
 
@@ -232,7 +234,7 @@ public class GarbageCollectionInvariantTests
         var before = ChunkFiles(store);
         var status = File.ReadAllText(Path.Combine(store, ".gc-status"));
         var log = new OrderedLog();
-        var e = Assert.Throws<PbsException>(() => GarbageCollection.Run(store, new GarbageCollectionOptions { Faults = faults }, log));
+        var e = Assert.Throws<PbsException>(() => RunWithFaults(store, new GarbageCollectionOptions(), faults ?? (_ => 0), log));
         Assert.Equal(errorId, e.ErrorId);
         Assert.DoesNotContain("Start GC phase2 (sweep unused chunks)", log.Lines);
         Assert.Equal(before, ChunkFiles(store));

@@ -1,3 +1,4 @@
+using PbsDatastore.Core.Hierarchy;
 using System.Text.Json.Nodes;
 using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Maintenance;
@@ -96,7 +97,7 @@ public class SpaceAccountingReferenceStoreTests
     [Fact]
     public void MissingChunksMapToTheSnapshotsVerifyFails()
     {
-        var missing = ChunkReferences.FindMissing(ReferenceStore.PristinePath, NullTaskState.Instance);
+        var missing = ChunkReferences.FindMissing(Datastore.Open(ReferenceStore.PristinePath), NullTaskState.Instance);
         var expected = Store["missing_chunks"]!.AsArray();
         Assert.Equal(expected.Select(m => (string)m!["digest"]!).Order(StringComparer.Ordinal), missing.Select(m => m.Digest.ToString()));
         foreach (var m in missing)
@@ -118,7 +119,7 @@ public class SpaceAccountingReferenceStoreTests
     [Fact]
     public void BadChunksMapToTheIndexesReferencingThem()
     {
-        var bad = ChunkReferences.FindBad(ReferenceStore.PristinePath, NullTaskState.Instance);
+        var bad = ChunkReferences.FindBad(Datastore.Open(ReferenceStore.PristinePath), NullTaskState.Instance);
         var badFiles = Store["bad_files"]!.AsArray().Select(b => (string)b!["name"]!).ToList();
         Assert.Equal(badFiles.Select(n => n[..64]).Distinct().Order(StringComparer.Ordinal), bad.Select(b => b.Digest.ToString()));
         var present = Store["chunks"]!.AsArray().Select(c => (string)c!["digest"]!).ToHashSet();
@@ -135,7 +136,7 @@ public class SpaceAccountingReferenceStoreTests
     public void EveryChunkHasItsReferencesAndByteRanges()
     {
         var digests = ReferencedBy.Keys.Select(d => ChunkDigest.Parse(d)).ToList();
-        var found = ChunkReferences.Find(ReferenceStore.PristinePath, digests, NullTaskState.Instance);
+        var found = ChunkReferences.Find(Datastore.Open(ReferenceStore.PristinePath), digests, NullTaskState.Instance);
         Assert.Equal(digests, found.Select(f => f.Digest));
 
         // Ranges from the index entries PBS read back: [previous end, end), adjacent ones merged.

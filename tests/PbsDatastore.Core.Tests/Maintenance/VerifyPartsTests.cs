@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using PbsDatastore.Core.Formats;
+using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Maintenance;
 using PbsDatastore.Core.Store;
 using PbsDatastore.Core.Tests.Support;
@@ -40,20 +41,22 @@ public class VerifyPartsTests
     [Fact]
     public void CorruptChunksAreRenamedToTheFirstFreeBadName()
     {
-        using var dir = new TempDir();
-        var chunk = Path.Combine(dir.Path, new string('a', 64));
+        using var synthetic = new SyntheticStore();
+        var digest = ChunkDigest.Parse(new string('a', 64));
+        var chunk = synthetic.ChunkPath(digest);
+        synthetic.WriteFile(chunk, 1);
+        using var store = FilesystemBackend.Open("synth", synthetic.Path);
         var task = new RecordingTaskState();
-        File.WriteAllText(chunk, "x");
-        Assert.Equal(chunk + ".0.bad", CorruptChunk.Rename(chunk, task));
+        Assert.Equal(chunk + ".0.bad", store.RenameCorruptChunk(digest, task));
         File.WriteAllText(chunk, "y");
-        Assert.Equal(chunk + ".1.bad", CorruptChunk.Rename(chunk, task));
-        Assert.Null(CorruptChunk.Rename(chunk, task));
+        Assert.Equal(chunk + ".1.bad", store.RenameCorruptChunk(digest, task));
+        Assert.Null(store.RenameCorruptChunk(digest, task));
         Assert.Equal([$"corrupted chunk renamed to \"{chunk}.0.bad\"", $"corrupted chunk renamed to \"{chunk}.1.bad\""], task.Logs);
 
         for (var n = 2; n <= 9; n++)
             File.WriteAllText($"{chunk}.{n}.bad", "old");
         File.WriteAllText(chunk, "z");
-        Assert.Equal(chunk + ".9.bad", CorruptChunk.Rename(chunk, task));
+        Assert.Equal(chunk + ".9.bad", store.RenameCorruptChunk(digest, task));
         Assert.Equal("z", File.ReadAllText(chunk + ".9.bad"));
     }
 
@@ -80,7 +83,7 @@ public class VerifyPartsTests
         // A disk image repeats chunks (zeros above all): 3 missing and 2 corrupt positions, 3 good ones.
         store.WriteFixed("vm/1/2024-01-01T00:00:00Z/drive-scsi0.img.fidx", [good, missing, good, missing, corrupt, missing, corrupt, good], size);
         var index = IndexFile.Open(Path.Combine(store.Path, "vm/1/2024-01-01T00:00:00Z/drive-scsi0.img.fidx"));
-        var verifier = new ChunkVerifier(ChunkStore.Open("synth", store.Path), null, new VerifyTuning(order, readers, workers), dryRun: true);
+        var verifier = new ChunkVerifier(FilesystemBackend.Open("synth", store.Path), null, new VerifyTuning(order, readers, workers), dryRun: true);
 
         var result = verifier.VerifyIndexChunks(index, CryptMode.None, "drive-scsi0.img.fidx", new RecordingTaskState());
 

@@ -16,20 +16,20 @@ public class ChunkInsertTests
         var chunks = ReferenceStore.Expected["store"]!["chunks"]!.AsArray();
         var digests = chunks.Select(c => ChunkDigest.Parse((string)c!["digest"]!)).ToList();
         var store = ChunkStoreTests.SparseStore(dir.Path, digests.Select(d => d.PrefixIndex).Distinct().ToArray());
-        var pristine = ChunkStore.Open("store1", ReferenceStore.PristinePath);
+        var pristine = FilesystemBackend.Open("store1", ReferenceStore.PristinePath);
         var owner = Libc.GetEuid() == 0 ? BackupOwner.Ids!.Value : ((uint, uint)?)null;
         foreach (var digest in digests)
         {
-            var raw = pristine.Load(digest);
-            var result = store.Insert(digest, DataBlob.FromRaw(raw));
+            var raw = pristine.LoadChunk(digest);
+            var result = store.InsertChunk(digest, DataBlob.FromRaw(raw));
             Assert.Equal(new ChunkInsertResult(false, raw.Length), result);
-            Assert.Equal(raw, store.Load(digest));
+            Assert.Equal(raw, store.LoadChunk(digest));
             Assert.Equal(0, Libc.TryLstat(store.ChunkPath(digest), out var st));
             Assert.Equal(0x1A4, st.Mode & 0xFFF);
             if (owner != null) Assert.Equal(owner.Value, (st.Uid, st.Gid));
 
             Assert.Equal(0, Libc.SetTimes(store.ChunkPath(digest), 1_000_000, 2_000_000));
-            Assert.Equal(new ChunkInsertResult(true, raw.Length), store.Insert(digest, DataBlob.FromRaw(raw)));
+            Assert.Equal(new ChunkInsertResult(true, raw.Length), store.InsertChunk(digest, DataBlob.FromRaw(raw)));
             var stat = store.Stat(digest)!.Value;
             Assert.True(stat.AtimeSeconds > 1_000_000);
             Assert.Equal(2_000_000, stat.MtimeSeconds);
@@ -69,12 +69,12 @@ public class ChunkInsertTests
 
         if (outcome.StartsWith("Chunk"))
         {
-            var e = Assert.Throws<PbsException>(() => store.Insert(Digest, DataBlob.FromRaw(incoming), state));
+            var e = Assert.Throws<PbsException>(() => store.InsertChunk(Digest, DataBlob.FromRaw(incoming), state));
             Assert.Equal(outcome, e.ErrorId);
             Assert.Equal(existing, File.ReadAllBytes(path));
             return;
         }
-        var result = store.Insert(Digest, DataBlob.FromRaw(incoming), state);
+        var result = store.InsertChunk(Digest, DataBlob.FromRaw(incoming), state);
         if (outcome == "duplicate")
         {
             Assert.Equal(new ChunkInsertResult(true, existingSize), result);
@@ -95,7 +95,7 @@ public class ChunkInsertTests
         using var dir = new TempDir();
         var store = ChunkStoreTests.SparseStore(dir.Path, Digest.PrefixIndex);
         Directory.CreateDirectory(store.ChunkPath(Digest));
-        var e = Assert.Throws<PbsException>(() => store.Insert(Digest, DataBlob.FromRaw(BlobBytes(BlobKind.Uncompressed, 20))));
+        var e = Assert.Throws<PbsException>(() => store.InsertChunk(Digest, DataBlob.FromRaw(BlobBytes(BlobKind.Uncompressed, 20))));
         Assert.Equal("ChunkUnexpectedFileType", e.ErrorId);
         Assert.Equal($"got unexpected file type on store 'store1' for chunk {Digest}", e.Message);
     }
@@ -105,10 +105,10 @@ public class ChunkInsertTests
     {
         using var dir = new TempDir();
         ChunkStoreTests.SparseStore(dir.Path, Digest.PrefixIndex);
-        var store = ChunkStore.Open("store1", dir.Path, syncChunks: true);
+        var store = FilesystemBackend.Open("store1", dir.Path, syncChunks: true);
         var blob = BlobBytes(BlobKind.Uncompressed, 64);
-        Assert.False(store.Insert(Digest, DataBlob.FromRaw(blob)).Duplicate);
-        Assert.Equal(blob, store.Load(Digest));
+        Assert.False(store.InsertChunk(Digest, DataBlob.FromRaw(blob)).Duplicate);
+        Assert.Equal(blob, store.LoadChunk(Digest));
     }
 
     /// <summary>A blob-shaped byte array (magic, then filler); insertion looks only at sizes and magics.</summary>

@@ -25,12 +25,12 @@ public class ChunkStoreCreateTests
     private static void CreateAndCompare(string basePath, string parentOfParent)
     {
         var state = new RecordingTaskState();
-        var store = ChunkStore.Create("store1", basePath, state);
+        var store = FilesystemBackend.Create("store1", basePath, state);
 
         // Same prefix directories as the store PBS made, and nothing else in .chunks.
         var created = Directory.GetFileSystemEntries(store.ChunkDir).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray();
         var pbs = Directory.GetDirectories(Path.Combine(ReferenceStore.PristinePath, ".chunks")).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray();
-        Assert.Equal(ChunkStore.PrefixCount, created.Length);
+        Assert.Equal(ChunkLayout.PrefixCount, created.Length);
         Assert.Equal(pbs, created);
 
         // .lock as in the fixture (empty) and as PBS writes it (0644); directories 0755 / 0750.
@@ -53,8 +53,8 @@ public class ChunkStoreCreateTests
         Assert.Equal(Enumerable.Range(1, 99).Select(p => $"Chunkstore create: {p}%"), state.Logs);
 
         // The created store opens, is empty, and cannot be created again.
-        Assert.Empty(ChunkStore.Open("store1", basePath).IterateChunks());
-        var e = Assert.Throws<PbsException>(() => ChunkStore.Create("store1", basePath));
+        Assert.Empty(FilesystemBackend.Open("store1", basePath).IterateChunks());
+        var e = Assert.Throws<PbsException>(() => FilesystemBackend.Create("store1", basePath));
         Assert.Equal("ChunkStoreCreateFailed", e.ErrorId);
         Assert.Equal(PbsErrorKind.ResourceExists, e.Kind);
     }

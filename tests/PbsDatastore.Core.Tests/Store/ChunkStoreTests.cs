@@ -13,7 +13,7 @@ public class ChunkStoreTests
     [Fact]
     public void EveryFixtureChunkAndBadFileIsIteratedAndNothingElse()
     {
-        var store = ChunkStore.Open("store1", ReferenceStore.PristinePath);
+        var store = FilesystemBackend.Open("store1", ReferenceStore.PristinePath);
         var entries = store.IterateChunks().ToList();
 
         var expected = StoreFacts["chunks"]!.AsArray().Select(c => (string)c!["path"]!)
@@ -34,21 +34,20 @@ public class ChunkStoreTests
             Assert.Equal(entry.Name.EndsWith(".bad"), entry.IsBad);
             Assert.Equal(entry.Name[..64], entry.Digest.ToString());
             Assert.Equal(entry.Digest.PrefixIndex, entry.PrefixIndex);
-            Assert.Equal(store.ChunkPath(entry.Digest) + (entry.IsBad ? entry.Name[64..] : ""), store.EntryPath(entry));
+            Assert.Equal(Path.Combine(ReferenceStore.PristinePath, ".chunks", entry.PrefixDirName, entry.Name), store.ChunkPath(entry.Digest, entry.Name[64..]));
         }
     }
 
     [Fact]
     public void LoadStatAndPathOfEveryFixtureChunk()
     {
-        var store = ChunkStore.Open("store1", ReferenceStore.PristinePath);
+        var store = FilesystemBackend.Open("store1", ReferenceStore.PristinePath);
         long total = 0;
         foreach (var chunk in StoreFacts["chunks"]!.AsArray())
         {
             var digest = ChunkDigest.Parse((string)chunk!["digest"]!);
             Assert.Equal(Path.Combine(ReferenceStore.PristinePath, (string)chunk["path"]!), store.ChunkPath(digest));
-            Assert.Equal(store.ChunkPath(digest), store.ChunkPath(digest.ToArray()));
-            var raw = store.Load(digest);
+            var raw = store.LoadChunk(digest);
             Assert.Equal((long)chunk["file_size"]!, raw.Length);
             Assert.Equal((string)chunk["sha256"]!, Convert.ToHexStringLower(SHA256.HashData(raw)));
             var stat = store.Stat(digest)!.Value;
@@ -62,7 +61,7 @@ public class ChunkStoreTests
         {
             var digest = ChunkDigest.Parse((string)missing!["digest"]!);
             Assert.Null(store.Stat(digest));
-            var e = Assert.Throws<PbsException>(() => store.Load(digest));
+            var e = Assert.Throws<PbsException>(() => store.LoadChunk(digest));
             Assert.Equal("ChunkNotFound", e.ErrorId);
             Assert.Equal(PbsErrorKind.ObjectNotFound, e.Kind);
         }
@@ -129,8 +128,8 @@ public class ChunkStoreTests
             if (listed) Assert.Equal(bad, found[0].IsBad);
         }
         // Non-regular entries are listed; GC's lstat skips them.
-        Assert.False(ChunkStore.StatPath(store.EntryPath(entries.Single(e => e.Name == subdir)))!.Value.IsRegularFile);
-        Assert.False(ChunkStore.StatPath(store.EntryPath(entries.Single(e => e.Name == link)))!.Value.IsRegularFile);
+        Assert.False(store.Stat(entries.Single(e => e.Name == subdir))!.Value.IsRegularFile);
+        Assert.False(store.Stat(entries.Single(e => e.Name == link))!.Value.IsRegularFile);
         Assert.Equal(cases.Count(c => c.Listed) + 2, entries.Count);
 
         // Missing prefix directories are skipped; one that is not a directory stops the iteration.
@@ -143,18 +142,18 @@ public class ChunkStoreTests
     }
 
     /// <summary>A store with only some prefix directories: enough for tests that need no fixture copy.</summary>
-    internal static ChunkStore SparseStore(string basePath, params int[] prefixes)
+    internal static FilesystemBackend SparseStore(string basePath, params int[] prefixes)
     {
-        foreach (var prefix in prefixes) Directory.CreateDirectory(Path.Combine(basePath, ".chunks", ChunkStore.PrefixDirName(prefix)));
-        return ChunkStore.Open("store1", basePath);
+        foreach (var prefix in prefixes) Directory.CreateDirectory(Path.Combine(basePath, ".chunks", ChunkLayout.PrefixDirName(prefix)));
+        return FilesystemBackend.Open("store1", basePath);
     }
 
     [Fact]
     public void OpenRejectsMissingChunkDirAndRelativePath()
     {
         using var dir = new TempDir();
-        Assert.Equal("ChunkStoreNotFound", Assert.Throws<PbsException>(() => ChunkStore.Open("x", dir.Path)).ErrorId);
-        Assert.Equal("DatastorePathNotAbsolute", Assert.Throws<PbsException>(() => ChunkStore.Open("x", "relative/store")).ErrorId);
+        Assert.Equal("ChunkStoreNotFound", Assert.Throws<PbsException>(() => FilesystemBackend.Open("x", dir.Path)).ErrorId);
+        Assert.Equal("DatastorePathNotAbsolute", Assert.Throws<PbsException>(() => FilesystemBackend.Open("x", "relative/store")).ErrorId);
     }
 
     [Fact]
@@ -162,7 +161,7 @@ public class ChunkStoreTests
     {
         using var cts = new CancellationTokenSource();
         cts.Cancel();
-        var store = ChunkStore.Open("store1", ReferenceStore.PristinePath);
+        var store = FilesystemBackend.Open("store1", ReferenceStore.PristinePath);
         var e = Assert.Throws<PbsException>(() => store.IterateChunks(new RecordingTaskState(cts.Token)).Count());
         Assert.Equal(PbsErrorKind.OperationStopped, e.Kind);
     }
