@@ -62,8 +62,7 @@ public static class Program
             }
             // Opt-in: builds stores of millions of chunks and takes many minutes.
             if (scale)
-                foreach (var row in ScaleBenchmark.Run(context))
-                    Print(row);
+                ScaleBenchmark.Run(context, Print);
             else if (benchmarks.Count == 0) Console.WriteLine("no benchmarks matched");
             return 0;
         }
