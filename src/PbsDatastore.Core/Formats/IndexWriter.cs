@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using PbsDatastore.Core.Native;
-using PbsDatastore.Core.Store;
 
 namespace PbsDatastore.Core.Formats;
 

@@ -1,5 +1,5 @@
 using PbsDatastore.Core.Locking;
-using PbsDatastore.Core.Maintenance;
+
 using PbsDatastore.Core.Native;
 
 namespace PbsDatastore.Core.Hierarchy;
@@ -26,9 +26,6 @@ public sealed partial class MovePlan
 {
     /// <summary>PBS locks and moves at most this many snapshots of a group at once.</summary>
     public const int BatchSize = 512;
-
-    /// <summary>Test seam: called after a snapshot's journal entry was written, right before its rename.</summary>
-    internal static Action<BackupSnapshot, BackupSnapshot>? BeforeSnapshotRename;
 
     /// <summary>
     /// Runs the plan. For the whole move a shared chunk-store lock is held, so no external GC (PBS's own, which
@@ -217,14 +214,13 @@ public sealed partial class MovePlan
         // Keyed by the configured name, as a GC drains it: a store datastore.cfg does not know has no PBS GC, and a
         // guessed name could belong to another store.
         if (Datastore.Config is not null) MoveJournal.Append(Datastore.Name, indexes);
-        BeforeSnapshotRename?.Invoke(snapshot, dest);
         Rename(snapshot.FullPath, dest.FullPath, "snapshot");
         manifestLock.UnlinkLockFiles();
         snapshotLock.UnlinkLockFiles();
     }
 
     /// <summary>PBS's notes rule: only the source has notes → they move; both → the target's stay (warned if different).</summary>
-    private static void MoveNotes(BackupGroup source, BackupGroup target, ITaskState state)
+    private void MoveNotes(BackupGroup source, BackupGroup target, ITaskState state)
     {
         var sourceNotes = source.ReadNotes();
         if (sourceNotes is null) return;
@@ -234,12 +230,9 @@ public sealed partial class MovePlan
             state.Warn($"{target} keeps its own notes; the different notes of {source} are dropped");
     }
 
-    private static void Rename(string from, string to, string what)
+    private void Rename(string from, string to, string what)
     {
-        var errno = Libc.Renameat2(Libc.AT_FDCWD, from, Libc.AT_FDCWD, to, Libc.RENAME_NOREPLACE) == 0 ? 0 : Libc.LastErrno;
-        // File systems without RENAME_NOREPLACE: rename only after checking nothing is there (we hold the locks).
-        if ((errno == Libc.EINVAL || errno == Libc.ENOSYS) && FileSystemEntries.KindOf(to) == EntryKind.Missing)
-            errno = Libc.Rename(from, to) == 0 ? 0 : Libc.LastErrno;
+        var errno = Datastore.Backend.RenameNoReplace(Path.GetRelativePath(Datastore.Path, from), Path.GetRelativePath(Datastore.Path, to));
         if (errno != 0)
             throw new PbsException("MoveFailed", PbsErrorKind.WriteError,
                 $"unable to move {what} \"{from}\" to \"{to}\" - {Libc.StrError(errno)}", from);

@@ -372,6 +372,19 @@ public sealed class FilesystemBackend : IDatastoreBackend
         fixed (byte* p = pathZ) return StatAt(RootFd, p, out stat);
     }
 
+    public int RenameNoReplace(string fromRelativePath, string toRelativePath)
+    {
+        var errno = Libc.Renameat2(RootFd, fromRelativePath, RootFd, toRelativePath, Libc.RENAME_NOREPLACE) == 0 ? 0 : Libc.LastErrno;
+        // File systems without RENAME_NOREPLACE: rename only after checking nothing is there (callers hold the locks).
+        if (errno is Libc.EINVAL or Libc.ENOSYS)
+        {
+            var exists = StatFile(Encoding.UTF8.GetBytes(toRelativePath), out _);
+            errno = exists == 0 ? Libc.EEXIST : exists != Libc.ENOENT ? exists
+                : Libc.Renameat2(RootFd, fromRelativePath, RootFd, toRelativePath, 0) == 0 ? 0 : Libc.LastErrno;
+        }
+        return errno;
+    }
+
     /// <summary>
     /// Made on a probe file in <c>.chunks</c> instead of the zero chunk so the store's content and GC figures stay
     /// unchanged: set an atime one hour back, touch, and require the atime to have moved forward.

@@ -85,6 +85,12 @@ public interface IDatastoreBackend : IDisposable
     int StatFile(ReadOnlySpan<byte> relativePath, out ChunkFileStat stat);
 
     /// <summary>
+    /// Renames a file or directory of the snapshot tree (a snapshot moved to another group, a group's notes) without
+    /// ever replacing an existing target; raw relative paths; errno (EEXIST when the target exists).
+    /// </summary>
+    int RenameNoReplace(string fromRelativePath, string toRelativePath);
+
+    /// <summary>
     /// PBS ≥ 3.3.7's check that the storage really updates atimes (addendum §2.4): throws AtimeSafetyCheckFailed
     /// when it does not, since GC's sweep would then delete chunks in use.
     /// </summary>

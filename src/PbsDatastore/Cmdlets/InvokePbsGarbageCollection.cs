@@ -21,6 +21,10 @@ public sealed class InvokePbsGarbageCollection : DatastoreCmdlet
     [Parameter]
     public SwitchParameter SkipAtimeCheck { get; set; }
 
+    /// <summary>Also removes killed chunk writers' temp files older than the cutoff (PBS keeps them).</summary>
+    [Parameter]
+    public SwitchParameter RemoveStaleTempFiles { get; set; }
+
     /// <summary>
     /// Bytes the digest set may hold (default 256 MiB); a larger store is processed in several passes over
     /// its indexes, with the same result.
@@ -30,7 +34,10 @@ public sealed class InvokePbsGarbageCollection : DatastoreCmdlet
 
     protected override void ProcessRecord()
     {
-        var options = new GarbageCollectionOptions { AtimeCutoff = AtimeCutoff, SkipAtimeCheck = SkipAtimeCheck, MemoryLimit = MemoryLimit };
+        var options = new GarbageCollectionOptions
+        {
+            AtimeCutoff = AtimeCutoff, SkipAtimeCheck = SkipAtimeCheck, RemoveStaleTempFiles = RemoveStaleTempFiles, MemoryLimit = MemoryLimit,
+        };
         if (ShouldProcess(Datastore.ToString(), "Remove unreferenced chunks (garbage collection)"))
             TryInvoke(Datastore, () => WriteObject(RunTask(state => GarbageCollection.Run(Datastore, options, state))));
         else if (IsWhatIf)

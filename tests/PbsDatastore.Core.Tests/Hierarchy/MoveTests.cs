@@ -106,17 +106,22 @@ public class MoveTests
         var group = store.Group(BackupNamespace.Root, BackupType.Vm, "100");
         var before = group.ListSnapshots().Select(s => s.DirectoryName).ToList();
         var seen = 0;
-        MovePlan.BeforeSnapshotRename = (from, to) =>
+        // Storage seen from inside the move: each snapshot rename, after its journal entry was written.
+        store.WrapBackend(inner => new FaultyBackend(inner, _ => 0)
         {
-            Assert.True(from.Exists);
-            Assert.False(to.Exists);
-            var lines = File.ReadAllLines(Journal(store));
-            Assert.Contains(Path.Combine(to.FullPath, "drive-scsi0.img.fidx"), lines);
-            if (++seen == 2) throw new PbsException("TestFault", PbsErrorKind.WriteError, "injected", to.FullPath);
-        };
-        MoveResult result;
-        try { result = MovePlan.ForGroup(group, BackupNamespace.Parse("prod")).Execute(); }
-        finally { MovePlan.BeforeSnapshotRename = null; }
+            Renames = (fromRelative, toRelative) =>
+            {
+                var (from, to) = (Path.Combine(store.Path, fromRelative), Path.Combine(store.Path, toRelative));
+                if (File.Exists(from)) return 0; // the group's notes, not a snapshot
+                Assert.True(Directory.Exists(from));
+                Assert.False(Directory.Exists(to));
+                var lines = File.ReadAllLines(Journal(store));
+                Assert.Contains(Path.Combine(to, "drive-scsi0.img.fidx"), lines);
+                if (++seen == 2) throw new PbsException("TestFault", PbsErrorKind.WriteError, "injected", to);
+                return 0;
+            },
+        });
+        var result = MovePlan.ForGroup(group, BackupNamespace.Parse("prod")).Execute();
 
         Assert.False(result.Complete);
         Assert.Equal("TestFault", result.Groups[0].Failure!.ErrorId);

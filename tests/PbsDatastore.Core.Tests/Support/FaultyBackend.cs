@@ -12,6 +12,9 @@ namespace PbsDatastore.Core.Tests.Support;
 /// </summary>
 public sealed class FaultyBackend(IDatastoreBackend inner, Func<string, int> faults) : IDatastoreBackend
 {
+    /// <summary>Asked with the source and target path (relative) of each rename; a non-zero errno fails it.</summary>
+    public Func<string, string, int>? Renames { get; init; }
+
     public string Name => inner.Name;
     public string BasePath => inner.BasePath;
 
@@ -65,6 +68,10 @@ public sealed class FaultyBackend(IDatastoreBackend inner, Func<string, int> fau
     }
 
     public int StatFile(ReadOnlySpan<byte> relativePath, out ChunkFileStat stat) => inner.StatFile(relativePath, out stat);
+
+    public int RenameNoReplace(string fromRelativePath, string toRelativePath)
+        => (Renames?.Invoke(fromRelativePath, toRelativePath) ?? faults(fromRelativePath)) is var errno and not 0
+            ? errno : inner.RenameNoReplace(fromRelativePath, toRelativePath);
 
     public void CheckAtimeUpdates() => inner.CheckAtimeUpdates();
 

@@ -1,9 +1,8 @@
 using System.Text;
-using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Locking;
 using PbsDatastore.Core.Native;
 
-namespace PbsDatastore.Core.Maintenance;
+namespace PbsDatastore.Core.Hierarchy;
 
 /// <summary>
 /// PBS ≥ 4.1.9's move journal (addendum §5.3): <c>&lt;lock root&gt;/&lt;store&gt;/move-journal</c>, one absolute index
@@ -18,17 +17,17 @@ internal sealed class MoveJournal : IDisposable
 
     private readonly FlockHandle? _lock;
 
-    private MoveJournal(string path, FlockHandle? held, IReadOnlyList<IndexImage> images)
+    private MoveJournal(string path, FlockHandle? held, IReadOnlyList<string> indexPaths)
     {
         Path = path;
         _lock = held;
-        IndexImages = images;
+        IndexPaths = indexPaths;
     }
 
     public string Path { get; }
 
     /// <summary>The listed index files, as paths relative to the datastore where they lie below it, else absolute.</summary>
-    public IReadOnlyList<IndexImage> IndexImages { get; }
+    public IReadOnlyList<string> IndexPaths { get; }
 
     public static string PathFor(string store) => System.IO.Path.Combine(LockPaths.StoreLockDir(store), "move-journal");
 
@@ -91,16 +90,16 @@ internal sealed class MoveJournal : IDisposable
 
     public void Dispose() => _lock?.Dispose();
 
-    internal static IReadOnlyList<IndexImage> Parse(byte[] content, string storePath)
+    internal static IReadOnlyList<string> Parse(byte[] content, string storePath)
     {
         var root = System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(storePath)) + "/";
-        var images = new List<IndexImage>();
+        var images = new List<string>();
         foreach (var raw in Encoding.UTF8.GetString(content).Split('\n'))
         {
             var line = raw.Trim();
             if (line.Length == 0) continue;
             var relative = line.StartsWith(root, StringComparison.Ordinal) ? line[root.Length..] : line;
-            images.Add(new IndexImage(Encoding.UTF8.GetBytes(relative), relative, strangePath: false));
+            images.Add(relative);
         }
         return images;
     }

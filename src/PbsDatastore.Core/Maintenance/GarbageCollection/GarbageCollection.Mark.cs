@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Text;
 using PbsDatastore.Core.Formats;
+using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Memory;
 using PbsDatastore.Core.Native;
 using PbsDatastore.Core.Store;
@@ -183,7 +184,7 @@ public static partial class GarbageCollection
             if (touchers.Failure is null && options.ConfiguredName is { } name && (journal = MoveJournal.Open(name, store.BasePath, options.DryRun)) is not null)
             {
                 var start = images.Count;
-                images.AddRange(journal.IndexImages.Where(x => !processed.Contains(Encoding.Latin1.GetString(x.RelativePathBytes))));
+                images.AddRange(journal.IndexPaths.Select(IndexImage.FromJournal).Where(x => !processed.Contains(Encoding.Latin1.GetString(x.RelativePathBytes))));
                 if (images.Count > start)
                     state.Log($"marking {images.Count - start} index files listed in the move journal");
                 MarkImages(start); // entries of moves that failed may name nothing: skipped as PBS does

@@ -155,6 +155,8 @@ public static partial class GarbageCollection
             };
             foreach (var line in SummaryLines(status))
                 state.Log(line);
+            if (options.RemoveStaleTempFiles)
+                state.Log($"Removed stale chunk temp files: {sweep.RemovedTempFiles} ({HumanByte.Format(sweep.RemovedTempBytes)})");
             if (!options.DryRun)
             {
                 // PBS ignores a failure to write the status; say so instead of failing a finished collection.
@@ -171,6 +173,8 @@ public static partial class GarbageCollection
                 UniqueChunks = mark.UniqueChunks,
                 StrangePaths = mark.StrangePaths,
                 MissingChunks = mark.Missing,
+                RemovedTempFiles = sweep.RemovedTempFiles,
+                RemovedTempBytes = sweep.RemovedTempBytes,
                 Reasons =
                 [
                     new(GarbageCollectionReason.UnreferencedPastCutoff, sweep.RemovedChunks, sweep.RemovedChunkBytes, true),
@@ -227,7 +231,7 @@ public static partial class GarbageCollection
             if (sweep is null)
             {
                 phase2Starting?.Invoke();
-                sweep = new Sweep(store, mode, pass, minAtime, oldestWriter, Parallelism(options), state);
+                sweep = new Sweep(store, mode, pass, minAtime, oldestWriter, Parallelism(options), state, options.RemoveStaleTempFiles);
             }
             sweep.Run(pass.Range);
         });
@@ -237,7 +241,7 @@ public static partial class GarbageCollection
         if (sweep is null)
         {
             phase2Starting?.Invoke();
-            sweep = new Sweep(store, mode, mark, minAtime, oldestWriter, Parallelism(options), state).Run(DigestRange.All);
+            sweep = new Sweep(store, mode, mark, minAtime, oldestWriter, Parallelism(options), state, options.RemoveStaleTempFiles).Run(DigestRange.All);
         }
         return (mark, sweep);
     }

@@ -1,6 +1,6 @@
 using PbsDatastore.Core.Native;
 
-namespace PbsDatastore.Core.Store;
+namespace PbsDatastore.Core;
 
 /// <summary>
 /// The owner PBS's daemon gives everything in a datastore: user `backup` and its primary group, looked up by

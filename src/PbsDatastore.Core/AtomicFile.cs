@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using PbsDatastore.Core.Native;
 
-namespace PbsDatastore.Core.Store;
+namespace PbsDatastore.Core;
 
 /// <summary>
 /// PBS's atomic file replacement (`replace_file`): write a `tmp_XXXXXX` sibling, set mode (and owner) on the

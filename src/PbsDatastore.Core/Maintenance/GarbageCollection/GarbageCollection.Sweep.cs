@@ -42,9 +42,13 @@ public static partial class GarbageCollection
 
         public long DiskBytes, DiskChunks, RemovedChunks, RemovedChunkBytes, RemovedBad, RemovedBadBytes;
         public long PendingChunks, PendingChunkBytes, StillBad, PendingBadBytes;
+        public long RemovedTempFiles, RemovedTempBytes;
+        private readonly bool _removeTempFiles;
 
-        public Sweep(IDatastoreBackend store, SweepMode mode, MarkResult mark, long minAtime, long oldestWriter, int workers, ITaskState state)
+        public Sweep(IDatastoreBackend store, SweepMode mode, MarkResult mark, long minAtime, long oldestWriter, int workers, ITaskState state,
+            bool removeTempFiles = false)
         {
+            _removeTempFiles = removeTempFiles && mode != SweepMode.List;
             _store = store;
             _mode = mode;
             _mark = mark;
@@ -121,7 +125,12 @@ public static partial class GarbageCollection
                 while (entries.MoveNext())
                 {
                     var name = entries.Name;
-                    if (!ChunkLayout.IsChunkName(name, out var bad)) continue;
+                    if (!ChunkLayout.IsChunkName(name, out var bad))
+                    {
+                        if (_removeTempFiles && ChunkLayout.IsChunkTempName(name))
+                            SweepTempFile(entries, dir, ref c);
+                        continue;
+                    }
                     _hasCandidates[dir] = true;
                     if (token.IsCancellationRequested)
                         throw new PbsException("OperationStopped", PbsErrorKind.OperationStopped, "abort requested - aborting task");
@@ -166,6 +175,26 @@ public static partial class GarbageCollection
                 if (entries.Errno != 0) throw IteratorFailed(dir, entries.Errno);
             }
             if (listed is not null) _listed[dir] = listed;
+        }
+
+        /// <summary>
+        /// A chunk writer's temp file (<c>&lt;hex&gt;.tmp_XXXXXX</c>) left by a killed writer: removed when its last write
+        /// (mtime) is before the cutoff, which also lies before the start of the oldest live writer holding the
+        /// chunk-store lock, so no live writer can still own it. PBS's GC leaves these files; they are counted apart
+        /// from PBS's figures.
+        /// </summary>
+        private void SweepTempFile(IStoreDirectory entries, int dir, ref Counters c)
+        {
+            if (entries.Stat(out var st) != 0 || !st.IsRegularFile || st.MtimeSeconds >= _minAtime || st.MtimeSeconds >= _oldestWriter) return;
+            if (_mode == SweepMode.Remove && entries.Remove() is var errno && errno != 0 && errno != Libc.ENOENT)
+            {
+                var text = Encoding.UTF8.GetString(entries.Name);
+                throw new PbsException("GcUnlinkFailed", PbsErrorKind.WriteError,
+                    $"unlinking stale chunk temp file {RustDebug.Quote(text)} failed on store '{_store.BasePath}' - {Libc.StrError(errno)}",
+                    Path.Combine(_store.BasePath, ChunkLayout.ChunkDirName, ChunkLayout.PrefixDirName(dir), text));
+            }
+            c.RemovedTempFiles++;
+            c.RemovedTempBytes += st.Size;
         }
 
         /// <summary>Whether phase 1 of a real run would have touched this exact file name (dry run and listing).</summary>
@@ -225,9 +254,11 @@ public static partial class GarbageCollection
         {
             public long DiskBytes, DiskChunks, RemovedChunks, RemovedChunkBytes, RemovedBad, RemovedBadBytes;
             public long PendingChunks, PendingChunkBytes, StillBad, PendingBadBytes;
+            public long RemovedTempFiles, RemovedTempBytes;
 
             public readonly void AddTo(Sweep s)
             {
+                s.RemovedTempFiles += RemovedTempFiles; s.RemovedTempBytes += RemovedTempBytes;
                 s.DiskBytes += DiskBytes; s.DiskChunks += DiskChunks;
                 s.RemovedChunks += RemovedChunks; s.RemovedChunkBytes += RemovedChunkBytes;
                 s.RemovedBad += RemovedBad; s.RemovedBadBytes += RemovedBadBytes;

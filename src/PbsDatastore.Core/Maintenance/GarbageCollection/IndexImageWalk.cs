@@ -15,6 +15,9 @@ public sealed class IndexImage
         IsStrangePath = strangePath;
     }
 
+    /// <summary>An index listed in the move journal (relative path), marked as PBS marks it: never a strange path.</summary>
+    internal static IndexImage FromJournal(string relativePath) => new(Encoding.UTF8.GetBytes(relativePath), relativePath, strangePath: false);
+
     /// <summary>The path relative to the datastore root exactly as on disk (may be invalid UTF-8).</summary>
     internal byte[] RelativePathBytes { get; }
 
