@@ -101,7 +101,7 @@ function Assert-ManifestExports {
 }
 
 function Invoke-HelpBuild {
-    $script = Join-Path $Root 'tests/tools/Build-Help.ps1'
+    $script = Join-Path $Root 'tools/Build-Help.ps1'
     if (Test-Path $script) { & $script -Root $Root }
 }
 
@@ -176,7 +176,7 @@ switch ($Task) {
     }
     'Demo' {
         Invoke-Build
-        $demo = Join-Path $Root 'tests/tools/Demo.ps1'
+        $demo = Join-Path $Root 'tools/Demo.ps1'
         exit (Invoke-ChildPwsh "& '$demo' -ModulePath '$ModuleDir' -Root '$Root'")
     }
 }

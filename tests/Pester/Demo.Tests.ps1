@@ -1,4 +1,4 @@
-# README's main command runs tests/tools/Demo.ps1 (build.ps1 Demo); running it here keeps it from rotting.
+# README's main command runs tools/Demo.ps1 (build.ps1 Demo); running it here keeps it from rotting.
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-PbsModuleUnderTest
@@ -8,7 +8,7 @@ BeforeAll {
 Describe 'The README demo' {
     It 'runs to the end in a fresh process and restores the image unchanged' {
         $child = @(Get-ChildPwshCommand)
-        $demo = Join-Path $RepoRoot 'tests/tools/Demo.ps1'
+        $demo = Join-Path $RepoRoot 'tools/Demo.ps1'
         $output = & $child[0] @($child | Select-Object -Skip 1) -NoProfile -NonInteractive -File $demo -ModulePath $ModuleDir -Root $RepoRoot 2>&1
         $text = $output -join "`n"
         $LASTEXITCODE | Should -Be 0 -Because $text

@@ -78,8 +78,7 @@ public sealed class InvokePbsPruneCommand : PbsCmdlet
         {
             foreach (var group in BackupGroup)
             {
-                WriteVerbose($"retention options: {PruneJob.RetentionText(_options)}");
-                WriteVerbose($"Starting prune on {LogText.StoreAndNamespace(group.Datastore, group.Namespace)} group \"{group.GroupName}\"");
+                PruneJob.StartGroup(group, _options, new PipelineTaskState(this));
                 TryInvoke(group.ToString(), () => PruneGroup(group));
             }
             return;
@@ -88,15 +87,9 @@ public sealed class InvokePbsPruneCommand : PbsCmdlet
         TryInvoke(Datastore.Name, () =>
         {
             var ns = BackupNamespace.Parse(Namespace);
-            var depth = MaxDepth switch { null or 7 => "down to full depth", 0 => "non-recursive", int n => $"to depth {n}" };
-            WriteVerbose($"Starting datastore prune on {LogText.StoreAndNamespace(Datastore, ns)}, {depth}");
-            WriteVerbose($"retention options: {PruneJob.RetentionText(_options, ns, MaxDepth)}");
-            foreach (var n in Datastore.ListNamespaces(ns, MaxDepth, e => WriteError(ErrorRecords.From(e))).ToList())
-                foreach (var group in Datastore.ListGroups(n))
-                {
-                    WriteVerbose($"Pruning group {n.Name}:\"{group.GroupName}\"");
-                    TryInvoke(group.ToString(), () => PruneGroup(group));
-                }
+            var log = new PipelineTaskState(this);
+            foreach (var group in PruneJob.DatastoreGroups(Datastore, ns, MaxDepth, _options, log, e => WriteError(ErrorRecords.From(e))))
+                TryInvoke(group.ToString(), () => PruneGroup(group));
         });
     }
 
@@ -104,16 +97,8 @@ public sealed class InvokePbsPruneCommand : PbsCmdlet
     {
         foreach (var entry in PruneJob.PlanGroup(group, _options, _zone))
         {
-            var result = entry;
-            if (!entry.Keep)
-            {
-                if (ShouldProcess(entry.BackupSnapshot.ToString(), "Remove snapshot (prune)"))
-                    result = RunTask(task => PruneJob.Remove(entry, task));
-                WriteVerbose($"{(result.Removed ? "" : "would ")}{entry.Mark} {entry.BackupSnapshot.SnapshotName}");
-            }
-            else
-                WriteVerbose($"{entry.Mark} {entry.BackupSnapshot.SnapshotName}");
-            WriteObject(result);
+            var remove = !entry.Keep && ShouldProcess(entry.BackupSnapshot.ToString(), "Remove snapshot (prune)");
+            WriteObject(RunTask(task => PruneJob.Execute(entry, remove, task)));
         }
     }
 }

@@ -37,16 +37,7 @@ public sealed class TestPbsDatastoreCommand : VerifyCmdlet
                 return;
             var groups = Datastore.ListNamespaces(ns, MaxDepth, e => WriteError(ErrorRecords.From(e)))
                 .SelectMany(n => Datastore.ListGroups(n)).ToList();
-            var ordered = RunTask(task => job.OrderGroups(groups, task));
-            var results = new List<SnapshotVerifyResult>();
-            for (var i = 0; i < ordered.Count; i++)
-            {
-                var group = ordered[i];
-                var groupResults = RunTask(task => job.VerifyGroup(group, task, new StoreProgress(i, ordered.Count, 0, 0)));
-                results.AddRange(groupResults);
-                WriteResults(groupResults);
-            }
-            RunTask(task => VerifyJob.ReportFailures(results, task));
+            StreamTask(task => job.VerifyByGroup(groups, task), WriteResults);
         });
     }
 }

@@ -27,6 +27,17 @@ public abstract class PbsCmdlet : PSCmdlet
 
     protected void RunTask(Action<ITaskState> operation) => RunTask<object?>(state => { operation(state); return null; });
 
+    /// <summary>
+    /// Runs a core job that yields results as it goes (e.g. group by group) on a worker thread; each result is
+    /// handed to <paramref name="write"/> on the pipeline thread as soon as it is yielded.
+    /// </summary>
+    protected void StreamTask<T>(Func<ITaskState, IEnumerable<T>> job, Action<T> write)
+        => RunTask(state =>
+        {
+            foreach (var item in job(state))
+                ((TaskStateAdapter)state).Emit(_ => write(item));
+        });
+
     /// <summary>Runs <paramref name="action"/>; a failure becomes a non-terminating error about <paramref name="target"/>.</summary>
     protected bool TryInvoke(object? target, Action action)
     {

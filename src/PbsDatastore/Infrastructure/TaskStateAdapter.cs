@@ -39,6 +39,9 @@ internal sealed class TaskStateAdapter : ITaskState, IDisposable
     /// <summary>Called from StopProcessing (Ctrl+C).</summary>
     public void Stop() => _stop.Cancel();
 
+    /// <summary>Queues a write of the operation's output, made on the pipeline thread in order with its messages.</summary>
+    public void Emit(Action<Cmdlet> write) => Post(write);
+
     /// <summary>
     /// Runs <paramref name="operation"/> on a worker thread while this (pipeline) thread writes what it reports.
     /// Every progress bar still open at the end gets its Completed record, whatever the outcome.

@@ -43,6 +43,44 @@ public static class PruneJob
     }
 
     /// <summary>
+    /// PBS's datastore prune (§9.3): logs its opening lines, then yields the groups of every namespace from
+    /// <paramref name="ns"/> down <paramref name="maxDepth"/> levels in PBS's order, logging <c>Pruning group</c> before
+    /// each; the caller plans (<see cref="PlanGroup"/>) and executes (<see cref="Execute"/>) each group as it comes.
+    /// A namespace directory that is not a valid name goes to <paramref name="onError"/> and is skipped.
+    /// </summary>
+    public static IEnumerable<BackupGroup> DatastoreGroups(Datastore datastore, BackupNamespace ns, int? maxDepth, PruneOptions options,
+        ITaskState task, Action<PbsException>? onError = null)
+    {
+        var depth = maxDepth switch { null or 7 => "down to full depth", 0 => "non-recursive", int n => $"to depth {n}" };
+        task.Log($"Starting datastore prune on {LogText.StoreAndNamespace(datastore, ns)}, {depth}");
+        task.Log($"retention options: {RetentionText(options, ns, maxDepth)}");
+        foreach (var n in datastore.ListNamespaces(ns, maxDepth, onError).ToList())
+            foreach (var group in datastore.ListGroups(n))
+            {
+                task.Log($"Pruning group {n.Name}:\"{group.GroupName}\"");
+                yield return group;
+            }
+    }
+
+    /// <summary>PBS's opening lines of a prune of one group.</summary>
+    public static void StartGroup(BackupGroup group, PruneOptions options, ITaskState task)
+    {
+        task.Log($"retention options: {RetentionText(options)}");
+        task.Log($"Starting prune on {LogText.StoreAndNamespace(group.Datastore, group.Namespace)} group \"{group.GroupName}\"");
+    }
+
+    /// <summary>
+    /// One entry of a plan: removed when the plan does not keep it and <paramref name="remove"/> (the caller's
+    /// confirmation) is true; PBS's mark line (<c>keep …</c>, <c>remove …</c>, <c>would remove …</c>) is logged.
+    /// </summary>
+    public static PruneResult Execute(PruneResult entry, bool remove, ITaskState task)
+    {
+        var result = entry.Keep || !remove ? entry : Remove(entry, task);
+        task.Log($"{(entry.Keep || result.Removed ? "" : "would ")}{entry.Mark} {entry.BackupSnapshot.SnapshotName}");
+        return result;
+    }
+
+    /// <summary>
     /// Removes a snapshot the plan does not keep, with the normal (non-forced, locked) snapshot removal. A failure
     /// is PBS's warning <c>failed to remove dir "&lt;relative path&gt;": &lt;err&gt;</c>, and the prune goes on.
     /// </summary>

@@ -152,15 +152,25 @@ public sealed class VerifyJob
         return results;
     }
 
-    /// <summary>PBS's datastore/namespace run (§8.6): <see cref="OrderGroups"/>, each group, <see cref="ReportFailures"/>.</summary>
+    /// <summary>PBS's datastore/namespace run (§8.6), all results at once (see <see cref="VerifyByGroup"/>).</summary>
     public IReadOnlyList<SnapshotVerifyResult> VerifyGroups(IEnumerable<BackupGroup> groups, ITaskState task)
+        => VerifyByGroup(groups, task).SelectMany(r => r).ToList();
+
+    /// <summary>
+    /// PBS's datastore/namespace run (§8.6): <see cref="OrderGroups"/>, then each group, its results yielded as soon
+    /// as the group is done, and <see cref="ReportFailures"/> after the last.
+    /// </summary>
+    public IEnumerable<IReadOnlyList<SnapshotVerifyResult>> VerifyByGroup(IEnumerable<BackupGroup> groups, ITaskState task)
     {
         var list = OrderGroups(groups, task);
-        var results = new List<SnapshotVerifyResult>();
+        var failed = new List<SnapshotVerifyResult>();
         for (var i = 0; i < list.Count; i++)
-            results.AddRange(VerifyGroup(list[i], task, new StoreProgress(i, list.Count, 0, 0)));
-        ReportFailures(results, task);
-        return results;
+        {
+            var results = VerifyGroup(list[i], task, new StoreProgress(i, list.Count, 0, 0));
+            failed.AddRange(results.Where(r => r.State == SnapshotVerifyState.Failed));
+            yield return results;
+        }
+        ReportFailures(failed, task);
     }
 
     /// <summary>

@@ -1,11 +1,11 @@
 # Writes a PlatyPS-schema help page skeleton (docs/<Cmdlet>.md) for every cmdlet of the built module that has no
 # page yet: SYNTAX per parameter set and a yaml block per parameter come from the cmdlet's metadata; the prose
 # parts are left as {{ ... }} placeholders, which the help test rejects until they are written.
-# Usage: pwsh tests/tools/New-HelpPage.ps1 [-Name Get-PbsFoo]   (after ./build.ps1 Build)
+# Usage: pwsh tools/New-HelpPage.ps1 [-Name Get-PbsFoo]   (after ./build.ps1 Build)
 param([string[]] $Name = '*')
 
 $ErrorActionPreference = 'Stop'
-$root = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
+$root = (Resolve-Path (Join-Path $PSScriptRoot '..')).Path
 Import-Module (Join-Path $root 'out/PbsDatastore/PbsDatastore.psd1') -Force
 $common = [System.Management.Automation.PSCmdlet]::CommonParameters
 $standard = @{
