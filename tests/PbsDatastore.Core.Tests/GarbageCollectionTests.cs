@@ -327,10 +327,12 @@ public class GarbageCollectionTests
         var before = Snapshot(store);
         var config = DatastoreConfig.Parse($"datastore: s3store\n\tpath {store}\n\tbackend type=s3,client=minio,bucket=pbs\n");
         var ds = Datastore.Open(store, "s3store", config);
+        // GC of an S3 store runs against its bucket (S3GarbageCollectionTests), never as a sweep of the cache: with
+        // no such endpoint in s3.cfg (or no s3.cfg, depending on whether an S3 test wrote one yet) it stops first.
         foreach (var dryRun in new[] { false, true })
         {
             var e = Assert.Throws<PbsException>(() => GarbageCollection.Run(ds, new GarbageCollectionOptions { DryRun = dryRun }, new OrderedLog()));
-            Assert.Equal("GcBackendNotSupported", e.ErrorId);
+            Assert.Contains(e.ErrorId, new[] { "S3EndpointNotConfigured", "S3ConfigNotFound" });
         }
         Assert.Equal("GcBackendNotSupported", Assert.Throws<PbsException>(() => GarbageCollection.FindUnreferencedChunks(ds, new GarbageCollectionOptions(), new OrderedLog())).ErrorId);
         AssertSameSnapshot(before, Snapshot(store));

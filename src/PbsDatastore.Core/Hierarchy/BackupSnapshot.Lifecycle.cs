@@ -101,7 +101,7 @@ public sealed partial class BackupSnapshot
     public BackupManifest UpdateManifest(Action<BackupManifest> modify, TimeSpan? lockTimeout = null,
         DatastoreOperation operation = DatastoreOperation.Write)
     {
-        Datastore.CheckOperation(operation);
+        Datastore.CheckOperation(operation, mirroredToS3: true);
         EnsureCanonicalName();
         WarmUp();
         using var _ = BackupLocks.LockManifest(this, lockTimeout);
@@ -112,7 +112,10 @@ public sealed partial class BackupSnapshot
         if (signature != null && (manifest.Signature != signature || manifest.ToCanonicalSignedJson() != signed))
             throw new PbsException("SignedManifestChange", PbsErrorKind.SecurityError,
                 $"refusing to change the signed part of the manifest of {this}: only 'unprotected' may change without the key", ManifestPath);
-        AtomicFile.Replace(ManifestPath, manifest.ToBlob().Raw, AtomicFile.DefaultMode, BackupOwner.ForNewFiles());
+        var blob = manifest.ToBlob().Raw;
+        // On S3 the bucket copy is updated first, as PBS does, so a failed upload leaves both unchanged.
+        if (Datastore.Backend is S3.S3Backend s3) s3.UploadContent($"{RelativePath}/{ManifestFileName}", blob.ToArray());
+        AtomicFile.Replace(ManifestPath, blob, AtomicFile.DefaultMode, BackupOwner.ForNewFiles());
         return manifest;
     }
 

@@ -22,8 +22,13 @@ public sealed partial class Datastore : IDisposable
         Locking = locking;
         // Parsed on first use, so that a broken tuning line fails the job that needs it, with the store named.
         _tuning = new(() => config is null ? DatastoreTuning.Default : DatastoreTuning.Parse(config.Tuning, name));
-        _backend = new(() => FilesystemBackend.Open(Name, Path, syncChunks: Tuning.SyncLevel == SyncLevel.File));
+        _backend = new(() => config?.Backend is { IsS3: true } s3
+            ? S3.S3Backend.Open(Name, Path, s3, syncChunks: Tuning.SyncLevel == SyncLevel.File)
+            : FilesystemBackend.Open(Name, Path, syncChunks: Tuning.SyncLevel == SyncLevel.File));
     }
+
+    /// <summary>Whether the chunks live in an S3 bucket and this directory is only the local cache (addendum §4).</summary>
+    public bool IsS3 => Config?.Backend.IsS3 == true;
 
     /// <summary>The datastore.cfg <c>tuning</c> of this store, with PBS's defaults.</summary>
     public DatastoreTuning Tuning => _tuning.Value;
@@ -122,7 +127,15 @@ public sealed partial class Datastore : IDisposable
     /// datastore.cfg now, so a mode set after this object was opened is honoured; an unreadable file falls back to
     /// the section read at open time.
     /// </summary>
-    public void CheckOperation(DatastoreOperation operation) => CurrentConfig()?.MaintenanceMode?.Check(Name, operation);
+    /// <param name="mirroredToS3">The caller changes an S3 store's bucket as PBS does (GC, manifest updates); other
+    /// changes to an S3 store are refused, since they would reach only the local cache.</param>
+    public void CheckOperation(DatastoreOperation operation, bool mirroredToS3 = false)
+    {
+        CurrentConfig()?.MaintenanceMode?.Check(Name, operation);
+        if (operation == DatastoreOperation.Write && IsS3 && !mirroredToS3)
+            throw new PbsException("S3WriteNotSupported", PbsErrorKind.NotImplemented,
+                $"datastore '{Name}' keeps its data in S3 bucket '{Config!.Backend.Bucket}': changing it is not supported yet (only reading and verifying are)", Name);
+    }
 
     private DatastoreConfigEntry? CurrentConfig()
     {

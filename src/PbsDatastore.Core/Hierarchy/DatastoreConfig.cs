@@ -56,63 +56,17 @@ public sealed class DatastoreConfig
     /// <summary>Parses datastore.cfg text; <paramref name="source"/> names it in errors.</summary>
     public static DatastoreConfig Parse(string text, string source = "datastore.cfg")
     {
+        var sections = SectionConfig.Parse(text, source, ["datastore"], KnownKeys.Contains, _ => false,
+            message => new PbsException("DatastoreConfigInvalid", PbsErrorKind.InvalidData, message, source));
         var entries = new List<DatastoreConfigEntry>();
-        string? name = null;
-        Dictionary<string, string>? props = null;
-        var headerLine = 0;
-        var lines = text.Split('\n');
-        for (var i = 0; i < lines.Length; i++)
+        foreach (var section in sections)
         {
-            var line = lines[i].TrimEnd('\r');
-            var lineNo = i + 1;
-            if (line.Trim().Length == 0)
-            {
-                Finish();
-                continue;
-            }
-            if (name == null)
-            {
-                if (!char.IsAsciiLetter(line[0]))
-                    throw Error(lineNo, "syntax error (expected header)");
-                var colon = line.IndexOf(':');
-                if (colon < 0) throw Error(lineNo, "syntax error (expected header)");
-                var type = line[..colon].Trim();
-                var id = line[(colon + 1)..].Trim();
-                if (type != "datastore") throw Error(lineNo, $"unknown section type '{type}'");
-                if (id.Length < 3 || id.Length > 32 || !PbsNames.IsSafeId(id))
-                    throw Error(lineNo, $"invalid datastore name {PbsNames.Quote(id)}");
-                if (entries.Any(e => e.Name == id)) throw Error(lineNo, $"duplicate section '{id}'");
-                name = id;
-                props = new Dictionary<string, string>(StringComparer.Ordinal);
-                headerLine = lineNo;
-                continue;
-            }
-            if (!char.IsWhiteSpace(line[0])) throw Error(lineNo, "syntax error (expected section properties)");
-            var body = line.TrimStart();
-            var ws = body.IndexOfAny([' ', '\t']);
-            if (ws < 0) throw Error(lineNo, "syntax error (expected section properties)");
-            var key = body[..ws];
-            var value = body[ws..].Trim();
-            if (props!.ContainsKey(key)) throw Error(lineNo, $"duplicate property '{key}'");
-            if (!KnownKeys.Contains(key)) throw Error(lineNo, $"unknown property '{key}'");
-            if (value.Any(char.IsControl)) throw Error(lineNo, $"property '{key}' contains control characters");
-            props[key] = value;
+            if (!section.Properties.TryGetValue("path", out var p) || p.Length == 0)
+                throw new PbsException("DatastoreConfigInvalid", PbsErrorKind.InvalidData,
+                    $"{source}:{section.HeaderLine}: datastore '{section.Id}': missing property 'path'", source);
+            entries.Add(new DatastoreConfigEntry(section.Id, section.Properties, source));
         }
-        Finish();
         return new DatastoreConfig(source, entries);
-
-        void Finish()
-        {
-            if (name == null) return;
-            if (!props!.TryGetValue("path", out var p) || p.Length == 0)
-                throw Error(headerLine, $"datastore '{name}': missing property 'path'");
-            entries.Add(new DatastoreConfigEntry(name, props, source));
-            name = null;
-            props = null;
-        }
-
-        PbsException Error(int line, string message)
-            => new("DatastoreConfigInvalid", PbsErrorKind.InvalidData, $"{source}:{line}: {message}", source);
     }
 
     /// <summary>The section named <paramref name="name"/>; throws DatastoreNotConfigured.</summary>
@@ -142,6 +96,7 @@ public sealed class DatastoreConfigEntry
         Tuning = PropertyString.Parse(properties.GetValueOrDefault("tuning"), null, source, "tuning");
         MaintenanceMode = properties.TryGetValue("maintenance-mode", out var mm)
             ? MaintenanceMode.Parse(mm, source) : null;
+        Backend = DatastoreBackend.Parse(properties.GetValueOrDefault("backend"), source);
         if (properties.TryGetValue("notify", out var notify))
             PropertyString.Parse(notify, null, source, "notify");
     }
@@ -159,12 +114,13 @@ public sealed class DatastoreConfigEntry
     public string? Comment => Properties.GetValueOrDefault("comment");
 
     /// <summary>
-    /// The `backend` type: `filesystem` (also when unset) or e.g. `s3` (PBS ≥ 4.0.4), whose directory on disk is only
+    /// The `backend` property: `filesystem` (also when unset) or `s3` (PBS ≥ 4.0.4), whose directory on disk is only
     /// a local cache of the bucket (addendum §4).
     /// </summary>
-    public string BackendType => Properties.GetValueOrDefault("backend") is { } backend
-        ? PropertyString.Parse(backend, "type", "datastore.cfg", "backend").GetValueOrDefault("type") ?? "filesystem"
-        : "filesystem";
+    public DatastoreBackend Backend { get; }
+
+    /// <summary>The backend type: `filesystem` or `s3`.</summary>
+    public string BackendType => Backend.Type;
 
     /// <summary>Sub-keys of `tuning` (`chunk-order`, `sync-level`, GC tuning of newer PBS).</summary>
     public IReadOnlyDictionary<string, string> Tuning { get; }

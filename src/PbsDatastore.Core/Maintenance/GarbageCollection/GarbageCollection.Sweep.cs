@@ -45,6 +45,9 @@ public static partial class GarbageCollection
         public long RemovedTempFiles, RemovedTempBytes;
         private readonly bool _removeTempFiles;
 
+        public SweepTotals Totals => new(DiskBytes, DiskChunks, RemovedChunks, RemovedChunkBytes, RemovedBad, RemovedBadBytes,
+            PendingChunks, PendingChunkBytes, StillBad, PendingBadBytes);
+
         public Sweep(IDatastoreBackend store, SweepMode mode, MarkResult mark, long minAtime, long oldestWriter, int workers, ITaskState state,
             bool removeTempFiles = false)
         {

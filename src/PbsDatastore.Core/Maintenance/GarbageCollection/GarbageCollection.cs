@@ -3,6 +3,7 @@ using System.Globalization;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Locking;
 using PbsDatastore.Core.Memory;
+using PbsDatastore.Core.S3;
 using PbsDatastore.Core.Store;
 
 namespace PbsDatastore.Core.Maintenance;
@@ -25,12 +26,12 @@ public static partial class GarbageCollection
     public static GarbageCollectionResult Run(Datastore datastore, GarbageCollectionOptions options, ITaskState state)
     {
         var operation = options.DryRun ? DatastoreOperation.Read : DatastoreOperation.Write;
-        datastore.CheckOperation(operation);
-        RefuseCacheOfObjectStore(datastore);
+        datastore.CheckOperation(operation, mirroredToS3: true);
         RefuseNestedDatastore(datastore);
         // Counted where PBS counts operations, so that PBS does not take the store for idle meanwhile.
         using var registration = datastore.Config is null ? null : ActiveOperations.Register(datastore.Name, operation);
-        return Run(datastore.Backend, WithDatastoreSettings(datastore, options), state);
+        var settings = WithDatastoreSettings(datastore, options);
+        return datastore.Backend is S3Backend s3 ? RunS3(s3, settings, state) : Run(datastore.Backend, settings, state);
     }
 
     /// <summary>Unreferenced chunks of an opened datastore, with its configured cutoff.</summary>
@@ -42,15 +43,14 @@ public static partial class GarbageCollection
     }
 
     /// <summary>
-    /// A datastore with an S3 backend (PBS ≥ 4.0.4) keeps only a cache on disk: sweeping it frees nothing in the
-    /// bucket, and removing its zero-length markers or <c>.using</c> files can make PBS's own GC delete chunks that
-    /// are still referenced from the bucket (addendum §4.7). Its GC belongs to PBS.
+    /// A datastore with an S3 backend (PBS ≥ 4.0.4) keeps only a cache on disk: listing its files as unreferenced
+    /// chunks would say nothing about the bucket (its garbage collection is <see cref="RunS3"/>).
     /// </summary>
     private static void RefuseCacheOfObjectStore(Datastore datastore)
     {
         if (datastore.Config?.BackendType is { } type && type != "filesystem")
             throw new PbsException("GcBackendNotSupported", PbsErrorKind.NotImplemented,
-                $"datastore '{datastore.Name}' has a '{type}' backend: its directory is only a local cache, and garbage collection there could make PBS delete chunks still in use; run it through PBS",
+                $"datastore '{datastore.Name}' has a '{type}' backend: its directory is only a local cache; run Invoke-PbsGarbageCollection -WhatIf to see what its collection would delete from the bucket",
                 datastore.Name);
     }
 
@@ -139,60 +139,81 @@ public static partial class GarbageCollection
             // A dry run in several passes sweeps within phase 1, which then includes its first sweep.
             var phase2 = sw?.Elapsed ?? TimeSpan.Zero;
 
-            var status = new GarbageCollectionStatus
-            {
-                Upid = upid,
-                IndexFileCount = mark.IndexFileCount,
-                IndexDataBytes = mark.IndexDataBytes,
-                DiskBytes = sweep.DiskBytes,
-                DiskChunks = sweep.DiskChunks,
-                RemovedBytes = sweep.RemovedChunkBytes + sweep.RemovedBadBytes,
-                RemovedChunks = sweep.RemovedChunks,
-                PendingBytes = sweep.PendingChunkBytes + sweep.PendingBadBytes,
-                PendingChunks = sweep.PendingChunks,
-                RemovedBad = sweep.RemovedBad,
-                StillBad = sweep.StillBad,
-            };
-            foreach (var line in SummaryLines(status))
-                state.Log(line);
-            if (options.RemoveStaleTempFiles)
-                state.Log($"Removed stale chunk temp files: {sweep.RemovedTempFiles} ({HumanByte.Format(sweep.RemovedTempBytes)})");
-            if (!options.DryRun)
-            {
-                // PBS ignores a failure to write the status; say so instead of failing a finished collection.
-                try { status.Write(storePath); }
-                catch (PbsException e) { state.Warn($"unable to write {GarbageCollectionStatus.FileName}: {e.Message}"); }
-            }
-            return new GarbageCollectionResult
-            {
-                Datastore = name,
-                Path = storePath,
-                DryRun = options.DryRun,
-                Status = status,
-                IndexEntries = mark.IndexEntries,
-                UniqueChunks = mark.UniqueChunks,
-                StrangePaths = mark.StrangePaths,
-                MissingChunks = mark.Missing,
-                RemovedTempFiles = sweep.RemovedTempFiles,
-                RemovedTempBytes = sweep.RemovedTempBytes,
-                Reasons =
-                [
-                    new(GarbageCollectionReason.UnreferencedPastCutoff, sweep.RemovedChunks, sweep.RemovedChunkBytes, true),
-                    new(GarbageCollectionReason.UnreferencedWithinGrace, sweep.PendingChunks, sweep.PendingChunkBytes, false),
-                    new(GarbageCollectionReason.BadPastCutoff, sweep.RemovedBad, sweep.RemovedBadBytes, true),
-                    new(GarbageCollectionReason.BadWithinGrace, sweep.StillBad, sweep.PendingBadBytes, false),
-                ],
-                Phase1Start = DateTimeOffset.FromUnixTimeSeconds(phase1Start),
-                MinimumAtime = DateTimeOffset.FromUnixTimeSeconds(minAtime),
-                AtimeCutoff = cutoff,
-                Phase1Duration = phase1,
-                Phase2Duration = phase2,
-            };
+            return Conclude(storePath, name, options, state, upid, mark, sweep.Totals, new RunTimes(phase1Start, minAtime, cutoff, phase1, phase2),
+                options.RemoveStaleTempFiles ? $"Removed stale chunk temp files: {sweep.RemovedTempFiles} ({HumanByte.Format(sweep.RemovedTempBytes)})" : null,
+                removedTempFiles: sweep.RemovedTempFiles, removedTempBytes: sweep.RemovedTempBytes);
         }
         finally
         {
             exclusive?.Dispose();
         }
+    }
+
+    /// <summary>What a sweep counted: the figures of PBS's status and of the result's reasons.</summary>
+    internal readonly record struct SweepTotals(long DiskBytes, long DiskChunks, long RemovedChunks, long RemovedChunkBytes,
+        long RemovedBad, long RemovedBadBytes, long PendingChunks, long PendingChunkBytes, long StillBad, long PendingBadBytes);
+
+    internal readonly record struct RunTimes(long Phase1Start, long MinAtime, TimeSpan Cutoff, TimeSpan Phase1, TimeSpan Phase2);
+
+    /// <summary>
+    /// The end of every run: PBS's status and summary lines (plus <paramref name="extraLog"/>), `.gc-status` unless a
+    /// dry run, and the result object.
+    /// </summary>
+    private static GarbageCollectionResult Conclude(string storePath, string name, GarbageCollectionOptions options, ITaskState state,
+        string? upid, MarkResult mark, SweepTotals t, RunTimes times, string? extraLog = null, long removedTempFiles = 0,
+        long removedTempBytes = 0, string? bucket = null, S3RequestCount? s3Requests = null, IReadOnlyList<string>? s3RemovedKeys = null)
+    {
+        var status = new GarbageCollectionStatus
+        {
+            Upid = upid,
+            IndexFileCount = mark.IndexFileCount,
+            IndexDataBytes = mark.IndexDataBytes,
+            DiskBytes = t.DiskBytes,
+            DiskChunks = t.DiskChunks,
+            RemovedBytes = t.RemovedChunkBytes + t.RemovedBadBytes,
+            RemovedChunks = t.RemovedChunks,
+            PendingBytes = t.PendingChunkBytes + t.PendingBadBytes,
+            PendingChunks = t.PendingChunks,
+            RemovedBad = t.RemovedBad,
+            StillBad = t.StillBad,
+        };
+        foreach (var line in SummaryLines(status))
+            state.Log(line);
+        if (extraLog != null) state.Log(extraLog);
+        if (!options.DryRun)
+        {
+            // PBS ignores a failure to write the status; say so instead of failing a finished collection.
+            try { status.Write(storePath); }
+            catch (PbsException e) { state.Warn($"unable to write {GarbageCollectionStatus.FileName}: {e.Message}"); }
+        }
+        return new GarbageCollectionResult
+        {
+            Datastore = name,
+            Path = storePath,
+            DryRun = options.DryRun,
+            Status = status,
+            IndexEntries = mark.IndexEntries,
+            UniqueChunks = mark.UniqueChunks,
+            StrangePaths = mark.StrangePaths,
+            MissingChunks = mark.Missing,
+            RemovedTempFiles = removedTempFiles,
+            RemovedTempBytes = removedTempBytes,
+            Reasons =
+            [
+                new(GarbageCollectionReason.UnreferencedPastCutoff, t.RemovedChunks, t.RemovedChunkBytes, true),
+                new(GarbageCollectionReason.UnreferencedWithinGrace, t.PendingChunks, t.PendingChunkBytes, false),
+                new(GarbageCollectionReason.BadPastCutoff, t.RemovedBad, t.RemovedBadBytes, true),
+                new(GarbageCollectionReason.BadWithinGrace, t.StillBad, t.PendingBadBytes, false),
+            ],
+            Phase1Start = DateTimeOffset.FromUnixTimeSeconds(times.Phase1Start),
+            MinimumAtime = DateTimeOffset.FromUnixTimeSeconds(times.MinAtime),
+            AtimeCutoff = times.Cutoff,
+            Phase1Duration = times.Phase1,
+            Phase2Duration = times.Phase2,
+            Bucket = bucket,
+            S3Requests = s3Requests,
+            S3RemovedKeys = s3RemovedKeys ?? [],
+        };
     }
 
     /// <summary>

@@ -58,6 +58,15 @@ public sealed class GarbageCollectionResult
     public required TimeSpan Phase1Duration { get; init; }
     public required TimeSpan Phase2Duration { get; init; }
 
+    /// <summary>The bucket of an S3 store's collection; null for a filesystem store.</summary>
+    public string? Bucket { get; init; }
+
+    /// <summary>Requests the collection sent to the bucket (S3 stores).</summary>
+    public S3.S3RequestCount? S3Requests { get; init; }
+
+    /// <summary>Bucket keys deleted (in a dry run: that would be deleted) by an S3 store's collection.</summary>
+    public IReadOnlyList<string> S3RemovedKeys { get; init; } = [];
+
     /// <summary>PBS's summary lines (§7.6), as logged.</summary>
     public IReadOnlyList<string> Summary => GarbageCollection.SummaryLines(Status);
 }

@@ -1,0 +1,119 @@
+# The cmdlets on an S3 datastore: the reference store uploaded into PBS 4.2's S3 layout on s3rver (HTTPS, pinned
+# certificate), every chunk evicted from the local cache, read back, exported, verified and collected through the
+# bucket; changes that are not mirrored to the bucket are refused. s3rver that cannot start fails the file.
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    Import-PbsModuleUnderTest
+    $script:Roots = Set-TestRoots
+    $modules = Join-Path $RepoRoot '.tools/s3rver/node_modules'
+    if (-not (Test-Path (Join-Path $modules 's3rver/package.json'))) {
+        throw "the S3 test server is not installed ($modules/s3rver missing): run 'bash .ci/run'"
+    }
+    $key = [System.Security.Cryptography.ECDsa]::Create([System.Security.Cryptography.ECCurve+NamedCurves]::nistP256)
+    $request = [System.Security.Cryptography.X509Certificates.CertificateRequest]::new('CN=localhost', $key,
+        [System.Security.Cryptography.HashAlgorithmName]::SHA256)
+    $cert = $request.CreateSelfSigned([DateTimeOffset]::UtcNow.AddMinutes(-5), [DateTimeOffset]::UtcNow.AddDays(1))
+    Set-Content (Join-Path $Roots 'cert.pem') $cert.ExportCertificatePem()
+    Set-Content (Join-Path $Roots 'key.pem') $key.ExportPkcs8PrivateKeyPem()
+    $fingerprint = [PbsDatastore.Core.S3.S3Endpoint]::NormalizeFingerprint(
+        [Convert]::ToHexString([System.Security.Cryptography.SHA256]::HashData($cert.RawData)))
+    $psi = [System.Diagnostics.ProcessStartInfo]::new('node')
+    # s3rver's continuation tokens use DES, which OpenSSL 3 keeps in its legacy provider.
+    foreach ($a in '--openssl-legacy-provider', (Join-Path $RepoRoot 'tests/tools/s3rver/run.js'),
+        (New-Item -ItemType Directory (Join-Path $Roots 's3data')).FullName, (Join-Path $Roots 'cert.pem'),
+        (Join-Path $Roots 'key.pem'), 'pbs-test') { $psi.ArgumentList.Add($a) }
+    $psi.RedirectStandardInput = $true
+    $psi.RedirectStandardOutput = $true
+    $psi.Environment['NODE_PATH'] = $modules
+    $script:Node = [System.Diagnostics.Process]::Start($psi)
+    $line = $Node.StandardOutput.ReadLineAsync()
+    if (-not $line.Wait(60000) -or -not $line.Result) { throw 'the S3 test server did not start' }
+    $port = ($line.Result | ConvertFrom-Json).port
+    Set-Content (Join-Path $env:PBS_DATASTORE_CONFIG_ROOT 's3.cfg') ("s3-endpoint: pester`n`taccess-key S3RVER`n" +
+        "`tendpoint 127.0.0.1`n`tfingerprint $fingerprint`n`tpath-style true`n`tport $port`n`tsecret-key S3RVER`n")
+
+    # Upload as PBS 4.2 lays it out: chunks and .bad files, finished snapshots' files, owner, notes, markers.
+    $script:StorePath = New-TestStore
+    $script:Client = [PbsDatastore.Core.S3.S3Client]::new([PbsDatastore.Core.S3.S3EndpointConfig]::Load().Get('pester'),
+        'pbs-test', $null, $null)
+    $script:Keys = [PbsDatastore.Core.S3.S3Keys]::new('store1')
+    foreach ($c in @($Expected.store.chunks) + @($Expected.store.bad_files)) {
+        $null = $Client.PutObject("store1/$($c.path)", [IO.File]::ReadAllBytes((Join-Path $StorePath $c.path)), $true)
+    }
+    foreach ($ns in $Expected.store.namespaces | Where-Object path) {
+        $null = $Client.PutObject($Keys.Content("$($ns.path)/.namespace"), [byte[]]@(), $true)
+    }
+    foreach ($g in $Expected.store.groups) {
+        foreach ($name in 'owner', 'notes') {
+            $file = Join-Path $StorePath "$($g.path)/$name"
+            if (Test-Path $file) { $null = $Client.PutObject($Keys.Content("$($g.path)/$name"), [IO.File]::ReadAllBytes($file), $true) }
+        }
+    }
+    foreach ($s in $Expected.store.snapshots | Where-Object finished) {
+        foreach ($f in Get-ChildItem -Force (Join-Path $StorePath $s.path) -File | Where-Object { $_.Name -notlike '.*' -or $_.Name -eq '.protected' }) {
+            $null = $Client.PutObject($Keys.Content("$($s.path)/$($f.Name)"), [IO.File]::ReadAllBytes($f.FullName), $true)
+        }
+    }
+    # Every chunk evicted: a zero-length marker with the times PBS left.
+    foreach ($c in $Expected.store.chunks) {
+        $file = Get-Item (Join-Path $StorePath $c.path)
+        $atime, $mtime = $file.LastAccessTimeUtc, $file.LastWriteTimeUtc
+        [IO.File]::WriteAllBytes($file.FullName, [byte[]]@())
+        $file.LastWriteTimeUtc = $mtime
+        $file.LastAccessTimeUtc = $atime
+    }
+    Set-Content (Join-Path $env:PBS_DATASTORE_CONFIG_ROOT 'datastore.cfg') "datastore: store1`n`tbackend type=s3,client=pester,bucket=pbs-test`n`tpath $StorePath`n"
+    $script:FsStore = Get-PristineStore
+}
+
+AfterAll {
+    if ($Node) { $Node.StandardInput.Close(); $null = $Node.WaitForExit(10000); if (-not $Node.HasExited) { $Node.Kill() } }
+    if ($Client) { $Client.Dispose() }
+    Remove-TestStore $StorePath
+    Remove-Item $Roots -Recurse -Force -ErrorAction SilentlyContinue
+    Remove-Item Env:PBS_DATASTORE_CONFIG_ROOT, Env:PBS_DATASTORE_RUN_ROOT -ErrorAction SilentlyContinue
+}
+
+Describe 'An S3 datastore through the cmdlets' {
+    It 'lists every snapshot of the expected JSON from the local cache' {
+        $listed = Get-PbsNamespace store1 -Recurse | Get-PbsSnapshot
+        @($listed).Count | Should -Be @($Expected.store.snapshots).Count
+    }
+
+    It 'exports an image from the bucket byte-identical to the filesystem store' {
+        $out = Join-Path $Roots 'export'
+        $null = New-Item -ItemType Directory $out
+        $s3 = Get-PbsSnapshot store1 vm 100 | Select-Object -First 1
+        $fs = Get-PbsSnapshot $FsStore vm 100 | Select-Object -First 1
+        $null = Export-PbsArchive -Snapshot $s3 -ArchiveName drive-scsi0.img.fidx -Destination (Join-Path $out 's3.img')
+        $null = Export-PbsArchive -Snapshot $fs -ArchiveName drive-scsi0.img.fidx -Destination (Join-Path $out 'fs.img')
+        (Get-FileHash (Join-Path $out 's3.img')).Hash | Should -Be (Get-FileHash (Join-Path $out 'fs.img')).Hash
+        (Get-Item (Join-Path $out 's3.img')).Length | Should -BeGreaterThan 0
+    }
+
+    It 'verifies as PBS did, fetching the chunks from the bucket' {
+        $results = Get-PbsNamespace store1 -Recurse | Get-PbsSnapshot | Test-PbsSnapshot -Confirm:$false -WarningAction SilentlyContinue
+        $failed = @($results | Where-Object { -not $_.Ok } | ForEach-Object { $_.BackupSnapshot.RelativePath } | Sort-Object)
+        $failed | Should -Be @($Expected.verify.without_key.failed_snapshots | Sort-Object)
+        foreach ($c in $Expected.store.chunks) { (Get-Item (Join-Path $StorePath $c.path)).Length | Should -Be 0 }
+    }
+
+    It 'collects garbage with -WhatIf: lists keys, counts requests, deletes nothing' {
+        $before = @($Client.ListObjects('store1/') | ForEach-Object Key)
+        $gc = Invoke-PbsGarbageCollection store1 -WhatIf -WarningAction SilentlyContinue
+        $gc.Bucket | Should -Be 'pbs-test'
+        $gc.S3Requests.Head | Should -Be 1
+        $gc.S3Requests.Post | Should -Be 0
+        $gc.S3RemovedKeys.Count | Should -Be ($gc.RemovedChunks + $gc.RemovedBad)
+        @($Client.ListObjects('store1/') | ForEach-Object Key) | Should -Be $before
+    }
+
+    It 'refuses a removal that would reach only the cache, with a clear ErrorRecord' {
+        $snap = Get-PbsSnapshot store1 vm 100 | Select-Object -First 1
+        $err = $null
+        $snap | Remove-PbsSnapshot -Confirm:$false -ErrorVariable err -ErrorAction SilentlyContinue
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'S3WriteNotSupported,*'
+        $err[0].CategoryInfo.Category | Should -Be 'NotImplemented'
+        Test-Path (Join-Path $StorePath 'vm/100/2024-03-01T10:00:00Z') | Should -BeTrue
+    }
+}
