@@ -9,7 +9,9 @@
            installs from a folder registered as a repository (README's Install section).
     Test   builds and packages, runs the xunit tests of the core and the Pester tests of the cmdlets (in a child pwsh), and ends
            with one line 'N passed, N failed' over both. Exits non-zero on any failure or when no test ran.
-    Bench  runs the benchmarks (each figure beside a floor measured in the same run).
+    Bench  runs the benchmarks (each figure beside a floor measured in the same run). With -Scale, only the scale
+           benchmark: GC, accounting, fast verify and chunk references on stores of 1 M and 10 M chunks, time and
+           peak RSS per chunk beside their floors (opt-in, not in CI).
     Demo   writes, lists, prunes, garbage-collects, verifies and restores backups on a throwaway datastore.
 #>
 [CmdletBinding()]
@@ -25,7 +27,10 @@ param(
     [string] $PesterFilter = '*',
 
     # Skips the xunit part of Test.
-    [switch] $SkipCore
+    [switch] $SkipCore,
+
+    # Bench: only the scale benchmark (stores of 1 M and 10 M chunks; many minutes, several GiB of memory).
+    [switch] $Scale
 )
 
 $ErrorActionPreference = 'Stop'
@@ -194,7 +199,9 @@ switch ($Task) {
     'Bench' {
         Invoke-Build
         $bench = Join-Path $Root 'tests/PbsDatastore.Bench/PbsDatastore.Bench.csproj'
-        Invoke-Native dotnet @('run', '--project', $bench, '-c', 'Release', '--', $Root)
+        $benchArgs = @('run', '--project', $bench, '-c', 'Release', '--', $Root)
+        if ($Scale) { $benchArgs += '--scale' }
+        Invoke-Native dotnet $benchArgs
     }
     'Demo' {
         Invoke-Build

@@ -226,7 +226,7 @@ public sealed class GarbageCollectionBench : IBenchmark
     }
 
     /// <summary>gcfloor.c compiled into the bench output directory.</summary>
-    private sealed class FloorProgram(string exe)
+    internal sealed class FloorProgram(string exe)
     {
         private static readonly string[] Compilers = ["cc", "gcc", "clang"];
 

@@ -33,9 +33,15 @@ public sealed class BenchContext
 
 public static class Program
 {
+    private static void Print(BenchRow row)
+        => Console.WriteLine($"{row.Benchmark,-22} {row.Metric,-34} {row.Value,12:F2} {row.Unit,-8} {row.Floor,12:F2}  {row.Ratio,7:F2}  {row.FloorLabel}");
+
     public static int Main(string[] args)
     {
         if (args is [GarbageCollectionBench.PeakRssArgument, var store]) return GarbageCollectionBench.PeakRssChild(store);
+        if (args is [ScaleBenchmark.ChildArgument, var op, var scaleStore]) return ScaleBenchmark.RunChild(op, scaleStore);
+        var scale = args.Contains(ScaleBenchmark.Argument);
+        args = args.Where(a => a != ScaleBenchmark.Argument).ToArray();
         var repoRoot = args.Length > 0 ? args[0] : Directory.GetCurrentDirectory();
         var filter = args.Skip(1).ToArray();
         var work = Directory.CreateTempSubdirectory("pbs-bench-").FullName;
@@ -45,16 +51,19 @@ public static class Program
             var benchmarks = Assembly.GetExecutingAssembly().GetTypes()
                 .Where(t => typeof(IBenchmark).IsAssignableFrom(t) && !t.IsAbstract && !t.IsInterface)
                 .Select(t => (IBenchmark)Activator.CreateInstance(t)!)
-                .Where(b => filter.Length == 0 || filter.Any(f => b.Name.Contains(f, StringComparison.OrdinalIgnoreCase)))
+                .Where(b => !scale && (filter.Length == 0 || filter.Any(f => b.Name.Contains(f, StringComparison.OrdinalIgnoreCase))))
                 .OrderBy(b => b.Name)
                 .ToList();
             Console.WriteLine($"{"benchmark",-22} {"metric",-34} {"value",12} {"unit",-8} {"floor",12}  {"ratio",7}  floor is");
             foreach (var benchmark in benchmarks)
             {
                 foreach (var row in benchmark.Run(context))
-                    Console.WriteLine($"{row.Benchmark,-22} {row.Metric,-34} {row.Value,12:F2} {row.Unit,-8} {row.Floor,12:F2}  {row.Ratio,7:F2}  {row.FloorLabel}");
+                    Print(row);
             }
-            if (benchmarks.Count == 0) Console.WriteLine("no benchmarks matched");
+            // Opt-in: builds stores of millions of chunks and takes many minutes.
+            if (scale)
+                ScaleBenchmark.Run(context, Print);
+            else if (benchmarks.Count == 0) Console.WriteLine("no benchmarks matched");
             return 0;
         }
         finally

@@ -127,6 +127,22 @@ Describe 'Invoke-PbsGarbageCollection' {
         finally { Remove-TestStore $store }
     }
 
+    It 'takes -MemoryLimit: the same plan with the smallest limit, and a smaller one refused' {
+        $expected = $Expected.gc_after_48h
+        $store = New-SparseTestStore
+        try {
+            Set-ChunkAtime $store 48
+            $result = Invoke-PbsGarbageCollection $store -WhatIf -MemoryLimit 1MB -WarningAction SilentlyContinue 6>$null
+            $result.RemovedChunks | Should -Be $expected.status.'removed-chunks'
+            $result.RemovedBytes | Should -Be $expected.status.'removed-bytes'
+            @(Get-PbsUnreferencedChunk $store -MemoryLimit 1MB -WarningAction SilentlyContinue).Count |
+                Should -Be $expected.files_removed.Count
+            { Invoke-PbsGarbageCollection $store -WhatIf -MemoryLimit 0 -ErrorAction Stop 6>$null } |
+                Should -Throw -ErrorId 'ParameterArgumentValidationError,PbsDatastore.Cmdlets.InvokePbsGarbageCollection'
+        }
+        finally { Remove-TestStore $store }
+    }
+
     It 'refuses while another process holds the chunk-store lock shared, as a PBS backup writer does' {
         $store = New-SparseTestStore
         $child = Start-ChunkStoreLockHolder $store

@@ -101,6 +101,14 @@ Describe 'Test-PbsSnapshot and Test-PbsDatastore' {
         Get-TreeHash $Store | Should -Be $before
     }
 
+    It 'gives the same verdicts with the smallest -MemoryLimit and refuses a smaller one' {
+        $r = Test-PbsDatastore $Store -WhatIf -MemoryLimit 1MB -WarningAction SilentlyContinue
+        @($r | Where-Object { -not $_.Ok } | ForEach-Object { $_.BackupSnapshot.RelativePath } | Sort-Object) |
+            Should -Be $Expected.verify.without_key.failed_snapshots
+        { Test-PbsDatastore $Store -Fast -MemoryLimit 1KB -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ParameterArgumentValidationError,PbsDatastore.Cmdlets.TestPbsDatastoreCommand'
+    }
+
     It 'checks signatures and decrypts with -KeyFile, and -IgnoreVerified skips verified snapshots' {
         $r = Test-PbsDatastore $Store -Namespace prod -MaxDepth 0 -KeyFile $KeyFile
         ($r | Where-Object { $_.BackupSnapshot.Group.Id -eq 'vault' }).SignatureOk | Should -Be @($true, $true)

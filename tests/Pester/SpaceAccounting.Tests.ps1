@@ -52,6 +52,17 @@ Describe 'Measure-PbsDatastore' {
         ($u | Out-String -Width 120) | Should -Match ([regex]::Escape([PbsDatastore.Core.HumanByte]::Format($u.ExclusiveBytes, 2)))
     }
 
+    It 'gives the same figures with the smallest -MemoryLimit and refuses a smaller one' {
+        $default = Measure-PbsDatastore $Store
+        $limited = Measure-PbsDatastore $Store -MemoryLimit 1MB
+        foreach ($p in 'IndexFiles', 'LogicalBytes', 'ReferencedChunks', 'ReferencedBytes', 'ExclusiveBytes', 'MissingChunks') {
+            $limited.$p | Should -Be $default.$p -Because $p
+        }
+        $limited.ReferencedBytes | Should -Be $Expected.gc_after_48h.status.'disk-bytes'
+        { Measure-PbsDatastore $Store -MemoryLimit 1000 -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ParameterArgumentValidationError,PbsDatastore.Cmdlets.MeasurePbsDatastore'
+    }
+
     It 'measures group <path> as the brute force does' -ForEach $groups {
         $u = Get-PbsBackupGroup $Store -Namespace $ns $type $id | Measure-PbsDatastore
         $e = Get-ExpectedExclusive @($path)

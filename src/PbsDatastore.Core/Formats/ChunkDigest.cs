@@ -74,6 +74,9 @@ public readonly struct ChunkDigest : IEquatable<ChunkDigest>, IComparable<ChunkD
     /// <summary>Index (0..65535) of the `.chunks` prefix directory: the first two digest bytes.</summary>
     public int PrefixIndex => (int)(_w0 >> 48);
 
+    /// <summary>The first 8 bytes, big-endian: where the digest lies in the digest space.</summary>
+    public ulong LeadingWord => _w0;
+
     public override string ToString()
     {
         Span<byte> bytes = stackalloc byte[Size];

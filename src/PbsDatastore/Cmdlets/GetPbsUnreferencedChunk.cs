@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using PbsDatastore.Core.Maintenance;
+using PbsDatastore.Core.Memory;
 using PbsDatastore.Infrastructure;
 
 namespace PbsDatastore.Cmdlets;
@@ -16,10 +17,17 @@ public sealed class GetPbsUnreferencedChunk : DatastoreCmdlet
     [Parameter]
     public TimeSpan? AtimeCutoff { get; set; }
 
+    /// <summary>
+    /// Bytes the digest set may hold (default 256 MiB); a larger store is processed in several passes over
+    /// its indexes, with the same result.
+    /// </summary>
+    [Parameter, ValidateRange(MinMemoryLimit, long.MaxValue)]
+    public long MemoryLimit { get; set; } = DigestPartitions.DefaultMemoryLimit;
+
     protected override void ProcessRecord()
         => TryInvoke(Datastore, () =>
         {
-            var options = new GarbageCollectionOptions { AtimeCutoff = AtimeCutoff };
+            var options = new GarbageCollectionOptions { AtimeCutoff = AtimeCutoff, MemoryLimit = MemoryLimit };
             WriteObject(RunTask(state => GarbageCollection.FindUnreferencedChunks(Datastore, options, state)), enumerateCollection: true);
         });
 }

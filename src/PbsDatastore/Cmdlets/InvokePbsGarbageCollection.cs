@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using PbsDatastore.Core.Maintenance;
+using PbsDatastore.Core.Memory;
 using PbsDatastore.Infrastructure;
 
 namespace PbsDatastore.Cmdlets;
@@ -24,9 +25,19 @@ public sealed class InvokePbsGarbageCollection : DatastoreCmdlet
     [Parameter]
     public SwitchParameter RemoveStaleTempFiles { get; set; }
 
+    /// <summary>
+    /// Bytes the digest set may hold (default 256 MiB); a larger store is processed in several passes over
+    /// its indexes, with the same result.
+    /// </summary>
+    [Parameter, ValidateRange(MinMemoryLimit, long.MaxValue)]
+    public long MemoryLimit { get; set; } = DigestPartitions.DefaultMemoryLimit;
+
     protected override void ProcessRecord()
     {
-        var options = new GarbageCollectionOptions { AtimeCutoff = AtimeCutoff, SkipAtimeCheck = SkipAtimeCheck, RemoveStaleTempFiles = RemoveStaleTempFiles };
+        var options = new GarbageCollectionOptions
+        {
+            AtimeCutoff = AtimeCutoff, SkipAtimeCheck = SkipAtimeCheck, RemoveStaleTempFiles = RemoveStaleTempFiles, MemoryLimit = MemoryLimit,
+        };
         if (ShouldProcess(Datastore.ToString(), "Remove unreferenced chunks (garbage collection)"))
             TryInvoke(Datastore, () => WriteObject(RunTask(state => GarbageCollection.Run(Datastore, options, state))));
         else if (IsWhatIf)

@@ -2,6 +2,7 @@ using System.Management.Automation;
 using PbsDatastore.Core;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Maintenance;
+using PbsDatastore.Core.Memory;
 using PbsDatastore.Infrastructure;
 using PbsDatastore.Objects;
 
@@ -19,6 +20,13 @@ public sealed class MeasurePbsDatastore : PbsCmdlet
     /// <summary>Datastores (objects, names or paths), namespaces, groups, snapshots or prune results.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
     public object[] InputObject { get; set; } = [];
+
+    /// <summary>
+    /// Bytes the digest set may hold (default 256 MiB); a larger store is processed in several passes over
+    /// its indexes, with the same result.
+    /// </summary>
+    [Parameter, ValidateRange(MinMemoryLimit, long.MaxValue)]
+    public long MemoryLimit { get; set; } = DigestPartitions.DefaultMemoryLimit;
 
     // The sets, one per datastore path, in the order first met.
     private readonly Dictionary<string, (Datastore Store, List<AccountingMember> Members)> _sets = new(StringComparer.Ordinal);
@@ -48,7 +56,7 @@ public sealed class MeasurePbsDatastore : PbsCmdlet
         {
             TryInvoke(store.Name, () =>
             {
-                var usage = new PSObject(RunTask(state => SpaceAccounting.Measure(store, members, state)));
+                var usage = new PSObject(RunTask(state => SpaceAccounting.Measure(store, members, state, MemoryLimit)));
                 usage.Properties.Add(new PSNoteProperty("Datastore", store.Name));
                 WriteObject(usage);
             });

@@ -12,6 +12,9 @@ namespace PbsDatastore.Infrastructure;
 /// </summary>
 public abstract class PbsCmdlet : PSCmdlet
 {
+    /// <summary>Smallest -MemoryLimit: below it every pass would hold a handful of digests.</summary>
+    protected const long MinMemoryLimit = 1L << 20;
+
     private TaskStateAdapter? _running;
     private Datastore? _datastore;
     private PbsException? _datastoreFailure;

@@ -4,6 +4,7 @@ using PbsDatastore.Core;
 using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Maintenance;
+using PbsDatastore.Core.Memory;
 
 namespace PbsDatastore.Infrastructure;
 
@@ -44,6 +45,13 @@ public abstract class VerifyCmdlet : PbsCmdlet
     /// </summary>
     [Parameter, ValidateRange(1, VerifyTuning.MaxThreads), Alias("ThrottleLimit")] public int? VerifyThreads { get; set; }
 
+    /// <summary>
+    /// Bytes the set of chunks verified so far may hold (default 256 MiB); beyond it some are forgotten and
+    /// checked again when another snapshot references them: more reading, the same result.
+    /// </summary>
+    [Parameter, ValidateRange(MinMemoryLimit, long.MaxValue)]
+    public long MemoryLimit { get; set; } = DigestPartitions.DefaultMemoryLimit;
+
     protected override void BeginProcessing() => _key = LoadKeyFile(KeyFile, Password);
 
     /// <summary>
@@ -73,6 +81,7 @@ public abstract class VerifyCmdlet : PbsCmdlet
                 VerifyThreads = VerifyThreads,
                 DryRun = dryRun,
                 AuthId = AuthId,
+                MemoryLimit = MemoryLimit,
             }, upid());
             _jobs[store.Path] = job;
             var tuning = job.Chunks.Tuning;

@@ -177,6 +177,33 @@ public class SpaceAccountingTests
         Assert.Contains(seen, u => u.Members.Count > 1 && u.Members.Sum(m => m.ExclusiveBytes) < u.ExclusiveBytes);
     }
 
+    [Theory]
+    [InlineData(2, null)]
+    [InlineData(7, null)]
+    [InlineData(64, null)]
+    [InlineData(null, 1024L)]
+    public void MeasuredInPassesEqualsOnePassAndBruteForce(int? passes, long? memoryLimit)
+    {
+        using var store = new RandomStore(4);
+        var random = new Random(17);
+        var candidates = store.Snapshots.Concat(store.Groups).Concat(store.Namespaces.Where(n => n.Length > 0)).ToList();
+        var sets = Enumerable.Range(0, 6)
+            .Select(_ => candidates.OrderBy(_ => random.Next()).Take(random.Next(1, 5)).ToList())
+            .Append([""]);
+        foreach (var set in sets)
+        {
+            var members = set.Select(p => new AccountingMember(p, p)).ToList();
+            var one = SpaceAccounting.Measure(store.Store.Path, members, NullTaskState.Instance, long.MaxValue, passes: 1);
+            var log = new OrderedLog();
+            var many = memoryLimit is { } limit
+                ? SpaceAccounting.Measure(store.Store.Path, members, log, limit)
+                : SpaceAccounting.Measure(store.Store.Path, members, log, long.MaxValue, passes);
+            Assert.Equal(System.Text.Json.JsonSerializer.Serialize(one), System.Text.Json.JsonSerializer.Serialize(many));
+            AssertSame(store.Expected(members), many);
+            Assert.Contains(log.Lines, l => l.StartsWith("measuring pass 2: ", StringComparison.Ordinal));
+        }
+    }
+
     [Fact]
     public void SetIsMeasuredAsAWholeNotAsTheSumOfItsMembers()
     {

@@ -37,6 +37,9 @@ internal sealed class ChunkDigestTable
         public Shard(int capacity) => Slots = new Entry[capacity];
     }
 
+    /// <summary>Bytes per unique digest at worst (a shard just grown, at a load of 3/8), for memory limits.</summary>
+    public const int MaxBytesPerDigest = 107;
+
     private const int MinShardCapacity = 16;
     private readonly Shard[] _shards;
     private readonly int _shardBits;
@@ -51,6 +54,9 @@ internal sealed class ChunkDigestTable
     }
 
     public int ShardCount => _shards.Length;
+
+    /// <summary>Bytes of the <see cref="DigestFilter"/> built over the table, if any (for the memory figure).</summary>
+    public long FilterBytes { get; set; }
 
     /// <summary>Slots of one shard (empty ones have State 0). Only while no thread updates that shard.</summary>
     public Span<Entry> ShardSlots(int shard) => _shards[shard].Slots;

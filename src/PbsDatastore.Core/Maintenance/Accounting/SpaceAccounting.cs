@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Hierarchy;
+using PbsDatastore.Core.Memory;
 using PbsDatastore.Core.Native;
 using PbsDatastore.Core.Store;
 
@@ -53,7 +54,7 @@ public sealed class SpaceUsage
     /// <summary>Index files in the whole store, all of which were read.</summary>
     public int StoreIndexFiles { get; init; }
 
-    /// <summary>Bytes the digest table and filter held (for the memory-per-chunk benchmark).</summary>
+    /// <summary>Bytes the digest table and filter held at most (for the memory-per-chunk benchmark).</summary>
     internal long TableBytes { get; init; }
 
     /// <summary>Logical bytes over referenced bytes, as GC computes it (1 when nothing is on disk).</summary>
@@ -115,21 +116,30 @@ public static class SpaceAccounting
         }
     }
 
-    /// <summary>Measures <paramref name="members"/> as one set in the store at <paramref name="storePath"/>.</summary>
-    public static SpaceUsage Measure(Datastore datastore, IReadOnlyList<AccountingMember> members, ITaskState state)
+    /// <summary>
+    /// Measures <paramref name="members"/> as one set. The digest table holds at most <paramref name="memoryLimit"/>
+    /// bytes: a set with more unique chunks is measured in several passes over the indexes, each owning a slice of
+    /// the digest space (see <see cref="DigestPartitions"/>); every figure is a sum over chunks, so the slices add
+    /// up to the same result.
+    /// </summary>
+    public static SpaceUsage Measure(Datastore datastore, IReadOnlyList<AccountingMember> members, ITaskState state,
+        long memoryLimit = DigestPartitions.DefaultMemoryLimit)
     {
         datastore.CheckOperation(DatastoreOperation.Read);
-        return Measure(datastore.Backend, members, state);
+        return Measure(datastore.Backend, members, state, memoryLimit);
     }
 
     /// <summary>Measures the store at a path, outside datastore.cfg (tests, benchmarks).</summary>
-    internal static SpaceUsage Measure(string storePath, IReadOnlyList<AccountingMember> members, ITaskState state)
+    internal static SpaceUsage Measure(string storePath, IReadOnlyList<AccountingMember> members, ITaskState state,
+        long memoryLimit = DigestPartitions.DefaultMemoryLimit, int? passes = null)
     {
         using var store = IndexPass.OpenStore(storePath);
-        return Measure(store, members, state);
+        return Measure(store, members, state, memoryLimit, passes);
     }
 
-    internal static SpaceUsage Measure(IDatastoreBackend store, IReadOnlyList<AccountingMember> members, ITaskState state)
+    /// <param name="passes">Test seam: exactly this many passes, whatever the memory limit.</param>
+    internal static SpaceUsage Measure(IDatastoreBackend store, IReadOnlyList<AccountingMember> members, ITaskState state,
+        long memoryLimit, int? passes = null)
     {
         if (members.Count >= SeveralMembers)
             throw new PbsException("TooManyMembers", PbsErrorKind.InvalidArgument, $"cannot measure {members.Count} items at once");
@@ -138,10 +148,34 @@ public static class SpaceAccounting
         var setFiles = files.Where((_, i) => memberOf[i] != 0).ToList();
         var setMember = memberOf.Where(m => m != 0).ToArray();
         var otherFiles = files.Where((_, i) => memberOf[i] == 0).ToList();
-        var table = new ChunkDigestTable();
-        var logical = new long[members.Count + 1];
-        var indexCount = new int[members.Count + 1];
+        // Every entry is at least a digest long: the entry count bounds the set's unique chunks.
+        var maxDigests = setFiles.Sum(f => Math.Max(0, f.FileSize - IndexFile.HeaderSize) / ChunkDigest.Size);
+        var partitions = passes is { } n
+            ? DigestPartitions.Fixed(n)
+            : new DigestPartitions(memoryLimit, ChunkDigestTable.MaxBytesPerDigest, maxDigests);
+        var totals = new Totals(members.Count);
+        long previousCount = 0;
+        for (var next = partitions.Next(); next is { } range; next = partitions.Next(previousCount))
+        {
+            if (!range.IsAll)
+                state.Log($"measuring pass {partitions.Passes}: digests {range.First >> 48:x4}..{range.Last >> 48:x4}");
+            if (partitions.Passes > 1) DigestPartitions.ReleaseSlice();
+            var table = MeasureSlice(store, setFiles, setMember, otherFiles, range, partitions.Passes == 1 ? totals : null, state);
+            totals.Add(table);
+            previousCount = table.Count;
+        }
+        return totals.ToUsage(store.BasePath, files.Count, members);
+    }
 
+    /// <summary>
+    /// The digests of <paramref name="range"/>: the set's indexes fill the table, their chunk files are stat'ed
+    /// while the other indexes flag what they share. Counts index files and logical bytes into
+    /// <paramref name="counts"/> when given (the first slice).
+    /// </summary>
+    private static ChunkDigestTable MeasureSlice(IDatastoreBackend store, List<StoreIndexFile> setFiles, int[] setMember,
+        List<StoreIndexFile> otherFiles, DigestRange range, Totals? counts, ITaskState state)
+    {
+        var table = new ChunkDigestTable();
         using (var batches = new ThreadLocal<ShardBatch>(() => new ShardBatch(table.ShardCount)))
         {
             IndexPass.Run(store, setFiles, (current, previous) =>
@@ -152,23 +186,25 @@ public static class SpaceAccounting
                 // Where the previous version of this archive holds the same digest at the same position and counts
                 // for the same member, the update was already made: marking is idempotent.
                 var same = previous is { } p && setMember[p.File] == member;
-                ForEachChangedDigest(current, same ? previous : null, state, new AddToSet(table, batch, mark));
+                ForEachChangedDigest(current, same ? previous : null, state, new AddToSet(table, batch, mark, range));
                 batch.Flush(table, mark);
-                Interlocked.Add(ref logical[member], current.Index.IndexBytes);
-                Interlocked.Increment(ref indexCount[member]);
+                if (counts is not null)
+                {
+                    Interlocked.Add(ref counts.Logical[member], current.Index.IndexBytes);
+                    Interlocked.Increment(ref counts.IndexCount[member]);
+                }
             }, state, "Reading the measured indexes");
         }
 
         // The set's chunks are all known now: their files are stat'ed while the other indexes are read, which only
         // set another state bit of the same entries.
-        long filterBytes = 0;
         var stat = Task.Run(() => StatChunks(store, table, state));
         try
         {
             if (otherFiles.Count > 0 && table.Count > 0)
             {
                 var filter = new DigestFilter(table);
-                filterBytes = filter.AllocatedBytes;
+                table.FilterBytes = filter.AllocatedBytes;
                 IndexPass.Run(store, otherFiles, (current, previous) =>
                     ForEachChangedDigest(current, previous, state, new MarkOutside(table, filter)), state, "Reading the other indexes");
             }
@@ -180,7 +216,7 @@ public static class SpaceAccounting
             throw;
         }
         stat.GetAwaiter().GetResult();
-        return Sum(store.BasePath, files.Count, members, table, filterBytes, logical, indexCount);
+        return table;
     }
 
     /// <summary>
@@ -210,9 +246,12 @@ public static class SpaceAccounting
         void Visit(in ChunkDigest digest);
     }
 
-    private readonly struct AddToSet(ChunkDigestTable table, ShardBatch batch, MarkReference mark) : IDigestVisitor
+    private readonly struct AddToSet(ChunkDigestTable table, ShardBatch batch, MarkReference mark, DigestRange range) : IDigestVisitor
     {
-        public void Visit(in ChunkDigest digest) => batch.Add(table, digest, mark);
+        public void Visit(in ChunkDigest digest)
+        {
+            if (range.Contains(digest)) batch.Add(table, digest, mark);
+        }
     }
 
     private readonly struct MarkOutside(ChunkDigestTable table, DigestFilter filter) : IDigestVisitor
@@ -294,54 +333,62 @@ public static class SpaceAccounting
         }
     }
 
-    private static SpaceUsage Sum(string storePath, int storeIndexFiles, IReadOnlyList<AccountingMember> members,
-        ChunkDigestTable table, long filterBytes, long[] logical, int[] indexCount)
+    /// <summary>The figures of a measured set, summed over the slices of the digest space.</summary>
+    private sealed class Totals(int members)
     {
-        var exclusiveChunks = new long[members.Count + 1];
-        var exclusiveBytes = new long[members.Count + 1];
-        long referenced = 0, referencedBytes = 0, exclusive = 0, exclusiveSum = 0, missing = 0;
-        for (var shard = 0; shard < table.ShardCount; shard++)
+        public readonly long[] Logical = new long[members + 1];
+        public readonly int[] IndexCount = new int[members + 1];
+        private readonly long[] _exclusiveChunks = new long[members + 1];
+        private readonly long[] _exclusiveBytes = new long[members + 1];
+        private long _referenced, _referencedBytes, _exclusive, _exclusiveSum, _missing, _tableBytes;
+
+        public void Add(ChunkDigestTable table)
         {
-            foreach (ref readonly var entry in table.ShardSlots(shard))
+            for (var shard = 0; shard < table.ShardCount; shard++)
             {
-                if (entry.State == 0) continue;
-                var member = entry.State & MemberMask;
-                referenced++;
-                referencedBytes += entry.Size;
-                if ((entry.State & Present) == 0) missing++;
-                if ((entry.State & Outside) != 0) continue;
-                exclusive++;
-                exclusiveSum += entry.Size;
-                if (member != SeveralMembers)
+                foreach (ref readonly var entry in table.ShardSlots(shard))
                 {
-                    exclusiveChunks[member]++;
-                    exclusiveBytes[member] += entry.Size;
+                    if (entry.State == 0) continue;
+                    var member = entry.State & MemberMask;
+                    _referenced++;
+                    _referencedBytes += entry.Size;
+                    if ((entry.State & Present) == 0) _missing++;
+                    if ((entry.State & Outside) != 0) continue;
+                    _exclusive++;
+                    _exclusiveSum += entry.Size;
+                    if (member != SeveralMembers)
+                    {
+                        _exclusiveChunks[member]++;
+                        _exclusiveBytes[member] += entry.Size;
+                    }
                 }
             }
+            _tableBytes = Math.Max(_tableBytes, table.AllocatedBytes + table.FilterBytes);
         }
-        return new SpaceUsage
+
+        public SpaceUsage ToUsage(string storePath, int storeIndexFiles, IReadOnlyList<AccountingMember> members) => new()
         {
             StorePath = storePath,
             Members = members.Select((m, i) => new MemberSpaceUsage
             {
                 Name = m.Name,
                 RelativePath = m.RelativePath,
-                IndexFiles = indexCount[i + 1],
-                LogicalBytes = logical[i + 1],
-                ExclusiveChunks = exclusiveChunks[i + 1],
-                ExclusiveBytes = exclusiveBytes[i + 1],
+                IndexFiles = IndexCount[i + 1],
+                LogicalBytes = Logical[i + 1],
+                ExclusiveChunks = _exclusiveChunks[i + 1],
+                ExclusiveBytes = _exclusiveBytes[i + 1],
             }).ToList(),
-            IndexFiles = indexCount.Skip(1).Sum(),
-            LogicalBytes = logical.Skip(1).Sum(),
-            ReferencedChunks = referenced,
-            ReferencedBytes = referencedBytes,
-            ExclusiveChunks = exclusive,
-            ExclusiveBytes = exclusiveSum,
-            SharedChunks = referenced - exclusive,
-            SharedBytes = referencedBytes - exclusiveSum,
-            MissingChunks = missing,
+            IndexFiles = IndexCount.Skip(1).Sum(),
+            LogicalBytes = Logical.Skip(1).Sum(),
+            ReferencedChunks = _referenced,
+            ReferencedBytes = _referencedBytes,
+            ExclusiveChunks = _exclusive,
+            ExclusiveBytes = _exclusiveSum,
+            SharedChunks = _referenced - _exclusive,
+            SharedBytes = _referencedBytes - _exclusiveSum,
+            MissingChunks = _missing,
             StoreIndexFiles = storeIndexFiles,
-            TableBytes = table.AllocatedBytes + filterBytes,
+            TableBytes = _tableBytes,
         };
     }
 }

@@ -22,6 +22,9 @@ internal sealed class ChunkMarkSet
     }
 
     private const int ShardBits = 8, MinShardCapacity = 16;
+
+    /// <summary>Bytes per unique digest at worst (a shard just grown, at a load of 3/8), for memory limits.</summary>
+    public const int MaxBytesPerDigest = 86;
     private readonly Slot[][] _shards = new Slot[1 << ShardBits][];
     private readonly int[] _counts = new int[1 << ShardBits];
     private bool _hasZero;

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Hierarchy;
+using PbsDatastore.Core.Memory;
 using PbsDatastore.Core.Native;
 using PbsDatastore.Core.Store;
 
@@ -11,16 +12,19 @@ namespace PbsDatastore.Core.Maintenance;
 public static partial class GarbageCollection
 {
     /// <summary>
-    /// What phase 1 found: the figures PBS counts, the referenced digests (one 32-byte slot per unique chunk, see
-    /// <see cref="ChunkMarkSet"/>) and the digests whose chunk file is missing.
+    /// What phase 1 found: the figures PBS counts, the digests whose chunk file is missing, and the referenced
+    /// digests of <see cref="Range"/> (one 32-byte slot per unique chunk, see <see cref="ChunkMarkSet"/>): of the
+    /// whole digest space unless the marking was split into passes (<see cref="DigestPartitions"/>).
     /// </summary>
     internal sealed class MarkResult
     {
-        public long IndexFileCount, IndexDataBytes, IndexEntries, StrangePaths;
-        public readonly ChunkMarkSet Referenced = new();
-        public IReadOnlyList<MissingChunk> Missing = [];
+        public long IndexFileCount, IndexDataBytes, IndexEntries, StrangePaths, UniqueChunks;
+        public ChunkMarkSet Referenced = new();
+        public DigestRange Range = DigestRange.All;
+        public List<MissingChunk> Missing = [];
         public readonly HashSet<ChunkDigest> MissingDigests = new();
-        public long UniqueChunks => Referenced.Count;
+        public int Passes;
+        public long SetBytes;
     }
 
     private const int TouchBatchSize = 2048;
@@ -37,18 +41,89 @@ public static partial class GarbageCollection
     private readonly record struct MissingRef(int Image, long Entry, ChunkDigest Key);
 
     /// <summary>
-    /// Phase 1 (§7.2, §7.3; addendum §2.3): walk for index files, read each, and touch every chunk the first time its
-    /// digest is seen (PBS ≥ 3.3.5's touch-once behaviour with an unbounded cache). Reading and de-duplication run on
-    /// this thread; the touches run on worker threads. A dry run checks existence instead of touching.
-    /// If an index vanished meanwhile (prune, or a group moved by PBS ≥ 4.1.9), the walk is repeated until it finds no
-    /// index it has not marked, so a moved index is marked under its new path. Last, PBS ≥ 4.1.9's move journal is
-    /// drained (addendum §5.3): a snapshot moved from a part of the tree the walk had not reached yet into one it had
-    /// passed is marked from there.
+    /// Phase 1 over the whole digest space, in as many passes as <see cref="GarbageCollectionOptions.MemoryLimit"/>
+    /// requires (see <see cref="MarkPass"/>). The move journal of each pass stays locked until the next pass
+    /// starts, and only the last one empties it: every pass has then marked every move it lists.
+    /// <paramref name="afterPass"/> runs after each pass, while that pass's <see cref="MarkResult.Referenced"/> is
+    /// valid (the dry run and the listing sweep the chunk directories of its range there).
     /// </summary>
-    internal static MarkResult Mark(IDatastoreBackend store, GarbageCollectionOptions options, ITaskState state)
+    internal static MarkResult Mark(IDatastoreBackend store, GarbageCollectionOptions options, ITaskState state, Action<MarkResult>? afterPass = null)
     {
         var result = new MarkResult();
         var images = new List<IndexImage>(IndexImageWalk.List(store, state));
+        // Aligned to the 65536 prefix directories, so that a sweep of one pass's directories meets only its digests.
+        var partitions = options.Partitions is { } count
+            ? DigestPartitions.Fixed(count, DigestPartitions.PrefixDirectoryBits)
+            : new DigestPartitions(options.MemoryLimit, ChunkMarkSet.MaxBytesPerDigest, IndexEntryBound(store, images), DigestPartitions.PrefixDirectoryBits);
+        var ordinals = new Dictionary<string, int>(StringComparer.Ordinal);
+        var missing = new List<(int Ordinal, long Entry, MissingChunk Chunk)>();
+        MoveJournal? journal = null;
+        try
+        {
+            for (var range = partitions.Next(); range is { } r; range = partitions.Next(result.Referenced.Count))
+            {
+                journal?.Dispose();
+                journal = null;
+                var pass = partitions.Passes;
+                if (pass > 1)
+                {
+                    result.Referenced = null!;
+                    DigestPartitions.ReleaseSlice();
+                    result.Referenced = new ChunkMarkSet();
+                    images = new List<IndexImage>(IndexImageWalk.List(store, state));
+                }
+                result.Range = r;
+                if (!r.IsAll)
+                    state.Log($"marking pass {pass}: digests {r.First >> 48:x4}..{r.Last >> 48:x4}");
+                journal = MarkPass(store, options, state, images, result, pass == 1, ordinals, missing);
+                result.UniqueChunks += result.Referenced.Count;
+                result.SetBytes = Math.Max(result.SetBytes, result.Referenced.AllocatedBytes);
+                result.Passes = pass;
+                afterPass?.Invoke(result);
+            }
+            state.CheckAbort();
+            // Only now is every journal entry marked in every pass: emptied under the same lock, as PBS does.
+            journal?.Truncate();
+        }
+        finally
+        {
+            journal?.Dispose();
+        }
+        foreach (var (_, _, chunk) in missing.OrderBy(m => m.Ordinal).ThenBy(m => m.Entry))
+        {
+            state.Warn($"warning: unable to access non-existent chunk {chunk.Digest}, required by {RustDebug.Quote(chunk.IndexPath)}");
+            result.Missing.Add(chunk);
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Index entries of the walked files from their sizes (an upper bound on the unique chunks): one statx per
+    /// index file. A file that cannot be stat'ed counts nothing here; reading it later reports the error.
+    /// </summary>
+    private static long IndexEntryBound(IDatastoreBackend store, IReadOnlyList<IndexImage> images)
+    {
+        long entries = 0;
+        foreach (var image in images)
+            if (store.StatFile(image.RelativePathBytes, out var st) == 0)
+                entries += Math.Max(0, st.Size - IndexFile.HeaderSize) / ChunkDigest.Size;
+        return entries;
+    }
+
+    /// <summary>
+    /// One pass of phase 1 (§7.2, §7.3; addendum §2.3) over the digests of <c>result.Range</c>: read each index
+    /// file, and touch every chunk of the range the first time its digest is seen (PBS ≥ 3.3.5's touch-once
+    /// behaviour with an unbounded cache). Reading and de-duplication run on this thread; the touches run on worker
+    /// threads. A dry run checks existence instead of touching.
+    /// If an index vanished meanwhile (prune, or a group moved by PBS ≥ 4.1.9), the walk is repeated until it finds no
+    /// index it has not marked, so a moved index is marked under its new path. Last, PBS ≥ 4.1.9's move journal is
+    /// drained (addendum §5.3): a snapshot moved from a part of the tree the walk had not reached yet into one it had
+    /// passed is marked from there. Returns the journal, still locked. Figures are counted in the first pass only.
+    /// </summary>
+    private static MoveJournal? MarkPass(IDatastoreBackend store, GarbageCollectionOptions options, ITaskState state,
+        List<IndexImage> images, MarkResult result, bool count, Dictionary<string, int> ordinals,
+        List<(int Ordinal, long Entry, MissingChunk Chunk)> missing)
+    {
         var processed = new HashSet<string>(StringComparer.Ordinal);
         using var touchers = new Touchers(store, options.DryRun, Parallelism(options), state.Cancellation);
         var current = touchers.Rent();
@@ -75,13 +150,18 @@ public static partial class GarbageCollection
                 IndexFile index;
                 try { index = IndexFile.Parse(data, display); }
                 catch (PbsException e) { throw IndexUnreadable(display, e.Message, e); }
-                var entries = QueueFirstSeen(index.EntryBytes, index.EntrySize, i, result.Referenced, ref current, touchers, state);
+                var entries = result.Range.IsAll
+                    ? QueueFirstSeen(index.EntryBytes, index.EntrySize, i, result.Referenced, default(AllDigests), ref current, touchers, state)
+                    : QueueFirstSeen(index.EntryBytes, index.EntrySize, i, result.Referenced, new InRange(result.Range), ref current, touchers, state);
                 var indexBytes = index.IndexBytes;
                 spare = data;
-                if (image.IsStrangePath) result.StrangePaths++;
-                result.IndexFileCount++;
-                result.IndexDataBytes += indexBytes;
-                result.IndexEntries += entries;
+                if (count)
+                {
+                    if (image.IsStrangePath) result.StrangePaths++;
+                    result.IndexFileCount++;
+                    result.IndexDataBytes += indexBytes;
+                    result.IndexEntries += entries;
+                }
                 ReportMarked(state, i + 1, images.Count, ref lastPercent);
             }
             return complete;
@@ -125,40 +205,58 @@ public static partial class GarbageCollection
             touchers.Complete();
             state.Complete(Phase1Activity, Phase1Title);
         }
-        using (journal)
+        try
         {
             if (touchers.Failure is { } failure) throw failure;
             state.CheckAbort();
-            // Only now is every journal entry marked: emptied under the same lock, as PBS does.
-            journal?.Truncate();
+        }
+        catch
+        {
+            journal?.Dispose();
+            throw;
         }
 
-        var ordered = touchers.Missing.OrderBy(m => m.Image).ThenBy(m => m.Entry).ToList();
-        var list = new List<MissingChunk>(ordered.Count);
-        foreach (var m in ordered)
+        // Missing chunks are reported in walk order (of the first walk that met the index), as one pass would.
+        foreach (var image in images)
+            ordinals.TryAdd(Encoding.Latin1.GetString(image.RelativePathBytes), ordinals.Count);
+        foreach (var m in touchers.Missing)
         {
-            var path = Path.Combine(store.BasePath, images[m.Image].RelativePath);
-            var digest = m.Key.ToString();
+            var image = images[m.Image];
             result.MissingDigests.Add(m.Key);
-            list.Add(new MissingChunk(digest, path));
-            state.Warn($"warning: unable to access non-existent chunk {digest}, required by {RustDebug.Quote(path)}");
+            missing.Add((ordinals[Encoding.Latin1.GetString(image.RelativePathBytes)], m.Entry,
+                new MissingChunk(m.Key.ToString(), Path.Combine(store.BasePath, image.RelativePath))));
         }
-        result.Missing = list;
-        return result;
+        return journal;
+    }
+
+    /// <summary>Which digests a pass marks; a struct so that the JIT specialises the hot loop for each.</summary>
+    private interface IDigestFilter
+    {
+        bool Includes(ReadOnlySpan<byte> digest);
+    }
+
+    private readonly struct AllDigests : IDigestFilter
+    {
+        public bool Includes(ReadOnlySpan<byte> digest) => true;
+    }
+
+    private readonly struct InRange(DigestRange range) : IDigestFilter
+    {
+        public bool Includes(ReadOnlySpan<byte> digest) => range.Contains(digest);
     }
 
     /// <summary>
     /// The hot loop of phase 1: every entry of one index against the mark set; digests seen for the first time go
     /// into the touch batch. Returns the number of entries.
     /// </summary>
-    private static long QueueFirstSeen(ReadOnlySpan<byte> entries, int stride, int image, ChunkMarkSet referenced,
-        ref TouchBatch current, Touchers touchers, ITaskState state)
+    private static long QueueFirstSeen<TFilter>(ReadOnlySpan<byte> entries, int stride, int image, ChunkMarkSet referenced,
+        TFilter filter, ref TouchBatch current, Touchers touchers, ITaskState state) where TFilter : struct, IDigestFilter
     {
         long entry = 0;
         for (var off = stride - ChunkDigest.Size; off < entries.Length; off += stride, entry++)
         {
             var bytes = entries.Slice(off, ChunkDigest.Size);
-            if (!referenced.Add(bytes)) continue;
+            if (!filter.Includes(bytes) || !referenced.Add(bytes)) continue;
             var batch = current;
             batch.Keys[batch.Count] = new ChunkDigest(bytes);
             batch.Images[batch.Count] = image;

@@ -52,7 +52,9 @@ public static partial class GarbageCollection
 
             state.Log("Start GC phase1 (mark used chunks)");
             var sw = Stopwatch.StartNew();
-            var mark = Mark(store, options, state);
+            // The dry run judges each listed object by the referenced set, which must then cover the whole digest
+            // space: one pass, whatever the memory limit (the bucket listing is not split by prefix).
+            var mark = Mark(store, options.DryRun ? options with { Partitions = 1 } : options, state);
             if (!options.DryRun) CreateUsingMarkers(store, mark);
             var phase1 = sw.Elapsed;
             if (mark.StrangePaths > 0)

@@ -1,4 +1,5 @@
 using System.Text;
+using PbsDatastore.Core.Memory;
 using PbsDatastore.Core.Native;
 using PbsDatastore.Core.Store;
 
@@ -37,7 +38,7 @@ public static partial class GarbageCollection
         private int _nextToReport;
         private long _reportedFiles;
         private int _lastPercent;
-        private int _nextBlock = -1;
+        private int _nextBlock = -1, _firstDir, _endDir;
 
         public long DiskBytes, DiskChunks, RemovedChunks, RemovedChunkBytes, RemovedBad, RemovedBadBytes;
         public long PendingChunks, PendingChunkBytes, StillBad, PendingBadBytes;
@@ -64,8 +65,15 @@ public static partial class GarbageCollection
         public IReadOnlyList<UnreferencedChunk> Unreferenced
             => _listed.Where(l => l is not null).SelectMany(l => l!).ToList();
 
-        public Sweep Run()
+        /// <summary>
+        /// Sweeps the prefix directories of <paramref name="range"/> (whole directories). Called again with the
+        /// next range, it goes on counting, listing and logging progress as one sweep over both.
+        /// </summary>
+        public Sweep Run(DigestRange range)
         {
+            _firstDir = (int)(range.First >> DigestPartitions.PrefixDirectoryBits);
+            _endDir = (int)(range.Last >> DigestPartitions.PrefixDirectoryBits) + 1;
+            _nextBlock = -1;
             Exception? failure = null;
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(_state.Cancellation);
             var tasks = Enumerable.Range(0, _workers).Select(_ => Task.Factory.StartNew(() =>
@@ -92,9 +100,9 @@ public static partial class GarbageCollection
             {
                 while (true)
                 {
-                    var block = Interlocked.Increment(ref _nextBlock);
-                    if (block * BlockSize >= DirectoryCount) break;
-                    for (var dir = block * BlockSize; dir < (block + 1) * BlockSize; dir++)
+                    var first = _firstDir + Interlocked.Increment(ref _nextBlock) * BlockSize;
+                    if (first >= _endDir) break;
+                    for (var dir = first; dir < Math.Min(first + BlockSize, _endDir); dir++)
                     {
                         token.ThrowIfCancellationRequested();
                         SweepDirectory(dir, ref local, token);

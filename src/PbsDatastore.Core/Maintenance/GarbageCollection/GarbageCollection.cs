@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Locking;
+using PbsDatastore.Core.Memory;
 using PbsDatastore.Core.S3;
 using PbsDatastore.Core.Store;
 
@@ -128,17 +129,15 @@ public static partial class GarbageCollection
                 state.Log($"Using access time cutoff {FormatSpan(cutoff)}, minimum access time is {DateTimeOffset.FromUnixTimeSeconds(minAtime):yyyy-MM-dd'T'HH:mm:ss'Z'}");
 
             state.Log("Start GC phase1 (mark used chunks)");
-            var sw = Stopwatch.StartNew();
-            var mark = Mark(store, options, state);
-            var phase1 = sw.Elapsed;
-            if (mark.StrangePaths > 0)
-                state.Log($"found (and marked) {mark.StrangePaths} index files outside of expected directory scheme");
-
-            state.Log("Start GC phase2 (sweep unused chunks)");
-            sw.Restart();
-            var sweep = new Sweep(store, options.DryRun ? SweepMode.DryRun : SweepMode.Remove, mark, minAtime, oldestWriter, Parallelism(options), state,
-                options.RemoveStaleTempFiles).Run();
-            var phase2 = sw.Elapsed;
+            Stopwatch? sw = null;
+            var mode = options.DryRun ? SweepMode.DryRun : SweepMode.Remove;
+            var (mark, sweep) = MarkAndSweep(store, options, mode, minAtime, oldestWriter, state, () =>
+            {
+                state.Log("Start GC phase2 (sweep unused chunks)");
+                sw = Stopwatch.StartNew();
+            }, out var phase1);
+            // A dry run in several passes sweeps within phase 1, which then includes its first sweep.
+            var phase2 = sw?.Elapsed ?? TimeSpan.Zero;
 
             return Conclude(storePath, name, options, state, upid, mark, sweep.Totals, new RunTimes(phase1Start, minAtime, cutoff, phase1, phase2),
                 options.RemoveStaleTempFiles ? $"Removed stale chunk temp files: {sweep.RemovedTempFiles} ({HumanByte.Format(sweep.RemovedTempBytes)})" : null,
@@ -232,10 +231,40 @@ public static partial class GarbageCollection
     {
         var cutoff = ValidateCutoff(options.EffectiveAtimeCutoff);
         var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        var mark = Mark(store, options with { DryRun = true }, state);
-        var sweep = new Sweep(store, SweepMode.List, mark, now - (long)cutoff.TotalSeconds, now, Parallelism(options), state);
-        sweep.Run();
+        var (_, sweep) = MarkAndSweep(store, options with { DryRun = true }, SweepMode.List, now - (long)cutoff.TotalSeconds, now, state, null, out _);
         return sweep.Unreferenced;
+    }
+
+    /// <summary>
+    /// Phase 1, then phase 2. A real run needs nothing of phase 1 but the touches, so it sweeps once after all
+    /// marking passes; a dry run and the listing decide by the referenced set instead, so when the marking takes
+    /// several passes (each a slice of whole prefix directories) they sweep each slice's directories right after
+    /// its pass, while its set is held. <paramref name="phase2Starting"/> runs before the first sweep.
+    /// </summary>
+    private static (MarkResult Mark, Sweep Sweep) MarkAndSweep(IDatastoreBackend store, GarbageCollectionOptions options, SweepMode mode,
+        long minAtime, long oldestWriter, ITaskState state, Action? phase2Starting, out TimeSpan phase1)
+    {
+        var sw = Stopwatch.StartNew();
+        Sweep? sweep = null;
+        var mark = Mark(store, options, state, mode == SweepMode.Remove ? null : pass =>
+        {
+            if (pass.Range.IsAll) return;
+            if (sweep is null)
+            {
+                phase2Starting?.Invoke();
+                sweep = new Sweep(store, mode, pass, minAtime, oldestWriter, Parallelism(options), state, options.RemoveStaleTempFiles);
+            }
+            sweep.Run(pass.Range);
+        });
+        phase1 = sw.Elapsed;
+        if (mark.StrangePaths > 0)
+            state.Log($"found (and marked) {mark.StrangePaths} index files outside of expected directory scheme");
+        if (sweep is null)
+        {
+            phase2Starting?.Invoke();
+            sweep = new Sweep(store, mode, mark, minAtime, oldestWriter, Parallelism(options), state, options.RemoveStaleTempFiles).Run(DigestRange.All);
+        }
+        return (mark, sweep);
     }
 
     /// <summary>PBS's summary lines after phase 2 (§7.6), with HumanByte sizes and invariant two-decimal floats.</summary>

@@ -1,3 +1,5 @@
+using PbsDatastore.Core.Memory;
+
 namespace PbsDatastore.Core.Maintenance;
 
 /// <summary>What a garbage collection is asked to do.</summary>
@@ -44,6 +46,15 @@ public sealed record GarbageCollectionOptions
 
     /// <summary>Auth-ID recorded in the UPID; default root@pam for root, else &lt;user&gt;@pam.</summary>
     public string? AuthId { get; init; }
+
+    /// <summary>
+    /// Bytes phase 1's set of referenced digests may hold; a store with more unique chunks than fit is marked in
+    /// several passes over the index files, each owning a slice of the digest space (same result, more reading).
+    /// </summary>
+    public long MemoryLimit { get; init; } = DigestPartitions.DefaultMemoryLimit;
+
+    /// <summary>Test seam: mark in exactly this many passes, whatever the memory limit.</summary>
+    internal int? Partitions { get; init; }
 
     /// <summary>The cutoff in effect: explicit, else configured, else 24 h 5 min.</summary>
     public TimeSpan EffectiveAtimeCutoff => AtimeCutoff ?? ConfiguredAtimeCutoff ?? DefaultAtimeCutoff;

@@ -7,6 +7,7 @@ using System.Runtime.ExceptionServices;
 using System.IO.Hashing;
 using System.Security.Cryptography;
 using PbsDatastore.Core.Formats;
+using PbsDatastore.Core.Memory;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Native;
 using PbsDatastore.Core.Store;
@@ -36,7 +37,7 @@ public sealed class ChunkVerifier
     private readonly IDatastoreBackend _store;
     private readonly CryptConfig? _crypt;
     private readonly bool _dryRun;
-    private readonly ConcurrentDictionary<ChunkDigest, byte> _verified = new(Environment.ProcessorCount, 16384);
+    private readonly DigestSeenSet _verified;
     private readonly ConcurrentDictionary<ChunkDigest, byte> _corrupt = new();
     private long _chunksLoaded, _chunksDecrypted, _readBytes, _decodedBytes;
 
@@ -44,8 +45,14 @@ public sealed class ChunkVerifier
     /// <param name="crypt">With a key, encrypted chunks are also decrypted and their keyed digest checked.</param>
     /// <param name="tuning">Chunk order, reader and verify thread counts (see <see cref="VerifyTuning.For"/>).</param>
     /// <param name="dryRun">Check only: never rename a corrupt chunk.</param>
-    public ChunkVerifier(IDatastoreBackend store, CryptConfig? crypt, VerifyTuning tuning, bool dryRun)
+    /// <param name="memoryLimit">
+    /// Bytes the set of verified digests may hold; beyond it some verified chunks are forgotten and checked again
+    /// when met again (see <see cref="DigestSeenSet"/>): more reading, the same outcome.
+    /// </param>
+    public ChunkVerifier(IDatastoreBackend store, CryptConfig? crypt, VerifyTuning tuning, bool dryRun,
+        long memoryLimit = DigestPartitions.DefaultMemoryLimit)
     {
+        _verified = new DigestSeenSet(memoryLimit);
         _store = store;
         _crypt = crypt;
         _dryRun = dryRun;
@@ -60,7 +67,8 @@ public sealed class ChunkVerifier
     /// <summary>Chunks handed out between two progress records: a large disk image must not sit on one step.</summary>
     private const int ProgressEvery = 16;
 
-    public IReadOnlyCollection<ChunkDigest> VerifiedChunks => (IReadOnlyCollection<ChunkDigest>)_verified.Keys;
+    /// <summary>Verified chunks still remembered: all of them unless the memory limit made the set forget some.</summary>
+    public IReadOnlyCollection<ChunkDigest> VerifiedChunks => _verified.ToList();
     public IReadOnlyCollection<ChunkDigest> CorruptChunks => (IReadOnlyCollection<ChunkDigest>)_corrupt.Keys;
 
     /// <summary>Chunks loaded successfully over the whole run.</summary>
@@ -79,13 +87,13 @@ public sealed class ChunkVerifier
         for (var i = 0; i < index.Count; i++)
         {
             var digest = index.DigestAt(i);
-            if (_verified.ContainsKey(digest))
+            if (_verified.Contains(digest))
                 continue;
             var errno = _store.StatChunk(digest, default, out _);
             if (errno != 0)
                 return new ChunkVerifyError(archive, digest.ToString(),
                     $"fast_index_verification error, stat_chunk {digest} failed - {OsError(errno)}");
-            _verified.TryAdd(digest, 0);
+            _verified.Add(digest);
         }
         return null;
     }
@@ -194,7 +202,7 @@ public sealed class ChunkVerifier
     /// <summary>True when the digest needs no load: verified already, or known corrupt (which counts an error).</summary>
     private bool IsSettled(ChunkDigest digest, IndexRun run)
     {
-        if (_verified.ContainsKey(digest))
+        if (_verified.Contains(digest))
             return true;
         if (!_corrupt.ContainsKey(digest))
             return false;
@@ -286,7 +294,7 @@ public sealed class ChunkVerifier
             failure = BlobFailure(raw, b => b.VerifyUnencrypted(chunk.ExpectedSize, chunk.Digest.ToArray()));
 
         if (failure is null)
-            _verified.TryAdd(chunk.Digest, 0);
+            _verified.Add(chunk.Digest);
         else
             MarkCorrupt(chunk.Digest, failure, run);
     }

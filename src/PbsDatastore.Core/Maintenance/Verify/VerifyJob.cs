@@ -25,7 +25,8 @@ public sealed class VerifyJob
         Options = options;
         Upid = upid ?? Upid.Create("verify", datastore.Name, options.AuthId);
         Chunks = new ChunkVerifier(datastore.Backend, options.Key,
-            VerifyTuning.For(datastore, options.ReadThreads, options.VerifyThreads), dryRun: options.DryRun || options.Fast);
+            VerifyTuning.For(datastore, options.ReadThreads, options.VerifyThreads), dryRun: options.DryRun || options.Fast,
+            options.MemoryLimit);
     }
 
     public VerifyOptions Options { get; }

@@ -1,5 +1,6 @@
 using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Hierarchy;
+using PbsDatastore.Core.Memory;
 
 namespace PbsDatastore.Core.Maintenance;
 
@@ -29,6 +30,12 @@ public sealed record VerifyOptions
 
     /// <summary>Check only: no <c>.bad</c> renames, no <c>verify_state</c> written.</summary>
     public bool DryRun { get; init; }
+
+    /// <summary>
+    /// Bytes the set of chunks verified in this run may hold (a chunk shared by many snapshots is checked once);
+    /// beyond it part of the set is forgotten and those chunks are checked again when met again.
+    /// </summary>
+    public long MemoryLimit { get; init; } = DigestPartitions.DefaultMemoryLimit;
 
     /// <summary>The user the task's UPID names.</summary>
     public string AuthId { get; init; } = "root@pam";

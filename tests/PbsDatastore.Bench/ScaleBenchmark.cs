@@ -1,0 +1,285 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using PbsDatastore.Core;
+using PbsDatastore.Core.Formats;
+using PbsDatastore.Core.Maintenance;
+using PbsDatastore.Core.Native;
+using PbsDatastore.Core.Store;
+
+namespace PbsDatastore.Bench;
+
+/// <summary>
+/// `build.ps1 Bench -Scale` (opt-in, not in CI): synthetic stores of about 1 M and 10 M unique chunks, each operation
+/// run in a child process for its peak RSS (VmHWM, minus that of the same child on an empty store), beside its floor
+/// measured in the same run on the same store:
+/// <list type="bullet">
+/// <item>GC (real run; nothing is garbage): gcfloor.c, phase 1 + phase 2 (read, dedupe, utimensat; readdir + fstatat).</item>
+/// <item>Space accounting, one group and the whole store: read all indexes + one statx per chunk of the set, in
+/// directory order (as in the space-accounting benchmark).</item>
+/// <item>Fast verify of every index (the verified-digest set across all of them): read all indexes + one statx
+/// per unique chunk. Full verify decodes chunks, which synthetic chunk files cannot hold; the verify benchmark
+/// measures it on real chunks.</item>
+/// <item>Chunk-reference lookup of 16 digests: read all indexes.</item>
+/// </list>
+/// Layout as the space-accounting benchmark: groups of 4 daily snapshots, a fixed index of 25206 chunks each, every
+/// snapshot rewriting a random 10% (32,766 unique chunks a group). Chunk files are hard links to 4096 sparse 4 MiB
+/// files on /dev/shm: 10 M inodes would take about 10 GiB of a memory the team shares, a link only its directory
+/// entry. A store is built only when the memory it needs (and as much again) is available.
+/// Environment: PBS_BENCH_SCALE_ROUNDS (default 3) sets the runs per figure (median).
+/// </summary>
+public static class ScaleBenchmark
+{
+    public const string Argument = "--scale";
+    public const string ChildArgument = "--scale-child";
+
+    private const int SnapshotsPerGroup = 4, ChunksPerIndex = 25206, ChangedPerSnapshot = ChunksPerIndex / 10;
+    private const int ChunksPerGroup = ChunksPerIndex + (SnapshotsPerGroup - 1) * ChangedPerSnapshot;
+    private const long ChunkSize = 4 << 20;
+    private const int LinkTargets = 4096;
+
+    /// <summary>Runs the benchmark, handing each row to <paramref name="print"/> as soon as it is measured.</summary>
+    public static void Run(BenchContext context, Action<BenchRow> print)
+    {
+        var rounds = int.TryParse(Environment.GetEnvironmentVariable("PBS_BENCH_SCALE_ROUNDS"), out var r) && r > 0 ? r : 3;
+        var gcFloor = GarbageCollectionBench.FloorProgram.Compile(context.RepoRoot);
+        var root = Root(context.WorkDir);
+        Console.Error.WriteLine($"scale: stores in {root}");
+        var times = new Dictionary<(string Op, int Groups), double>();
+        try
+        {
+            var empty = Path.Combine(root, "empty");
+            FilesystemBackend.Create("empty", empty);
+            var baseline = new Dictionary<string, long>();
+            foreach (var groups in new[] { 32, 320 })
+            {
+                var unique = (long)groups * ChunksPerGroup;
+                var label = $"{unique / 1e6:F1}M";
+                var need = NeededBytes(groups);
+                var available = MemAvailable();
+                if (available < 2 * need)
+                {
+                    Console.WriteLine($"scale: {label} chunks skipped - needs about {need >> 30} GiB of memory twice over, {available >> 30} GiB available");
+                    continue;
+                }
+                var store = Path.Combine(root, $"store-{groups}");
+                var (files, groupNames, allNames) = Build(store, groups);
+                var load = LoadAverage();
+
+                // Warm caches and compile once; then the rounds.
+                ReadAll(store, files);
+                StatAll(store, allNames);
+                var read = Median(rounds, () => Time(() => ReadAll(store, files)));
+                var statGroup = Median(rounds, () => Time(() => StatAll(store, groupNames)));
+                var statAll = Median(rounds, () => Time(() => StatAll(store, allNames)));
+
+                void Row(string op, string floorLabel, double floor)
+                {
+                    baseline.TryGetValue(op, out var b);
+                    if (b == 0) baseline[op] = b = Median(1, () => Child(op, empty).Rss);
+                    var runs = Enumerable.Range(0, rounds).Select(_ => Child(op, store)).ToList();
+                    var time = runs.Select(x => x.Seconds).Order().ElementAt(runs.Count / 2);
+                    var rss = runs.Max(x => x.Rss) - b;
+                    times[(op, groups)] = time;
+                    print(new BenchRow("scale", $"{op} {label} (wall)", time, "s", floor, $"{floorLabel}, median of {rounds}, load {load}→{LoadAverage()}"));
+                    print(new BenchRow("scale", $"{op} {label} peak RSS per chunk", rss / (double)unique, "B", 0,
+                        $"{rss >> 20} MiB above the child's baseline {b >> 20} MiB") { Ratio = double.NaN });
+                }
+
+                if (gcFloor is not null)
+                {
+                    gcFloor.Run(store, 1, unique, unique);
+                    var floor = Median(rounds, () => gcFloor.Run(store, 1, unique, unique).Elapsed + gcFloor.Run(store, 2, unique, unique).Elapsed);
+                    Row("gc", "C floor phase 1 + phase 2", floor);
+                }
+                Row("measure-group", $"read all indexes + statx {ChunksPerGroup} chunks", read + statGroup);
+                Row("measure-store", $"read all indexes + statx {unique} chunks", read + statAll);
+                Row("verify-fast", $"read all indexes + statx {unique} chunks", read + statAll);
+                Row("chunk-reference", "read all indexes", read);
+                var sw = Stopwatch.StartNew();
+                Directory.Delete(store, true);
+                Console.Error.WriteLine($"scale: removed the {label} store in {sw.Elapsed.TotalSeconds:F1} s");
+            }
+            foreach (var op in new[] { "gc", "measure-group", "measure-store", "verify-fast", "chunk-reference" })
+                if (times.TryGetValue((op, 32), out var small) && times.TryGetValue((op, 320), out var large))
+                    print(new BenchRow("scale", $"{op} 10M/1M time", large / small, "x", 11, "target: at most 11 (10x the chunks)"));
+        }
+        finally
+        {
+            if (root != context.WorkDir) Directory.Delete(root, true);
+        }
+    }
+
+    /// <summary>
+    /// /dev/shm when it has the inodes for the largest store (on tmpfs every link takes one), else the work
+    /// directory; both sizes go to the same place, so that their times compare.
+    /// </summary>
+    private static string Root(string workDir)
+    {
+        const long largest = 320L * ChunksPerGroup + 70_000;
+        if (!Directory.Exists("/dev/shm")) return workDir;
+        var psi = new ProcessStartInfo("stat", ["-f", "-c", "%d", "/dev/shm"]) { RedirectStandardOutput = true };
+        using var p = Process.Start(psi)!;
+        var free = long.TryParse(p.StandardOutput.ReadToEnd().Trim(), out var n) ? n : 0;
+        p.WaitForExit();
+        if (free < largest * 12 / 10)
+        {
+            Console.Error.WriteLine($"scale: /dev/shm has {free} free inodes, the 10M store needs {largest}: using {workDir}");
+            return workDir;
+        }
+        return Directory.CreateDirectory($"/dev/shm/pbs-scale-{Environment.ProcessId}").FullName;
+    }
+
+    /// <summary>Bytes of index files and chunk directory entries a store of <paramref name="groups"/> groups takes.</summary>
+    private static long NeededBytes(int groups)
+        => (long)groups * SnapshotsPerGroup * (IndexFile.HeaderSize + 32L * ChunksPerIndex) + (long)groups * ChunksPerGroup * 300;
+
+    private static long MemAvailable()
+    {
+        var line = File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemAvailable:", StringComparison.Ordinal));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+    }
+
+    private static string LoadAverage() => File.ReadAllText("/proc/loadavg").Split(' ')[0];
+
+    private static double Time(Action action) => BenchContext.Time(action).TotalSeconds;
+
+    private static T Median<T>(int count, Func<T> measure)
+    {
+        var values = Enumerable.Range(0, count).Select(_ => measure()).Order().ToList();
+        return values[count / 2];
+    }
+
+    /// <summary>Runs one operation in a child process; its own wall time (without process start) and its peak RSS.</summary>
+    private static (double Seconds, long Rss) Child(string op, string store)
+    {
+        var self = Environment.ProcessPath!;
+        var psi = new ProcessStartInfo(self) { RedirectStandardOutput = true };
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet") psi.ArgumentList.Add(typeof(ScaleBenchmark).Assembly.Location);
+        psi.ArgumentList.Add(ChildArgument);
+        psi.ArgumentList.Add(op);
+        psi.ArgumentList.Add(store);
+        using var p = Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"scale child {op} failed: {output}");
+        var parts = output.Trim().Split(' ');
+        return (double.Parse(parts[0], CultureInfo.InvariantCulture), long.Parse(parts[1], CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>Entry point of the child: one operation with default options, then "seconds peak-rss-bytes".</summary>
+    public static int RunChild(string op, string store)
+    {
+        var state = NullTaskState.Instance;
+        var sw = Stopwatch.StartNew();
+        switch (op)
+        {
+            case "gc":
+                GarbageCollection.Run(store, new GarbageCollectionOptions(), state);
+                break;
+            case "measure-group":
+                SpaceAccounting.Measure(store, [new AccountingMember("vm/0", "vm/0")], state);
+                break;
+            case "measure-store":
+                SpaceAccounting.Measure(store, [new AccountingMember("store", "")], state);
+                break;
+            case "verify-fast":
+            {
+                using var backend = IndexPass.OpenStore(store);
+                var verifier = new ChunkVerifier(backend, null, new VerifyTuning(), dryRun: true);
+                foreach (var file in IndexPass.ListIndexFiles(backend, state))
+                {
+                    var path = Path.Combine(store, file.RelativePath);
+                    if (verifier.VerifyIndexFast(IndexFile.Open(path), file.RelativePath) is { } error)
+                        throw new InvalidOperationException(error.Message);
+                }
+                break;
+            }
+            case "chunk-reference":
+            {
+                using var backend = IndexPass.OpenStore(store);
+                var probe = IndexPass.ListIndexFiles(backend, state).FirstOrDefault();
+                var index = probe is null ? null : IndexFile.Open(Path.Combine(store, probe.RelativePath));
+                var digests = index is null ? [] : Enumerable.Range(0, 16).Select(i => index.DigestAt(i * 97)).ToArray();
+                ChunkReferences.Find(backend, digests, state);
+                break;
+            }
+            default:
+                throw new ArgumentException($"unknown operation {op}");
+        }
+        var seconds = sw.Elapsed.TotalSeconds;
+        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+        var rss = long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{seconds} {rss}"));
+        return 0;
+    }
+
+    /// <summary>
+    /// Writes the index files and links every unique chunk name to one of <see cref="LinkTargets"/> sparse chunk
+    /// files; returns the index paths (NUL-terminated, relative to the store) and the chunk names of group vm/0 and
+    /// of the whole store, sorted (directory order).
+    /// </summary>
+    private static (byte[][] Files, byte[] GroupNames, byte[] AllNames) Build(string store, int groups)
+    {
+        var sw = Stopwatch.StartNew();
+        FilesystemBackend.Create(Path.GetFileName(store), store);
+        var chunks = Path.Combine(store, ".chunks");
+        var targets = Path.Combine(store, "targets");
+        Directory.CreateDirectory(targets);
+        for (var t = 0; t < LinkTargets; t++)
+        {
+            using var f = File.OpenHandle(Path.Combine(targets, t.ToString(CultureInfo.InvariantCulture)), FileMode.CreateNew, FileAccess.Write);
+            RandomAccess.SetLength(f, ChunkSize);
+        }
+        var files = new ConcurrentBag<byte[]>();
+        var all = new ChunkDigest[(long)groups * ChunksPerGroup];
+        var options = new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount };
+        Parallel.For(0, groups, options, g =>
+        {
+            var random = new Random(20240301 + g);
+            var data = new byte[IndexFile.HeaderSize + 32 * ChunksPerIndex];
+            FixedIndex.MagicBytes.CopyTo(data);
+            BinaryPrimitives.WriteInt64LittleEndian(data.AsSpan(64), ChunksPerIndex * ChunkSize);
+            BinaryPrimitives.WriteInt64LittleEndian(data.AsSpan(72), ChunkSize);
+            random.NextBytes(data.AsSpan(IndexFile.HeaderSize));
+            var n = (long)g * ChunksPerGroup;
+            var positions = Enumerable.Range(0, ChunksPerIndex).ToArray();
+            for (var s = 0; s < SnapshotsPerGroup; s++)
+            {
+                IEnumerable<int> fresh = positions;
+                if (s > 0)
+                {
+                    random.Shuffle(positions);
+                    fresh = positions.Take(ChangedPerSnapshot).ToArray();
+                    foreach (var position in fresh)
+                        random.NextBytes(data.AsSpan(IndexFile.HeaderSize + 32 * position, 32));
+                }
+                foreach (var position in fresh)
+                    all[n++] = new ChunkDigest(data.AsSpan(IndexFile.HeaderSize + 32 * position, 32));
+                var rel = $"vm/{g}/2024-03-{s + 1:00}T10:00:00Z/drive-scsi0.img.fidx";
+                var path = Path.Combine(store, rel);
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                File.WriteAllBytes(path, data);
+                files.Add(System.Text.Encoding.ASCII.GetBytes(rel + "\0"));
+            }
+        });
+        Parallel.For(0, all.Length / 65536 + 1, options, block =>
+        {
+            for (var i = block * 65536L; i < Math.Min(all.Length, (block + 1) * 65536L); i++)
+            {
+                var hex = all[i].ToString();
+                if (Libc.Link(Path.Combine(targets, (i % LinkTargets).ToString(CultureInfo.InvariantCulture)), Path.Combine(chunks, hex[..4], hex)) != 0)
+                    throw new InvalidOperationException($"link failed: errno {Libc.LastErrno}");
+            }
+        });
+        var group = all.AsSpan(0, ChunksPerGroup).ToArray();
+        Array.Sort(group);
+        Array.Sort(all);
+        Console.Error.WriteLine($"scale: built {files.Count} index files and {all.Length} chunk names in {store} in {sw.Elapsed.TotalSeconds:F1} s");
+        return ([.. files], SpaceAccountingBenchmark.Names(group), SpaceAccountingBenchmark.Names(all));
+    }
+
+    private static void ReadAll(string store, byte[][] files) => SpaceAccountingBenchmark.ReadAll(store, files);
+
+    private static void StatAll(string store, byte[] names) => SpaceAccountingBenchmark.StatAll(store, names);}
