@@ -47,10 +47,10 @@
     TypesToProcess         = @('PbsDatastore.types.ps1xml')
     PrivateData            = @{
         PSData = @{
-            Tags         = @('ProxmoxBackupServer', 'PBS', 'Backup', 'Datastore', 'GarbageCollection', 'Linux')
-            LicenseUri   = 'https://opensource.org/licenses/MIT'
-            ProjectUri   = 'https://example.invalid/PbsDatastore'
-            ReleaseNotes = 'First release: PBS-exact formats and hierarchy, read cmdlets, lifecycle (removal, owner, notes, protection, manifest updates under PBS locks), datastore.cfg edits (New-PbsDatastore -Name, Set-PbsDatastore maintenance mode), garbage collection, verify, prune, writing and exporting backups (New-PbsSnapshot, Export-PbsArchive) and space accounting (Measure-PbsDatastore, Get-PbsChunkReference).'
+            Tags         = @('ProxmoxBackupServer', 'PBS', 'Proxmox', 'Backup', 'Datastore', 'GarbageCollection', 'Verify', 'Prune', 'Linux', 'PSEdition_Core')
+            LicenseUri   = 'https://github.com/pbsdatastore/PbsDatastore/blob/main/LICENSE'
+            ProjectUri   = 'https://github.com/pbsdatastore/PbsDatastore'
+            ReleaseNotes = 'First release: PBS-exact formats and hierarchy, read cmdlets, lifecycle (removal, owner, notes, protection, manifest updates under PBS locks), datastore.cfg edits (New-PbsDatastore -Name, Set-PbsDatastore maintenance mode), garbage collection, verify, prune, writing and exporting backups (New-PbsSnapshot, Export-PbsArchive) and space accounting (Measure-PbsDatastore, Get-PbsChunkReference). Installs with Install-PSResource; output objects survive jobs, remoting and Export-Clixml (times as DateTime, Deserialized views, deserialized objects pipe back into the cmdlets on their host).'
         }
     }
 }

@@ -5,7 +5,9 @@
 .DESCRIPTION
     Build  publishes the cmdlet assembly with its dependencies, compiles help to MAML and lays out the importable
            module at out/PbsDatastore/PbsDatastore.psd1.
-    Test   builds, runs the xunit tests of the core and the Pester tests of the cmdlets (in a child pwsh), and ends
+    Package builds and packs the module as out/packages/PbsDatastore.<version>.nupkg, which Install-PSResource
+           installs from a folder registered as a repository (README's Install section).
+    Test   builds and packages, runs the xunit tests of the core and the Pester tests of the cmdlets (in a child pwsh), and ends
            with one line 'N passed, N failed' over both. Exits non-zero on any failure or when no test ran.
     Bench  runs the benchmarks (each figure beside a floor measured in the same run).
     Demo   writes, lists, prunes, garbage-collects, verifies and restores backups on a throwaway datastore.
@@ -13,7 +15,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('Build', 'Test', 'Bench', 'Demo', 'Help')]
+    [ValidateSet('Build', 'Package', 'Test', 'Bench', 'Demo', 'Help')]
     [string] $Task = 'Build',
 
     [ValidateSet('Debug', 'Release')]
@@ -36,6 +38,7 @@ $env:DOTNET_NOLOGO = '1'
 $Root = $PSScriptRoot
 $OutDir = Join-Path $Root 'out'
 $ModuleDir = Join-Path $OutDir 'PbsDatastore'
+$PackageDir = Join-Path $OutDir 'packages'
 $ToolsDir = Join-Path $Root '.tools'
 $Rid = [System.Runtime.InteropServices.RuntimeInformation]::RuntimeIdentifier
 
@@ -70,11 +73,9 @@ function Invoke-Build {
     if (Test-Path $ModuleDir) { Remove-Item $ModuleDir -Recurse -Force }
     Invoke-Native dotnet @('publish', (Join-Path $Root 'src/PbsDatastore/PbsDatastore.csproj'), '-c', $Configuration,
         '-r', $Rid, '--self-contained', 'false', '-o', $ModuleDir, '-nologo', '-v', 'quiet', '-p:GenerateDocumentationFile=false')
-    Copy-Item (Join-Path $Root 'PbsDatastore.psd1') $ModuleDir
-    foreach ($extra in 'PbsDatastore.format.ps1xml', 'PbsDatastore.types.ps1xml') {
-        $p = Join-Path $Root "src/PbsDatastore/$extra"
-        if (Test-Path $p) { Copy-Item $p $ModuleDir }
-    }
+    Copy-Item (Join-Path $Root 'PbsDatastore.psd1'), (Join-Path $Root 'LICENSE') $ModuleDir
+    Copy-Item (Join-Path $Root 'src/PbsDatastore/PbsDatastore.types.ps1xml') $ModuleDir
+    Copy-FormatData (Join-Path $Root 'src/PbsDatastore/PbsDatastore.format.ps1xml') (Join-Path $ModuleDir 'PbsDatastore.format.ps1xml')
     Invoke-HelpBuild
     $helpOut = Join-Path $Root 'en-US'
     if (Test-Path $helpOut) { Copy-Item $helpOut $ModuleDir -Recurse -Force }
@@ -82,6 +83,32 @@ function Invoke-Build {
     Remove-Item (Join-Path $ModuleDir 'System.Management.Automation.dll') -ErrorAction SilentlyContinue
     Assert-ManifestExports
     Write-Host "   module: $(Join-Path $ModuleDir 'PbsDatastore.psd1')"
+}
+
+# Every view also selects the Deserialized.<type> of its types, so that objects coming back from jobs, remote
+# sessions and Import-Clixml get the same views (the source file names each type once).
+function Copy-FormatData([string] $Source, [string] $Destination) {
+    $xml = [xml]::new()
+    $xml.PreserveWhitespace = $true
+    $xml.Load($Source)
+    foreach ($node in @($xml.SelectNodes('//ViewSelectedBy/TypeName'))) {
+        if ($node.InnerText.StartsWith('Deserialized.')) { continue }
+        $twin = $node.CloneNode($true)
+        $twin.InnerText = "Deserialized.$($node.InnerText)"
+        $null = $node.ParentNode.InsertAfter($twin, $node)
+    }
+    $xml.Save($Destination)
+}
+
+# The .nupkg Install-PSResource installs; its metadata (version, tags, URIs, release notes) comes from the manifest.
+function Invoke-Package {
+    Write-Host '== Package'
+    if (Test-Path $PackageDir) { Remove-Item $PackageDir -Recurse -Force }
+    $null = New-Item -ItemType Directory $PackageDir
+    Compress-PSResource -Path $ModuleDir -DestinationPath $PackageDir
+    $nupkg = Get-ChildItem $PackageDir -Filter 'PbsDatastore.*.nupkg' | Select-Object -First 1
+    if (-not $nupkg) { throw "Compress-PSResource wrote no PbsDatastore package to $PackageDir" }
+    Write-Host "   package: $($nupkg.FullName)"
 }
 
 # CmdletsToExport is explicit in the manifest; the build fails when it and the assembly's cmdlets disagree.
@@ -147,9 +174,11 @@ function Use-TestScratch {
 
 switch ($Task) {
     'Build' { Invoke-Build }
+    'Package' { Invoke-Build; Invoke-Package }
     'Help' { Invoke-HelpBuild }
     'Test' {
         Invoke-Build
+        Invoke-Package
         $scratch = Use-TestScratch
         $core = if ($SkipCore) { [pscustomobject]@{ Passed = 0; Failed = 0 } } else { Invoke-CoreTests }
         $pester = Invoke-PesterTests

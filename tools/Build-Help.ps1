@@ -83,6 +83,17 @@ function ConvertFrom-YamlBlock([string] $Yaml) {
     return $map
 }
 
+# The project's home (the manifest's ProjectUri); the help pages are its docs/ folder, and relative links between
+# pages point there.
+$ProjectUri = 'https://github.com/pbsdatastore/PbsDatastore'
+$DocsUri = "$ProjectUri/blob/main/docs"
+
+# The page's "online version" from its front matter (required: Get-Help -Online opens it).
+function Get-OnlineUri([string] $Path) {
+    if ((Get-Content $Path -Raw) -match '(?m)^online version:[ \t]*(https://\S+)[ \t]*\r?$') { return $Matches[1] }
+    throw "${Path}: the front matter needs 'online version: $DocsUri/$([System.IO.Path]::GetFileName($Path))'"
+}
+
 $maml = 'http://schemas.microsoft.com/maml/2004/10'
 $command = 'http://schemas.microsoft.com/maml/dev/command/2004/10'
 $dev = 'http://schemas.microsoft.com/maml/dev/2004/10'
@@ -158,10 +169,14 @@ function Write-Command([System.Xml.XmlWriter] $W, [string] $Path) {
     $W.WriteEndElement()
     Add-Paras $W @(Get-Paragraphs $sections['DESCRIPTION'])
 
-    # One syntax item per parameter set, parameters in the order the page's SYNTAX block lists them.
+    # One syntax item per parameter set, parameters in the order the page's SYNTAX block lists them. A cmdlet with one
+    # parameter set has no "### Set" subsections: its SYNTAX section is that one set.
     $W.WriteStartElement('command', 'syntax', $command)
-    foreach ($set in Get-Subsections $sections['SYNTAX']) {
+    $sets = @(Get-Subsections $sections['SYNTAX'])
+    if (-not $sets) { $sets = @([pscustomobject]@{ Name = ''; Items = $sections['SYNTAX'] }) }
+    foreach ($set in $sets) {
         $code = $set.Items | Where-Object Kind -eq 'Code' | Select-Object -First 1
+        if (-not $code) { throw "${Path}: SYNTAX has no code block" }
         $W.WriteStartElement('command', 'syntaxItem', $command)
         $W.WriteElementString('maml', 'name', $maml, $name)
         foreach ($m in [regex]::Matches($code.Text, '(?<=[\s\[])-(\w+)')) {
@@ -211,19 +226,28 @@ function Write-Command([System.Xml.XmlWriter] $W, [string] $Path) {
     }
     $W.WriteEndElement()
 
+    # Get-Help -Online opens the first link with a URI: the page's online version, as PlatyPS puts it. Links to other
+    # pages (Get-PbsSnapshot.md, about_PbsDatastore.md) point at the same pages online.
+    $W.WriteStartElement('command', 'relatedLinks', $command)
+    $links = [System.Collections.Generic.List[object]]::new()
+    $links.Add(@('Online Version:', (Get-OnlineUri $Path)))
     if ($sections.Contains('RELATED LINKS')) {
-        $W.WriteStartElement('command', 'relatedLinks', $command)
         foreach ($item in $sections['RELATED LINKS'] | Where-Object Kind -eq 'Text') {
             foreach ($line in $item.Text -split "`n") {
                 if ($line -notmatch '^\s*(?:[-*]\s*)?(?:\[([^\]]+)\]\(([^)]*)\)|(\S.*))\s*$') { continue }
-                $W.WriteStartElement('maml', 'navigationLink', $maml)
-                $W.WriteElementString('maml', 'linkText', $maml, ($Matches[1] ?? $Matches[3]))
-                $W.WriteElementString('maml', 'uri', $maml, ($Matches[2] ?? ''))
-                $W.WriteEndElement()
+                $text, $uri = ($Matches[1] ?? $Matches[3]), ($Matches[2] ?? '')
+                if ($uri -match '^[\w.-]+\.md$') { $uri = "$DocsUri/$uri" }
+                $links.Add(@($text, $uri))
             }
         }
+    }
+    foreach ($link in $links) {
+        $W.WriteStartElement('maml', 'navigationLink', $maml)
+        $W.WriteElementString('maml', 'linkText', $maml, $link[0])
+        $W.WriteElementString('maml', 'uri', $maml, $link[1])
         $W.WriteEndElement()
     }
+    $W.WriteEndElement()
     $W.WriteEndElement()
 }
 

@@ -76,7 +76,8 @@ Describe 'Invoke-PbsGarbageCollection' {
                 if ($r -is [System.Management.Automation.VerboseRecord]) {
                     if (-not $r.Message.StartsWith('Performing the operation')) { $r.Message }
                 }
-                elseif ($r -is [System.Management.Automation.WarningRecord]) { "WARN: $($r.Message)" }
+                # PBS logs "WARN: warning: ..."; the warning drops PBS's "warning: " (PowerShell shows "WARNING: ").
+                elseif ($r -is [System.Management.Automation.WarningRecord]) { "WARN: warning: $($r.Message)" }
             }
             @($lines | Where-Object { $_ -notmatch $ProgressLine }) |
                 Should -Be @($expected.log_without_progress_lines | ForEach-Object { $_.Replace('<STORE>', $store) })

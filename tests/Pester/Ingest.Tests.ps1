@@ -203,7 +203,10 @@ Describe 'Failures and interruptions' {
     It 'removes the unfinished snapshot when stopped with Ctrl+C' {
         $ps = [powershell]::Create()
         try {
-            $null = $ps.AddScript("Import-Module '$ModulePath'").AddStatement()
+            # Loaded beforehand, not as a first statement: stopping a batch and disposing it races in PowerShell
+            # (the batch's next step touches the closing runspace and takes the process down).
+            $null = $ps.AddScript("Import-Module '$ModulePath'").Invoke()
+            $ps.Commands.Clear()
             $null = $ps.AddScript('param($s) New-PbsSnapshot -Datastore $s -BackupType host -BackupId stopped -InputStream ([System.IO.File]::OpenRead("/dev/urandom")) -ArchiveName endless.pxar -ChunkSize 64KB').AddParameter('s', $StorePath)
             $async = $ps.BeginInvoke()
             $deadline = [DateTime]::UtcNow.AddSeconds(120)

@@ -138,7 +138,7 @@ Describe 'New-PbsNamespace and Remove-PbsNamespace' {
     It 'creates below an existing parent and rejects hostile names' {
         $ds = New-LifecycleStore
         $ns = New-PbsNamespace -Datastore $ds -Namespace 'prod/archive'
-        $ns.Name | Should -Be 'prod/archive'
+        $ns.Namespace | Should -Be 'prod/archive'
         Join-Path $ds.Path 'ns/prod/ns/archive' | Should -Exist
         foreach ($bad in '..', 'prod/../x', "a`0b", 'a/b/c/d/e/f/g/h', ('x' * 33)) {
             New-PbsNamespace -Datastore $ds -Namespace $bad -ErrorVariable err -ErrorAction SilentlyContinue
@@ -174,7 +174,8 @@ Describe 'Owners, notes and protection' {
         $ds = New-LifecycleStore
         $g = (Get-TestGroup $ds | Where-Object Group -eq 'vm/100').BackupGroup
         $out = $g | Set-PbsBackupOwner -Owner 'backup@pbs!token1' -PassThru -Confirm:$false
-        $out.GroupName | Should -Be 'vm/100'
+        $out.Group | Should -Be 'vm/100'
+        $out.Owner | Should -Be 'backup@pbs!token1'
         Get-Content $g.OwnerPath -Raw | Should -BeExactly "backup@pbs!token1`n"
         foreach ($bad in 'root', 'a/b@pam', "root@pam`n", 'root@pam!', '../x@pam') {
             $g | Set-PbsBackupOwner -Owner $bad -Confirm:$false -ErrorVariable err -ErrorAction SilentlyContinue
@@ -187,11 +188,11 @@ Describe 'Owners, notes and protection' {
     It 'sets group notes, snapshot notes and protection with -PassThru' {
         $ds = New-LifecycleStore
         $g = (Get-TestGroup $ds | Where-Object Group -eq 'vm/101').BackupGroup
-        ($g | Set-PbsBackupGroup -Notes "first`nsecond" -PassThru -Confirm:$false).GroupName | Should -Be 'vm/101'
+        ($g | Set-PbsBackupGroup -Notes "first`nsecond" -PassThru -Confirm:$false).Group | Should -Be 'vm/101'
         Get-Content $g.NotesPath -Raw | Should -BeExactly "first`nsecond"
         $s = @($g.ListSnapshots($null))[0]
         $r = $s | Set-PbsSnapshot -Protected $true -Notes 'keep me' -PassThru -Confirm:$false
-        $r.IsProtected | Should -BeTrue
+        $r.Protected | Should -BeTrue
         $s.LoadManifest().Notes | Should -Be 'keep me'
         $s | Set-PbsSnapshot -Protected $false -Notes $null -Confirm:$false
         $s.IsProtected | Should -BeFalse

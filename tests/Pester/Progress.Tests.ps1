@@ -56,8 +56,11 @@ Describe 'Stopping a long operation (Ctrl+C)' {
             ForEach-Object { "$($_.FullName) $($_.Length) $($_.LastWriteTimeUtc.Ticks)" }
         $ps = [powershell]::Create()
         try {
+            # Loaded beforehand, not as a first statement: stopping a batch and disposing it races in PowerShell
+            # (the batch's next step touches the closing runspace and takes the process down).
+            $null = $ps.AddScript("Import-Module '$ModulePath'; `$WarningPreference = 'SilentlyContinue'").Invoke()
+            $ps.Commands.Clear()
             # Enough work that the stop lands while it runs: the datastore verified again and again.
-            $null = $ps.AddScript("Import-Module '$ModulePath'; `$WarningPreference = 'SilentlyContinue'").AddStatement()
             $null = $ps.AddScript('param($s) 1..100000 | ForEach-Object { $s } | Test-PbsDatastore -WhatIf -ErrorAction SilentlyContinue').AddParameter('s', $Store)
             $async = $ps.BeginInvoke()
             $deadline = [DateTime]::UtcNow.AddSeconds(60)

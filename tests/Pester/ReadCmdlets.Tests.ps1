@@ -111,7 +111,7 @@ Describe 'Get-PbsBackupGroup' {
         $last = $Expected.store.snapshots | Where-Object { $_.ns -eq $ns -and $_.type -eq $type -and $_.id -eq $id -and $_.finished } |
             ForEach-Object time | Sort-Object | Select-Object -Last 1
         if ($null -eq $last) { $g.LastBackup | Should -BeNullOrEmpty }
-        else { $g.LastBackup.ToUnixTimeSeconds() | Should -Be $last }
+        else { ([DateTimeOffset]$g.LastBackup).ToUnixTimeSeconds() | Should -Be $last }
     }
 
     It 'finds every group through the namespace pipeline' {
@@ -131,7 +131,7 @@ Describe 'Get-PbsBackupGroup' {
 Describe 'Get-PbsSnapshot' {
     It 'snapshot <path> is listed with its state and files' -ForEach $snapshots {
         $s = Get-PbsSnapshot -Datastore $Ds -Namespace $ns -BackupType $type -BackupId $id -BackupTime $time_string
-        $s.BackupTime.ToUnixTimeSeconds() | Should -Be $time
+        ([DateTimeOffset]$s.BackupTime).ToUnixTimeSeconds() | Should -Be $time
         $s.TimeString | Should -Be $time_string
         $s.Finished | Should -Be $finished
         $s.Protected | Should -Be $protected
@@ -155,7 +155,7 @@ Describe 'Get-PbsManifest' {
         $m.Text | Should -BeExactly $manifest_text
         $m.BackupType | Should -Be $manifest.'backup-type'
         $m.BackupId | Should -Be $manifest.'backup-id'
-        $m.BackupTime.ToUnixTimeSeconds() | Should -Be $manifest.'backup-time'
+        ([DateTimeOffset]$m.BackupTime).ToUnixTimeSeconds() | Should -Be $manifest.'backup-time'
         $m.Signature | Should -Be $manifest.signature
         $m.KeyFingerprint | Should -Be $manifest.unprotected['key-fingerprint']
         $m.Notes | Should -Be $manifest.unprotected['notes']
@@ -188,7 +188,7 @@ Describe 'Get-PbsIndex' {
             $i.Kind | Should -Be ($x.kind -replace '-index$')
             $i.Magic | Should -Be $x.magic_hex
             $i.Uuid | Should -Be $x.uuid
-            $i.CTime.ToUnixTimeSeconds() | Should -Be $x.ctime
+            ([DateTimeOffset]$i.CTime).ToUnixTimeSeconds() | Should -Be $x.ctime
             $i.IndexCsum | Should -Be $x.index_csum
             $i.ComputedCsum | Should -Be $x.computed_csum
             $i.Size | Should -Be $x.size

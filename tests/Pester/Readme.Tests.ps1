@@ -1,5 +1,6 @@
-# README's runbook is real: run as its own Pester file against a datastore written and verified the night before,
-# it passes; with a backup that has not been verified, it fails.
+# README's runbook is real: copied verbatim and run as its own Pester file after README's install commands on a
+# clean HOME, against a datastore written and verified the night before, it passes; with a backup that has not been
+# verified, it fails.
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-PbsModuleUnderTest
@@ -7,19 +8,19 @@ BeforeAll {
     $readme = Get-Content (Join-Path $RepoRoot 'README.md') -Raw
     $block = [regex]::Match($readme, '(?s)A runbook as a Pester test.*?```powershell\n(.*?)```').Groups[1].Value
     $script:Runbook = Join-Path $Roots 'nightly.Tests.ps1'
-    # The runbook imports the installed module; here it is the one under test.
-    Set-Content $Runbook $block.Replace('Import-Module PbsDatastore', "Import-Module '$((Get-Module PbsDatastore).Path)'")
+    # Verbatim: the runbook imports the module README's install commands installed into a clean HOME.
+    Set-Content $Runbook $block
+    $script:CleanHome = Join-Path $Roots 'home'
+    $script:Installed = Install-PbsPackageFromReadme $CleanHome
     $script:Store = New-PbsDatastore -Path (Join-Path $Roots 'store1') -Name store1
     $script:Data = Join-Path $Roots 'disk.img'
     [System.IO.File]::WriteAllBytes($Data, [byte[]](1..200000 | ForEach-Object { $_ % 251 }))
 
-    # Runs the runbook with Invoke-Pester in a child pwsh (Pester does not nest) and returns its counts.
+    # Runs the runbook with Invoke-Pester in a child pwsh (Pester does not nest) at the clean HOME; returns its counts.
     function Invoke-Runbook {
-        $cmd = @(Get-ChildPwshCommand)
-        $exe, $prefix = $cmd[0], @($cmd | Select-Object -Skip 1)
         $command = "Import-Module '$((Get-Module Pester).Path)'; " +
             "`$r = Invoke-Pester -Path '$Runbook' -PassThru -Output None; '{0} {1}' -f `$r.PassedCount, `$r.FailedCount"
-        $out = & $exe @prefix -NoProfile -NonInteractive -Command $command
+        $out = (Invoke-PwshAtHome $CleanHome $command -WorkingDirectory $Roots).Output -split "`n" | Where-Object { $_ -match '^\d+ \d+$' }
         $passed, $failed = ($out | Select-Object -Last 1) -split ' '
         [pscustomobject]@{ Passed = [int]$passed; Failed = [int]$failed }
     }
@@ -33,6 +34,14 @@ AfterAll {
 Describe "README's runbook" {
     It 'is found in README' {
         Get-Content $Runbook -Raw | Should -Match 'Describe'
+    }
+    It 'imports the module README''s install commands installed from the package into a clean HOME' {
+        $Installed | Should -BeLike "$CleanHome/*"
+        $manifest = Import-PowerShellDataFile (Join-Path $RepoRoot 'PbsDatastore.psd1')
+        Split-Path $Installed -Leaf | Should -Be $manifest.ModuleVersion
+        Test-Path (Join-Path $Installed 'PbsDatastore.format.ps1xml') | Should -BeTrue
+        Test-Path (Join-Path $Installed 'LICENSE') | Should -BeTrue
+        @(Get-ChildItem $Installed -Recurse -Include *.csproj, *.cs, project.assets.json) | Should -BeNullOrEmpty -Because 'the package holds the built module only'
     }
     It 'passes when last night''s backups finished and verified' {
         foreach ($id in 'web', 'db') {

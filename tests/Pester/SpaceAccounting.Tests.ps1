@@ -49,7 +49,7 @@ Describe 'Measure-PbsDatastore' {
         $u.MissingChunks | Should -Be $Expected.store.missing_chunks.Count
         $u.ExclusiveBytes | Should -Be $u.ReferencedBytes
         $u.ExclusiveBytes | Should -BeOfType [long]
-        ($u | Out-String -Width 120) | Should -Match ([regex]::Escape([PbsDatastore.Core.HumanByte]::Format($u.ExclusiveBytes)))
+        ($u | Out-String -Width 120) | Should -Match ([regex]::Escape([PbsDatastore.Core.HumanByte]::Format($u.ExclusiveBytes, 2)))
     }
 
     It 'measures group <path> as the brute force does' -ForEach $groups {
@@ -112,7 +112,8 @@ Describe 'Get-PbsChunkReference' {
     It 'maps the missing chunks to the snapshots verify fails for chunk errors' {
         $failed = @($Expected.verify.with_key.per_snapshot | Where-Object { $_.errors -match 'chunks could not be verified' } |
             ForEach-Object snapshot | Sort-Object)
-        @(Get-PbsChunkReference $Store -Missing | ForEach-Object Snapshots | Sort-Object -Unique) | Should -Be $failed
+        @(Get-PbsChunkReference $Store -Missing | ForEach-Object Snapshots | ForEach-Object { $_.BackupSnapshot.RelativePath } | Sort-Object -Unique) |
+            Should -Be $failed
     }
 
     It 'maps every .bad chunk to the index files referencing it' {
@@ -124,9 +125,18 @@ Describe 'Get-PbsChunkReference' {
             @($b.BadFiles) | Should -Be @($Expected.store.bad_files.name | Where-Object { $_.StartsWith($hex) } | Sort-Object)
             $b.Present | Should -Be ($hex -in $present)
             @($b.Uses.IndexPath) | Should -Be @($RefBy[$hex] | Sort-Object)
-            @($b.Snapshots) | Should -Be @($RefBy[$hex] | Where-Object { $_ -in $InScheme } |
+            @($b.Snapshots.BackupSnapshot.RelativePath) | Should -Be @($RefBy[$hex] | Where-Object { $_ -in $InScheme } |
                 ForEach-Object { $_.Substring(0, $_.LastIndexOf('/')) } | Sort-Object -Unique)
         }
+    }
+
+    It 'gives the referencing snapshots as objects that pipe on to the snapshot cmdlets' {
+        $refs = @(Get-PbsChunkReference $Store -Missing)
+        $snapshots = @($refs.Snapshots | Sort-Object Path -Unique)
+        $snapshots[0] | Should -BeOfType PbsDatastore.Objects.SnapshotInfo
+        $results = @($snapshots | Test-PbsSnapshot -Fast -WarningAction SilentlyContinue)
+        $results.Count | Should -Be $snapshots.Count
+        $results.State | Should -Not -Contain 'Ok' -Because 'every snapshot referencing a missing chunk fails verification'
     }
 
     It 'takes digests from index entries through the pipeline, with their byte ranges' {
@@ -140,7 +150,7 @@ Describe 'Get-PbsChunkReference' {
             $use.Entries | Should -Be $entries.Count
             $use.Bytes | Should -Be ($entries | Measure-Object Length -Sum).Sum
             $use.Ranges[0].Start | Should -Be $entries[0].Start
-            ($use | Out-String -Width 120) | Should -Match ([regex]::Escape([PbsDatastore.Core.HumanByte]::Format($use.Bytes)))
+            ($use | Out-String -Width 120) | Should -Match ([regex]::Escape([PbsDatastore.Core.HumanByte]::Format($use.Bytes, 2)))
         }
     }
 

@@ -80,3 +80,35 @@ function Start-LockedChild([System.Diagnostics.ProcessStartInfo] $Psi) {
 }
 
 function Stop-Holder($Process) { $Process.Kill($true); $Process.WaitForExit() }
+
+# Runs pwsh -Command in a child process whose HOME is $HomePath (a clean home: PSResourceGet's repository list and
+# the CurrentUser module path live under it), with PSModulePath computed afresh for that home. Returns the output
+# lines (stdout and stderr) and the exit code.
+function Invoke-PwshAtHome([string] $HomePath, [string] $Command, [string] $WorkingDirectory = $script:RepoRoot) {
+    $cmd = @(Get-ChildPwshCommand)
+    $psi = [System.Diagnostics.ProcessStartInfo]::new($cmd[0])
+    foreach ($a in @($cmd | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-Command', $Command)) { $psi.ArgumentList.Add($a) }
+    $psi.WorkingDirectory = $WorkingDirectory
+    $psi.Environment['HOME'] = $HomePath
+    foreach ($name in 'PSModulePath', 'XDG_DATA_HOME', 'XDG_CONFIG_HOME', 'XDG_CACHE_HOME') { $null = $psi.Environment.Remove($name) }
+    $psi.RedirectStandardOutput = $true
+    $psi.RedirectStandardError = $true
+    $p = [System.Diagnostics.Process]::Start($psi)
+    $stderr = $p.StandardError.ReadToEndAsync()
+    $stdout = $p.StandardOutput.ReadToEnd()
+    $p.WaitForExit()
+    [pscustomobject]@{ Output = ($stdout + $stderr.Result); ExitCode = $p.ExitCode }
+}
+
+# README's Install commands, verbatim, in a child pwsh at the repository root (where build.ps1 Test left
+# out/packages) with HOME at $HomePath. Returns the folder the module was installed to.
+function Install-PbsPackageFromReadme([string] $HomePath) {
+    $readme = Get-Content (Join-Path $script:RepoRoot 'README.md') -Raw
+    $install = [regex]::Match($readme, '(?s)\n## Install\n.*?```powershell\n(.*?)```').Groups[1].Value
+    if (-not $install) { throw "README.md has no powershell block under '## Install'" }
+    $null = New-Item -ItemType Directory $HomePath -Force
+    $r = Invoke-PwshAtHome $HomePath ($install + "`n'module: ' + (Get-Module PbsDatastore).ModuleBase")
+    $base = [regex]::Match($r.Output, '(?m)^module: (.+)$').Groups[1].Value.Trim()
+    if ($r.ExitCode -ne 0 -or -not $base) { throw "README's install commands failed (exit $($r.ExitCode)): $($r.Output)" }
+    return $base
+}

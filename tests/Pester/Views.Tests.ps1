@@ -1,4 +1,5 @@
-# Default views: every table fits 120 columns whatever the console width, and the views keep the objects numeric.
+# Default views: every table fits 80 columns (the width of Pester, CI and cron logs, and of many terminals) without
+# wrapping a header or cutting a key value, keeps them at 120, and the views keep the objects numeric.
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     Import-PbsModuleUnderTest
@@ -7,42 +8,71 @@ BeforeAll {
 }
 
 Describe 'Table views' {
-    It 'every table view of the module gives every column a width and fits 120 columns' {
+    It 'every table view fits 80 columns: sized columns, at most one unsized last column, labels within widths' {
         $formatFile = Join-Path (Split-Path (Get-Module PbsDatastore).Path) 'PbsDatastore.format.ps1xml'
         $views = ([xml](Get-Content $formatFile -Raw)).Configuration.ViewDefinitions.View | Where-Object { $_.TableControl }
-        $views.Count | Should -BeGreaterThan 0
+        $views.Count | Should -BeGreaterThan 20
         foreach ($view in $views) {
-            $widths = @($view.TableControl.TableHeaders.TableColumnHeader | ForEach-Object { [int]$_.Width })
-            $widths | Should -Not -Contain 0 -Because "every column of view $($view.Name) needs a width"
-            (($widths | Measure-Object -Sum).Sum + $widths.Count - 1) | Should -BeLessOrEqual 120 -Because "view $($view.Name)"
+            $headers = @($view.TableControl.TableHeaders.TableColumnHeader)
+            $unsized = @($headers | Where-Object { -not $_.Width })
+            $unsized.Count | Should -BeLessOrEqual 1 -Because "view $($view.Name) may leave only its last column unsized"
+            if ($unsized) {
+                $headers[-1].Width | Should -BeNullOrEmpty -Because "view $($view.Name): the unsized column comes last"
+                # Wider consoles give it the rest: a right-aligned one would drift away from the others.
+                $headers[-1].Alignment | Should -Not -Be 'Right' -Because "view $($view.Name): its unsized column is text"
+            }
+            foreach ($h in $headers | Where-Object Width) {
+                $h.Label.Length | Should -BeLessOrEqual ([int]$h.Width) -Because "view $($view.Name) column $($h.Label) would wrap its header"
+            }
+            # A console of 80 columns gives a table 79; the unsized column needs at least its label.
+            $used = ($headers | ForEach-Object { if ($_.Width) { [int]$_.Width } else { $_.Label.Length } } | Measure-Object -Sum).Sum + $headers.Count - 1
+            $used | Should -BeLessOrEqual 79 -Because "view $($view.Name)"
         }
     }
 
-    It '<Command> output at the default view fits 120 columns on a wide console' -ForEach @(
-        @{ Command = 'Get-PbsSnapshot'; Run = { $Ds | Get-PbsNamespace -Recurse | Get-PbsSnapshot } }
-        @{ Command = 'Get-PbsBackupGroup'; Run = { $Ds | Get-PbsNamespace -Recurse | Get-PbsBackupGroup } }
-        @{ Command = 'Get-PbsNamespace'; Run = { $Ds | Get-PbsNamespace -Recurse } }
-        @{ Command = 'Get-PbsManifest'; Run = { $Ds | Get-PbsNamespace -Recurse | Get-PbsSnapshot | Get-PbsManifest } }
-        @{ Command = 'Get-PbsIndex'; Run = { $Ds | Get-PbsNamespace -Recurse | Get-PbsSnapshot | Get-PbsIndex } }
-        @{ Command = 'Get-PbsChunk'; Run = { Get-PbsChunk $Ds -Digest $Expected.store.chunks.digest } }
-        @{ Command = 'Measure-PbsDatastore'; Run = { $Ds | Get-PbsNamespace -Recurse | Get-PbsBackupGroup | Measure-PbsDatastore } }
-        @{ Command = 'Measure-PbsDatastore members'; Run = { ($Ds | Get-PbsNamespace -Recurse | Get-PbsSnapshot | Measure-PbsDatastore).Members } }
-        @{ Command = 'Get-PbsChunkReference'; Run = { Get-PbsChunkReference $Ds -Bad } }
-        @{ Command = 'Get-PbsChunkReference uses'; Run = { (Get-PbsChunkReference $Ds -Digest $Expected.store.chunks.digest).Uses } }
-        @{ Command = 'Invoke-PbsGarbageCollection'; Run = { Invoke-PbsGarbageCollection $Ds -WhatIf -WarningAction SilentlyContinue 6>$null } }
-        @{ Command = 'Get-PbsGarbageCollectionStatus'; Run = { Get-PbsGarbageCollectionStatus $Ds } }
-        @{ Command = 'Get-PbsUnreferencedChunk'; Run = { Get-PbsUnreferencedChunk $Ds -WarningAction SilentlyContinue } }
-        @{ Command = 'Test-PbsSnapshot'; Run = {
-                $Ds | Get-PbsNamespace -Recurse | Get-PbsSnapshot |
-                    Test-PbsSnapshot -WhatIf -ErrorAction SilentlyContinue -WarningAction SilentlyContinue 6>$null } }
-        @{ Command = 'Invoke-PbsPrune'; Run = { Invoke-PbsPrune -Datastore $Ds -KeepLast 1 -WhatIf 6>$null } }
+    # Keys: the values a reader needs whole, for each object.
+    It '<Command> fits <Width> columns with no wrapped header and no cut key value' -ForEach @(
+        foreach ($width in 80, 120) {
+            @{ Width = $width; Command = 'Get-PbsDatastore'; Run = { $Ds }; Keys = { $_.Name } }
+            @{ Width = $width; Command = 'Get-PbsNamespace'; Run = { $Ds | Get-PbsNamespace -Recurse }; Keys = { $_.Datastore.Name; if ($_.Namespace) { $_.Namespace } } }
+            @{ Width = $width; Command = 'Get-PbsBackupGroup'; Run = { $Ds | Get-PbsNamespace -Recurse | Get-PbsBackupGroup }; Keys = { $_.Group; $_.Owner } }
+            @{ Width = $width; Command = 'Get-PbsSnapshot'; Run = { $Ds | Get-PbsNamespace -Recurse | Get-PbsSnapshot }; Keys = { $_.Group; if (-not $_.Finished) { 'unfinished' } else { $_.Verification } } }
+            @{ Width = $width; Command = 'Get-PbsManifest'; Run = { $Ds | Get-PbsNamespace -Recurse | Get-PbsSnapshot | Get-PbsManifest }; Keys = { $_.Snapshot; $_.VerifyState } }
+            @{ Width = $width; Command = 'Get-PbsIndex'; Run = { $Ds | Get-PbsNamespace -Recurse | Get-PbsSnapshot | Get-PbsIndex }; Keys = { $_.ArchiveName; $_.Snapshot.ToString() } }
+            @{ Width = $width; Command = 'Get-PbsChunk'; Run = { Get-PbsChunk $Ds -Digest $Expected.store.chunks.digest }; Keys = { $_.Digest } }
+            @{ Width = $width; Command = 'Measure-PbsDatastore'; Run = { $Ds | Get-PbsNamespace -Recurse | Get-PbsBackupGroup | Measure-PbsDatastore }; Keys = { $_.Datastore } }
+            @{ Width = $width; Command = 'Measure-PbsDatastore members'; Run = { ($Ds | Get-PbsNamespace -Recurse | Get-PbsSnapshot | Measure-PbsDatastore).Members }; Keys = { $_.Name } }
+            @{ Width = $width; Command = 'Get-PbsChunkReference'; Run = { Get-PbsChunkReference $Ds -Bad }; Keys = { $_.Digest } }
+            @{ Width = $width; Command = 'Get-PbsChunkReference uses'; Run = { (Get-PbsChunkReference $Ds -Digest $Expected.store.chunks.digest).Uses }; Keys = { (("$($_.Snapshot)" -split '/') | Select-Object -Last 3) -join '/'; $_.Archive; "$($_.Digest)" } }
+            @{ Width = $width; Command = 'Invoke-PbsGarbageCollection'; Run = { Invoke-PbsGarbageCollection $Ds -WhatIf -WarningAction SilentlyContinue 6>$null }; Keys = { $_.Datastore; $_.State } }
+            @{ Width = $width; Command = 'Get-PbsGarbageCollectionStatus'; Run = { Get-PbsGarbageCollectionStatus $Ds }; Keys = { $_.Datastore; $_.State } }
+            @{ Width = $width; Command = 'Get-PbsUnreferencedChunk'; Run = { Get-PbsUnreferencedChunk $Ds -WarningAction SilentlyContinue }; Keys = { $_.Digest } }
+            @{ Width = $width; Command = 'Test-PbsSnapshot'; Keys = { $_.Snapshot; $_.State.ToString().ToLowerInvariant() }; Run = {
+                    $Ds | Get-PbsNamespace -Recurse | Get-PbsSnapshot |
+                        Test-PbsSnapshot -WhatIf -ErrorAction SilentlyContinue -WarningAction SilentlyContinue 6>$null } }
+            @{ Width = $width; Command = 'Invoke-PbsPrune'; Run = { Invoke-PbsPrune $Ds -KeepLast 1 -WhatIf 6>$null }; Keys = { $_.Group; $_.Mark; $_.KeptBy } }
+        }
     ) {
         $objects = @(& $Run)
         $objects.Count | Should -BeGreaterThan 0
-        $lines = ($objects | Out-String -Width 250) -split "`n"
-        $lines | Where-Object { $_.TrimEnd().Length -gt 120 } | Should -BeNullOrEmpty
-        # A table, not a list: the header line is followed by a dashes line.
-        $lines | Where-Object { $_ -match '^-+ ' } | Should -Not -BeNullOrEmpty
+        # A console of N columns gives tables N - 1: the last column stays free so the cursor never wraps.
+        $text = $objects | Out-String -Width ($Width - 1)
+        $lines = $text -split "`r?`n"
+        $lines | Where-Object { $_.TrimEnd().Length -ge $Width } | Should -BeNullOrEmpty
+        # A table, not a list: each header line stands alone between a blank line and its dashes line.
+        $dashes = @(0..($lines.Count - 1) | Where-Object { $lines[$_] -match '^-+( +-+)*\s*$' })
+        $dashes.Count | Should -BeGreaterThan 0
+        foreach ($i in $dashes) {
+            $lines[$i - 2].Trim() | Should -BeNullOrEmpty -Because "the header '$($lines[$i - 1].Trim())' must not wrap"
+            # Each dash run lies under a label that is not cut either.
+            foreach ($m in [regex]::Matches($lines[$i], '-+')) {
+                $label = $lines[$i - 1].Substring($m.Index, [Math]::Min($m.Length, [Math]::Max(0, $lines[$i - 1].Length - $m.Index))).Trim()
+                $label | Should -Not -Match '…'
+            }
+        }
+        foreach ($key in $objects | ForEach-Object $Keys | Where-Object { "$_" }) {
+            $text | Should -Match ([regex]::Escape("$key")) -Because "$Command must show '$key' whole at $Width columns"
+        }
     }
 
     It 'has a view for every output type of every exported cmdlet' {
@@ -68,5 +98,12 @@ Describe 'HumanByte' {
         @{ Bytes = 2 * 1PB + 512TB; Text = '2.5 PiB' }
     ) {
         [PbsDatastore.Core.HumanByte]::Format([long]$Bytes) | Should -Be $Text
+    }
+
+    It 'formats <Bytes> with 2 decimals as <Text> (table columns)' -ForEach @(
+        @{ Bytes = 0; Text = '0 B' }, @{ Bytes = 9000; Text = '8.79 KiB' }, @{ Bytes = 1GB + 103MB; Text = '1.1 GiB' },
+        @{ Bytes = 1MB - 1; Text = '1024 KiB' }, @{ Bytes = 4394304; Text = '4.19 MiB' }
+    ) {
+        [PbsDatastore.Core.HumanByte]::Format([long]$Bytes, 2) | Should -Be $Text
     }
 }

@@ -92,7 +92,8 @@ public sealed class KeyConfig
         }
         catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException)
         {
-            throw Bad(e.Message, target, e);
+            // .NET's base64 message names no field; the key file's base64 fields are these two.
+            throw Bad(e is FormatException ? "'data' or 'salt' is not valid base64" : e.Message, target, e);
         }
     }
 

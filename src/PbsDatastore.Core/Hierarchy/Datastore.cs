@@ -64,7 +64,7 @@ public sealed partial class Datastore : IDisposable
     public DatastoreConfigEntry? Config { get; }
 
     /// <summary>Which PBS lock scheme(s) operations on this store take (decided when the store was opened).</summary>
-    public LockScheme Locking { get; }
+    internal LockScheme Locking { get; }
 
     public string ChunkStorePath => System.IO.Path.Combine(Path, ChunkLayout.ChunkDirName);
 

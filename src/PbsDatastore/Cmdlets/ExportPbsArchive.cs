@@ -13,7 +13,7 @@ namespace PbsDatastore.Cmdlets;
 /// Restores one archive of a snapshot (fixed or dynamic index, or blob) to a file or a stream, checking every
 /// chunk's digest on the way; a bad or missing chunk stops the export with an error naming it.
 /// </summary>
-[Cmdlet(VerbsData.Export, "PbsArchive", DefaultParameterSetName = FileSet)]
+[Cmdlet(VerbsData.Export, "PbsArchive", DefaultParameterSetName = FileSet, SupportsShouldProcess = true)]
 [OutputType(typeof(ArchiveExportResult))]
 public sealed class ExportPbsArchive : PbsCmdlet
 {
@@ -22,7 +22,9 @@ public sealed class ExportPbsArchive : PbsCmdlet
 
     /// <summary>The snapshot (from Get-PbsSnapshot or New-PbsSnapshot).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
-    public SnapshotInfo Snapshot { get; set; } = null!;
+    [IdentityTransformation(typeof(SnapshotInfo))]
+    [Alias("Snapshot")]
+    public SnapshotInfo BackupSnapshot { get; set; } = null!;
 
     /// <summary>Archive name as listed in the manifest; the final .fidx/.didx/.blob may be left out.</summary>
     [Parameter(Mandatory = true, Position = 1)]
@@ -52,18 +54,20 @@ public sealed class ExportPbsArchive : PbsCmdlet
 
     protected override void ProcessRecord()
     {
-        var snapshot = Snapshot.BackupSnapshot;
+        var snapshot = BackupSnapshot.BackupSnapshot;
         // Loaded for the first snapshot and kept: deriving a passphrase key (scrypt) per piped snapshot is slow.
         if (KeyFile != null && _crypt == null && !TryInvoke(KeyFile, () => _crypt = KeyFiles.Load(FullPath(KeyFile), Password)))
             return;
         var crypt = _crypt;
         if (ParameterSetName == StreamSet)
         {
+            if (!ShouldProcess("the output stream", $"Write archive {ArchiveName} of {snapshot}")) return;
             TryInvoke(snapshot.ToString(), () => WriteObject(RunTask(state => ArchiveExporter.Export(snapshot, ArchiveName, OutputStream, crypt, state))));
             return;
         }
 
         if (!TryFullPath(Destination, out var destination)) return;
+        if (!ShouldProcess(destination, $"Write archive {ArchiveName} of {snapshot}")) return;
         TryInvoke(destination, () =>
         {
             if (File.Exists(destination) && !Force)

@@ -17,7 +17,7 @@ public sealed class GetPbsBackupGroup : GroupFilterCmdlet
         {
             var ns = Selection.Namespace(Datastore, Namespace);
             foreach (var group in Selection.Groups(Datastore, ns, BackupType, BackupId))
-                TryInvoke(group.ToString(), () => WriteObject(Readers.Group(group)));
+                TryInvoke(group.ToString(), () => WriteObject(Readers.Group(group, e => WriteError(ErrorRecords.From(e, group.ToString())))));
         });
     }
 }

@@ -21,9 +21,9 @@ public sealed class GetPbsChunk : PbsCmdlet
     private CryptConfig? _crypt;
 
     [Parameter(ParameterSetName = DigestSet, Mandatory = true, Position = 0)]
-    [DatastoreTransformation]
+    [DatastoreTransformation, AllowNull]
     [ArgumentCompleter(typeof(DatastoreNameCompleter))]
-    public Datastore Datastore { get; set; } = null!;
+    public Datastore Datastore { get => BoundDatastore; set => BoundDatastore = value; }
 
     [Parameter(ParameterSetName = DigestSet, Mandatory = true, Position = 1, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]

@@ -5,6 +5,7 @@ using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Maintenance;
 using PbsDatastore.Infrastructure;
+using PbsDatastore.Objects;
 
 namespace PbsDatastore.Cmdlets;
 
@@ -14,7 +15,7 @@ namespace PbsDatastore.Cmdlets;
 /// `.bad` (-Bad). One pass over every index of the datastore, however many digests are asked about.
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "PbsChunkReference", DefaultParameterSetName = DigestSet)]
-[OutputType(typeof(ChunkReference))]
+[OutputType(typeof(ChunkReferenceInfo))]
 public sealed class GetPbsChunkReference : PbsCmdlet
 {
     private const string DigestSet = "Digest", MissingSet = "Missing", BadSet = "Bad";
@@ -22,9 +23,9 @@ public sealed class GetPbsChunkReference : PbsCmdlet
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = DigestSet, ValueFromPipelineByPropertyName = true)]
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = MissingSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = BadSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [DatastoreTransformation]
+    [DatastoreTransformation, AllowNull]
     [ArgumentCompleter(typeof(DatastoreNameCompleter))]
-    public Datastore Datastore { get; set; } = null!;
+    public Datastore Datastore { get => BoundDatastore; set => BoundDatastore = value; }
 
     /// <summary>Chunk digests (64 hex digits); chunk objects bind by their Digest property.</summary>
     [Parameter(Mandatory = true, Position = 1, ParameterSetName = DigestSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
@@ -50,7 +51,7 @@ public sealed class GetPbsChunkReference : PbsCmdlet
                 var found = RunTask(state => Missing
                     ? ChunkReferences.FindMissing(Datastore, state)
                     : ChunkReferences.FindBad(Datastore, state));
-                WriteObject(found, enumerateCollection: true);
+                WriteReferences(Datastore, found);
             });
             return;
         }
@@ -67,8 +68,33 @@ public sealed class GetPbsChunkReference : PbsCmdlet
             if (digests.Count == 0) continue;
             TryInvoke(store.Name, () =>
             {
-                WriteObject(RunTask(state => ChunkReferences.Find(store, digests, state)), enumerateCollection: true);
+                WriteReferences(store, RunTask(state => ChunkReferences.Find(store, digests, state)));
             });
         }
+    }
+
+    // The snapshots as objects (each read once however many chunks it references), not as directory names.
+    private void WriteReferences(Datastore store, IReadOnlyList<ChunkReference> references)
+    {
+        var snapshots = new Dictionary<string, SnapshotInfo>(StringComparer.Ordinal);
+        SnapshotInfo snapshotOf(string relative)
+        {
+            if (!snapshots.TryGetValue(relative, out var info))
+            {
+                var snapshot = SnapshotAt(store, relative);
+                snapshots[relative] = info = Readers.Snapshot(snapshot, snapshot.Group.ReadOwner()?.ToString(), e => WriteError(ErrorRecords.From(e)));
+            }
+            return info;
+        }
+        foreach (var reference in references)
+            WriteObject(new ChunkReferenceInfo(store, reference, [.. reference.Snapshots.Select(snapshotOf)]));
+    }
+
+    /// <summary>The snapshot of a directory relative to the store root: `[ns/a/ns/b/]type/id/time`.</summary>
+    private static BackupSnapshot SnapshotAt(Datastore store, string relative)
+    {
+        var parts = relative.Split('/');
+        var ns = BackupNamespace.Parse(string.Join('/', parts[..^3].Where((_, i) => i % 2 == 1)));
+        return store.Group(ns, BackupTypes.Parse(parts[^3]), parts[^2]).Snapshot(parts[^1]);
     }
 }

@@ -22,9 +22,9 @@ public sealed class GetPbsIndex : PbsCmdlet
     public string[] Path { get; set; } = [];
 
     [Parameter(ParameterSetName = SnapshotSet, Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [DatastoreTransformation]
+    [DatastoreTransformation, AllowNull]
     [ArgumentCompleter(typeof(DatastoreNameCompleter))]
-    public Datastore Datastore { get; set; } = null!;
+    public Datastore Datastore { get => BoundDatastore; set => BoundDatastore = value; }
 
     [Parameter(ParameterSetName = SnapshotSet, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(NamespaceCompleter))]

@@ -12,9 +12,9 @@ namespace PbsDatastore.Cmdlets;
 public sealed class GetPbsNamespace : PbsCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [DatastoreTransformation]
+    [DatastoreTransformation, AllowNull]
     [ArgumentCompleter(typeof(DatastoreNameCompleter))]
-    public Datastore Datastore { get; set; } = null!;
+    public Datastore Datastore { get => BoundDatastore; set => BoundDatastore = value; }
 
     [Parameter(Position = 1, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(NamespaceCompleter))]
@@ -25,16 +25,18 @@ public sealed class GetPbsNamespace : PbsCmdlet
     [Parameter]
     public SwitchParameter Recurse { get; set; }
 
+    /// <summary>Namespace levels below -Namespace to list (0: only it); -Depth is its earlier name.</summary>
     [Parameter]
     [ValidateRange(0, 7)]
-    public int? Depth { get; set; }
+    [Alias("Depth")]
+    public int? MaxDepth { get; set; }
 
     protected override void ProcessRecord()
     {
         TryInvoke(Namespace, () =>
         {
             var start = Selection.Namespace(Datastore, Namespace);
-            var depth = Depth ?? (Recurse ? null : 1);
+            var depth = MaxDepth ?? (Recurse ? null : 1);
             foreach (var ns in Datastore.ListNamespaces(start, depth, e => WriteError(ErrorRecords.From(e))))
                 WriteObject(new NamespaceInfo(Datastore, ns));
         });

@@ -33,6 +33,9 @@ public sealed class InvokePbsGarbageCollection : DatastoreCmdlet
             TryInvoke(Datastore, () => WriteObject(RunTask(state => GarbageCollection.Run(Datastore, options with { DryRun = true }, state))));
     }
 
+    protected override string? DoneBeforeStop
+        => ".gc-status was not updated; the chunks removed before the stop were unreferenced and stay removed.";
+
     private bool IsWhatIf
         => MyInvocation.BoundParameters.TryGetValue("WhatIf", out var w) ? ((SwitchParameter)w).IsPresent
             : GetVariableValue("WhatIfPreference") is bool b ? b : GetVariableValue("WhatIfPreference") is SwitchParameter s && s.IsPresent;

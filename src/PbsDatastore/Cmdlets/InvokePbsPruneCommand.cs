@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using PbsDatastore.Completion;
 using PbsDatastore.Core;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Maintenance;
@@ -23,15 +24,17 @@ public sealed class InvokePbsPruneCommand : PbsCmdlet
 
     /// <summary>Groups to prune (Get-PbsBackupGroup output binds here).</summary>
     [Parameter(Mandatory = true, ParameterSetName = GroupSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [IdentityTransformation(typeof(BackupGroup))]
     public BackupGroup[] BackupGroup { get; set; } = [];
 
     /// <summary>
     /// Prune every group of a datastore (object, configured name or path) below -Namespace. Not bound from the
     /// pipeline on purpose: a piped group must never widen into its whole datastore.
     /// </summary>
-    [Parameter(Mandatory = true, ParameterSetName = DatastoreSet)]
-    [DatastoreTransformation]
-    public Datastore Datastore { get; set; } = null!;
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = DatastoreSet)]
+    [DatastoreTransformation, AllowNull]
+    [ArgumentCompleter(typeof(DatastoreNameCompleter))]
+    public Datastore Datastore { get => BoundDatastore; set => BoundDatastore = value; }
 
     [Parameter(ParameterSetName = DatastoreSet)]
     [AllowEmptyString]

@@ -30,7 +30,10 @@ public sealed class MeasurePbsDatastore : PbsCmdlet
             var value = input is PSObject pso ? pso.BaseObject : input;
             TryInvoke(value, () =>
             {
-                var (store, member) = Member(value);
+                // A deserialized object (jobs, remoting) is measured as what it names.
+                var (store, member) = Member(Identity.IsPropertyBag(input)
+                    ? Identity.Open((PSObject)input, SessionState.Path.GetUnresolvedProviderPathFromPSPath) ?? value
+                    : value);
                 if (!_sets.TryGetValue(store.Path, out var set))
                     _sets[store.Path] = set = (store, new List<AccountingMember>());
                 if (member != null && !set.Members.Any(m => m.RelativePath == member.RelativePath))

@@ -23,9 +23,9 @@ public sealed class NewPbsSnapshot : PbsCmdlet
     private readonly List<string> _paths = new();
 
     [Parameter(Mandatory = true, Position = 0)]
-    [DatastoreTransformation]
+    [DatastoreTransformation, AllowNull]
     [ArgumentCompleter(typeof(DatastoreNameCompleter))]
-    public Datastore Datastore { get; set; } = null!;
+    public Datastore Datastore { get => BoundDatastore; set => BoundDatastore = value; }
 
     [Parameter]
     [ArgumentCompleter(typeof(NamespaceCompleter))]
@@ -33,16 +33,19 @@ public sealed class NewPbsSnapshot : PbsCmdlet
 
     [Parameter(Mandatory = true)]
     [ValidateSet("vm", "ct", "host")]
+    [Alias("Type")]
     public string BackupType { get; set; } = "";
 
     [Parameter(Mandatory = true)]
     [ArgumentCompleter(typeof(BackupIdCompleter))]
     [ValidateNotNullOrEmpty]
+    [Alias("Id")]
     public string BackupId { get; set; } = "";
 
     /// <summary>Default: now (whole seconds).</summary>
     [Parameter]
     [BackupTimeTransformation]
+    [Alias("Time")]
     public string? BackupTime { get; set; }
 
     /// <summary>Owner of a new group; an existing group must already belong to it. Default root@pam.</summary>
@@ -108,7 +111,7 @@ public sealed class NewPbsSnapshot : PbsCmdlet
             return;
 
         var target = $"{(ns.IsRoot ? "" : ns.Name + ":")}{BackupType}/{BackupId}/{Core.Hierarchy.BackupTime.Format(time)}";
-        if (!ShouldProcess(target, $"Create snapshot with {string.Join(", ", inputs.Select(i => i.Name))}"))
+        if (!ShouldProcess($"{target} in {Datastore.Name}", $"Create snapshot with {string.Join(", ", inputs.Select(i => i.Name))}"))
             return;
 
         BackupSnapshot? snapshot = null;

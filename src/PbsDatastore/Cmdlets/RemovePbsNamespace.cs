@@ -15,14 +15,15 @@ namespace PbsDatastore.Cmdlets;
 [OutputType(typeof(NamespaceRemovalResult))]
 public sealed class RemovePbsNamespace : PbsCmdlet
 {
-    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
-    [DatastoreTransformation]
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [DatastoreTransformation, AllowNull]
     [ArgumentCompleter(typeof(DatastoreNameCompleter))]
-    public Datastore Datastore { get; set; } = null!;
+    public Datastore Datastore { get => BoundDatastore; set => BoundDatastore = value; }
 
     /// <summary>The namespace: a name (`a/b`) or a Get-PbsNamespace object's BackupNamespace.</summary>
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
     [Alias("Namespace")]
+    [NamespaceTransformation]
     public BackupNamespace BackupNamespace { get; set; } = null!;
 
     /// <summary>Also remove every group (and snapshot) in the namespace and below.</summary>
@@ -40,7 +41,7 @@ public sealed class RemovePbsNamespace : PbsCmdlet
     {
         var ns = BackupNamespace;
         var target = $"{Datastore.Name}:{(ns.IsRoot ? "(root)" : ns.Name)}";
-        var action = GroupsOnly ? "Remove all groups of namespace" : Recurse ? "Remove namespace with all groups below it" : "Remove empty namespace";
+        var action = GroupsOnly ? "Remove all groups of namespace" : Recurse ? "Remove namespace with all groups below it" : EmptyAction(ns);
         if (!ShouldProcess(target, action)) return;
         TryInvoke(target, () =>
         {
@@ -53,5 +54,15 @@ public sealed class RemovePbsNamespace : PbsCmdlet
                     target)));
             if (PassThru) WriteObject(result);
         });
+    }
+
+    /// <summary>Without -Recurse the groups stay (PBS removes only empty namespaces): -WhatIf must say so.</summary>
+    private string EmptyAction(BackupNamespace ns)
+    {
+        var groups = 0;
+        TryInvoke(ns.Name, () => groups = Datastore.ListNamespaces(ns, null, _ => { }).Sum(n => Datastore.ListGroups(n).Count()));
+        return groups == 0
+            ? "Remove empty namespace"
+            : $"Remove the empty namespaces only: {groups} group(s) in it or below stay, and so does every namespace holding them (-Recurse removes them)";
     }
 }

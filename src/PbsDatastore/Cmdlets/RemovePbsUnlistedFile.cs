@@ -13,6 +13,7 @@ namespace PbsDatastore.Cmdlets;
 public sealed class RemovePbsUnlistedFile : PbsCmdlet
 {
     [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [IdentityTransformation(typeof(BackupSnapshot))]
     public BackupSnapshot BackupSnapshot { get; set; } = null!;
 
     /// <summary>Write the full path of every removed file.</summary>

@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Infrastructure;
+using PbsDatastore.Objects;
 
 namespace PbsDatastore.Cmdlets;
 
@@ -9,10 +10,11 @@ namespace PbsDatastore.Cmdlets;
 /// `unprotected.notes`, under the manifest lock; `$null` removes them).
 /// </summary>
 [Cmdlet(VerbsCommon.Set, "PbsSnapshot", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
-[OutputType(typeof(BackupSnapshot))]
+[OutputType(typeof(SnapshotInfo))]
 public sealed class SetPbsSnapshot : PbsCmdlet
 {
     [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [IdentityTransformation(typeof(BackupSnapshot))]
     public BackupSnapshot BackupSnapshot { get; set; } = null!;
 
     [Parameter]
@@ -35,6 +37,7 @@ public sealed class SetPbsSnapshot : PbsCmdlet
         if (ok && MyInvocation.BoundParameters.ContainsKey(nameof(Notes))
             && ShouldProcess(s.FullPath, Notes is null ? "Remove snapshot notes" : "Set snapshot notes"))
             ok = TryInvoke(s.FullPath, () => s.SetNotes(Notes));
-        if (ok && PassThru) WriteObject(s);
+        if (ok && PassThru)
+            TryInvoke(s.FullPath, () => WriteObject(Readers.Snapshot(s, s.Group.ReadOwner()?.ToString(), e => WriteError(ErrorRecords.From(e)))));
     }
 }

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using PbsDatastore.Completion;
 using PbsDatastore.Core;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Maintenance;
@@ -16,8 +17,9 @@ public sealed class TestPbsDatastoreCommand : VerifyCmdlet
 {
     /// <summary>A datastore object, configured name or path.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
-    [DatastoreTransformation]
-    public Datastore Datastore { get; set; } = null!;
+    [DatastoreTransformation, AllowNull]
+    [ArgumentCompleter(typeof(DatastoreNameCompleter))]
+    public Datastore Datastore { get => BoundDatastore; set => BoundDatastore = value; }
 
     [Parameter]
     [AllowEmptyString]

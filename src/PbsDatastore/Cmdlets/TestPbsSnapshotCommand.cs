@@ -18,9 +18,11 @@ public sealed class TestPbsSnapshotCommand : VerifyCmdlet
     private const string GroupSet = "Group";
 
     [Parameter(Mandatory = true, ParameterSetName = SnapshotSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [IdentityTransformation(typeof(BackupSnapshot))]
     public BackupSnapshot[] BackupSnapshot { get; set; } = [];
 
     [Parameter(Mandatory = true, ParameterSetName = GroupSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [IdentityTransformation(typeof(BackupGroup))]
     public BackupGroup[] BackupGroup { get; set; } = [];
 
     protected override void ProcessRecord()

@@ -5,6 +5,7 @@ using PbsDatastore.Core;
 using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Infrastructure;
+using PbsDatastore.Objects;
 
 namespace PbsDatastore.Cmdlets;
 
@@ -14,10 +15,11 @@ namespace PbsDatastore.Cmdlets;
 /// (encrypted) snapshot only `unprotected` may change; anything else is refused and nothing is written.
 /// </summary>
 [Cmdlet(VerbsData.Update, "PbsManifest", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = "Edit")]
-[OutputType(typeof(BackupManifest))]
+[OutputType(typeof(ManifestInfo))]
 public sealed class UpdatePbsManifest : PbsCmdlet
 {
     [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [IdentityTransformation(typeof(BackupSnapshot))]
     public BackupSnapshot BackupSnapshot { get; set; } = null!;
 
     /// <summary>Runs with the manifest (BackupManifest) as `$_` while the manifest lock is held.</summary>
@@ -47,8 +49,8 @@ public sealed class UpdatePbsManifest : PbsCmdlet
         if (!ShouldProcess(s.ManifestPath, "Update manifest")) return;
         TryInvoke(s.ManifestPath, () =>
         {
-            var written = s.UpdateManifest(Modify, TimeSpan.FromSeconds(LockTimeout));
-            if (PassThru) WriteObject(written);
+            s.UpdateManifest(Modify, TimeSpan.FromSeconds(LockTimeout));
+            if (PassThru) WriteObject(Readers.Manifest(s));
         });
     }
 
@@ -88,7 +90,7 @@ public sealed class UpdatePbsManifest : PbsCmdlet
             float or double or decimal => JsonValue.Create(Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture)),
             JsonNode n => n.DeepClone(),
             IDictionary d => new JsonObject(d.Cast<DictionaryEntry>().Select(x =>
-                KeyValuePair.Create(x.Key?.ToString() ?? "", ToJson(x.Value, key) ?? throw NullInside(key)))),
+                KeyValuePair.Create<string, JsonNode?>(x.Key?.ToString() ?? "", ToJson(x.Value, key) ?? throw NullInside(key)))),
             IEnumerable list => new JsonArray(list.Cast<object?>().Select(x => ToJson(x, key) ?? throw NullInside(key)).ToArray()),
             _ => throw new PbsException("InvalidManifestProperty", PbsErrorKind.InvalidArgument,
                 $"manifest property '{key}': cannot store a {value.GetType().Name} (use strings, numbers, booleans, hashtables or arrays)", key),

@@ -25,10 +25,15 @@ public abstract class PbsCompleter : IArgumentCompleter
         return candidates
             .Where(c => c.StartsWith(word, StringComparison.OrdinalIgnoreCase))
             .Distinct()
-            .Select(c => new CompletionResult(Quote(c), c, CompletionResultType.ParameterValue, c));
+            .Select(c => new CompletionResult(Quote(c), c, CompletionResultType.ParameterValue, c))
+            .Concat(MoreResults(wordToComplete))
+            .ToList();
     }
 
     protected abstract IEnumerable<string> Candidates(Bound bound);
+
+    /// <summary>Completions beyond the names <see cref="Candidates"/> gives (e.g. paths).</summary>
+    protected virtual IEnumerable<CompletionResult> MoreResults(string wordToComplete) => [];
 
     private static string Quote(string s) => s.Length == 0 || s.IndexOfAny([' ', '\'', '"', '$', '`', ';', ',', '(', ')', '{', '}', '@', '#', '&', '|']) >= 0
         ? "'" + s.Replace("'", "''") + "'"
@@ -43,28 +48,52 @@ public abstract class PbsCompleter : IArgumentCompleter
             return v is PSObject pso ? pso.BaseObject : v;
         }
 
-        public string? ConfigPath => Get("ConfigPath") as string;
+        /// <summary>
+        /// A bound value as the text the user typed: PowerShell hands a bare number (a backup ID such as 101) to
+        /// completers as an int, not a string.
+        /// </summary>
+        private string? Text(string name) => Get(name) switch
+        {
+            null => null,
+            string s => s,
+            IFormattable f when Get(name) is not DateTime and not DateTimeOffset => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
+            _ => null,
+        };
+
+        public string? ConfigPath => Text("ConfigPath");
 
         public Datastore? Datastore => Get("Datastore") switch
         {
             Datastore ds => ds,
             IDatastoreItem item => item.Datastore,
-            string s => DatastoreTransformationAttribute.Resolve(s, Path.GetFullPath),
+            _ when Text("Datastore") is { } s => DatastoreTransformationAttribute.Resolve(s, FileSystemPath),
             _ => null,
         };
 
-        public BackupNamespace Namespace => Get("Namespace") is string ns ? BackupNamespace.Parse(ns) : BackupNamespace.Root;
+        public BackupNamespace Namespace => Text("Namespace") is { } ns ? BackupNamespace.Parse(ns) : BackupNamespace.Root;
 
-        public BackupType? Type => Get("BackupType") is string t && BackupTypes.TryParse(t, out var type) ? type : null;
+        public BackupType? Type => Text("BackupType") is { } t && BackupTypes.TryParse(t, out var type) ? type : null;
 
-        public string? Id => Get("BackupId") as string;
+        public string? Id => Text("BackupId");
 
         public string? Time => Get("BackupTime") switch
         {
-            string s => s,
             DateTimeOffset d => BackupTime.Format(d.ToUnixTimeSeconds()),
-            _ => null,
+            DateTime d => BackupTime.Format(new DateTimeOffset(d.ToUniversalTime()).ToUnixTimeSeconds()),
+            _ => Text("BackupTime"),
         };
+
+        /// <summary>
+        /// A relative path is relative to the PowerShell location, as when the command runs. Completers get no
+        /// session state; a nested pipeline on the completing runspace asks for the location.
+        /// </summary>
+        private static string FileSystemPath(string path)
+        {
+            using var ps = PowerShell.Create(RunspaceMode.CurrentRunspace);
+            var location = ps.AddCommand("Microsoft.PowerShell.Management\\Get-Location").AddParameter("PSProvider", "FileSystem")
+                .Invoke<PathInfo>().FirstOrDefault()?.ProviderPath;
+            return Path.GetFullPath(path, location ?? Environment.CurrentDirectory);
+        }
 
         public IEnumerable<BackupGroup> Groups()
         {
@@ -83,10 +112,15 @@ public abstract class PbsCompleter : IArgumentCompleter
     }
 }
 
+/// <summary>Datastore names from datastore.cfg, and directories (a datastore can also be given by its path).</summary>
 public sealed class DatastoreNameCompleter : PbsCompleter
 {
     protected override IEnumerable<string> Candidates(Bound bound)
         => DatastoreConfig.Load(bound.ConfigPath).Entries.Select(e => e.Name);
+
+    protected override IEnumerable<CompletionResult> MoreResults(string wordToComplete)
+        => wordToComplete.Length == 0 ? []
+            : CompletionCompleters.CompleteFilename(wordToComplete).Where(r => r.ResultType == CompletionResultType.ProviderContainer);
 }
 
 public sealed class NamespaceCompleter : PbsCompleter

@@ -1,35 +1,39 @@
 using System.Management.Automation;
 using PbsDatastore.Core;
 using PbsDatastore.Core.Hierarchy;
-using PbsDatastore.Objects;
 
 namespace PbsDatastore.Infrastructure;
 
 /// <summary>
 /// Lets every -Datastore parameter take a datastore object, any object of this module that carries one
-/// (namespace, group, snapshot), a name configured in datastore.cfg, or a datastore path.
+/// (namespace, group, snapshot), the same deserialized (jobs, remoting), a name configured in datastore.cfg, or a
+/// datastore path.
 /// </summary>
 [AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
 public sealed class DatastoreTransformationAttribute : ArgumentTransformationAttribute
 {
     public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
     {
-        var value = inputData is PSObject pso ? pso.BaseObject : inputData;
-        try
-        {
-            return value switch
-            {
-                Datastore ds => ds,
-                IDatastoreItem item => item.Datastore,
-                string s => Resolve(s, engineIntrinsics.SessionState.Path.GetUnresolvedProviderPathFromPSPath),
-                _ => throw new ArgumentTransformationMetadataException(
-                    $"cannot use a {value?.GetType().Name ?? "null"} as a datastore: give a datastore object, a configured name or a path"),
-            };
-        }
+        _pending = null;
+        try { return Identity.OpenDatastore(inputData, engineIntrinsics.SessionState.Path.GetUnresolvedProviderPathFromPSPath); }
         catch (PbsException e)
         {
-            throw new ArgumentTransformationMetadataException(e.Message, e);
+            // Thrown from here, PowerShell would report every failure as ParameterArgumentTransformationError. The
+            // failure waits instead for the parameter's setter, and the cmdlet reports it with its own ErrorId
+            // (PbsCmdlet.BoundDatastore).
+            _pending = e;
+            return null!;
         }
+    }
+
+    [ThreadStatic] private static PbsException? _pending;
+
+    /// <summary>The failure of the transformation that just ran on this thread, if it failed; cleared.</summary>
+    internal static PbsException? TakeFailure()
+    {
+        var e = _pending;
+        _pending = null;
+        return e;
     }
 
     /// <summary>

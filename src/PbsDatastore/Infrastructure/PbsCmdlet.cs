@@ -2,6 +2,7 @@ using System.Management.Automation;
 using System.Security;
 using PbsDatastore.Core;
 using PbsDatastore.Core.Formats;
+using PbsDatastore.Core.Hierarchy;
 
 namespace PbsDatastore.Infrastructure;
 
@@ -12,6 +13,28 @@ namespace PbsDatastore.Infrastructure;
 public abstract class PbsCmdlet : PSCmdlet
 {
     private TaskStateAdapter? _running;
+    private Datastore? _datastore;
+    private PbsException? _datastoreFailure;
+
+    /// <summary>
+    /// What the -Datastore parameters read and set. A name or path that did not resolve binds as null with its
+    /// failure, which is reported here, at first use, as a terminating error with the documented ErrorId
+    /// (DatastoreNotFound, DatastoreConfigInvalid, ...) so that scripts can catch it by id.
+    /// </summary>
+    protected Datastore BoundDatastore
+    {
+        get
+        {
+            if (_datastoreFailure is { } failure)
+                ThrowTerminating(failure, failure.Target);
+            return _datastore!;
+        }
+        set
+        {
+            _datastore = value;
+            _datastoreFailure = value is null ? DatastoreTransformationAttribute.TakeFailure() : null;
+        }
+    }
 
     /// <summary>Runs core work on a worker thread, relaying log/warning/progress and Ctrl+C.</summary>
     protected T RunTask<T>(Func<ITaskState, T> operation)
@@ -19,7 +42,30 @@ public abstract class PbsCmdlet : PSCmdlet
         using var adapter = new TaskStateAdapter();
         _running = adapter;
         try { return adapter.Run(this, operation); }
+        catch (Exception) when (_stopped)
+        {
+            ReportStop(adapter.LastLog);
+            throw;
+        }
         finally { _running = null; }
+    }
+
+    private volatile bool _stopped;
+
+    /// <summary>What was done before a Ctrl+C, for the message the user gets then (null: nothing to say).</summary>
+    protected virtual string? DoneBeforeStop => null;
+
+    /// <summary>
+    /// Says on the host that the command was stopped and how far it got: a stopping pipeline takes no more
+    /// output, warnings or errors, and a silent stop leaves the user guessing what happened to the store.
+    /// </summary>
+    private void ReportStop(string? lastStep)
+    {
+        var text = $"{MyInvocation.MyCommand.Name} was stopped (Ctrl+C).";
+        if (DoneBeforeStop is { } done) text += " " + done;
+        if (lastStep is not null) text += $" Last step: {lastStep.Trim()}";
+        try { Host?.UI?.WriteWarningLine(text); }
+        catch (Exception e) when (e is PSInvalidOperationException or NotImplementedException or System.Management.Automation.Host.HostException) { }
     }
 
     protected void RunTask(Action<ITaskState> operation) => RunTask<object?>(state => { operation(state); return null; });
@@ -91,14 +137,38 @@ public abstract class PbsCmdlet : PSCmdlet
         return ok;
     }
 
-    /// <summary>The key of a -KeyFile argument (null without one); a key that cannot be loaded stops the cmdlet.</summary>
+    /// <summary>
+    /// The key of a -KeyFile argument (null without one); a key that cannot be loaded stops the cmdlet. A
+    /// password-protected key without -Password asks for the password, as PBS's client does, where the host can.
+    /// </summary>
     protected CryptConfig? LoadKeyFile(string? keyFile, SecureString? password)
     {
         if (keyFile is null) return null;
         try { return KeyFiles.Load(FullPath(keyFile), password); }
+        catch (PbsException e) when (e.ErrorId == "KeyPasswordRequired" && password is null && PromptForPassword(keyFile) is { } typed)
+        {
+            return LoadKeyFile(keyFile, typed);
+        }
         catch (PbsException e)
         {
             ThrowTerminating(e, keyFile);
+            return null;
+        }
+    }
+
+    /// <summary>The password typed at the host's prompt; null when the host cannot prompt (-NonInteractive, jobs).</summary>
+    private SecureString? PromptForPassword(string keyFile)
+    {
+        if (Host?.UI is not { } ui) return null;
+        var field = new System.Management.Automation.Host.FieldDescription("Password");
+        field.SetParameterType(typeof(SecureString));
+        try
+        {
+            var answer = ui.Prompt($"Key file {keyFile}", "The key is password protected.", [field]);
+            return answer.TryGetValue("Password", out var value) ? value?.BaseObject as SecureString : null;
+        }
+        catch (Exception e) when (e is PSInvalidOperationException or NotImplementedException or System.Management.Automation.Host.HostException)
+        {
             return null;
         }
     }
@@ -107,5 +177,9 @@ public abstract class PbsCmdlet : PSCmdlet
     protected void ThrowTerminating(PbsException e, object? target = null)
         => ThrowTerminatingError(ErrorRecords.From(e, target));
 
-    protected override void StopProcessing() => _running?.Stop();
+    protected override void StopProcessing()
+    {
+        _stopped = true;
+        _running?.Stop();
+    }
 }

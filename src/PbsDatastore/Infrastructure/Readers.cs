@@ -12,15 +12,22 @@ internal static class Readers
 {
     private static readonly UTF8Encoding StrictUtf8 = new(false, true);
 
-    public static BackupGroupInfo Group(BackupGroup group)
+    /// <summary>
+    /// A group with its owner, notes and last backup. Notes that cannot be read (not UTF-8, say) are handed to
+    /// <paramref name="problem"/> and the group is still returned without them.
+    /// </summary>
+    public static BackupGroupInfo Group(BackupGroup group, Action<PbsException> problem)
     {
         var last = group.LastSuccessfulBackup();
+        string? notes = null;
+        try { notes = group.ReadNotes(); }
+        catch (PbsException e) { problem(e); }
         return new BackupGroupInfo(group)
         {
             Owner = group.ReadOwner()?.ToString(),
-            Notes = group.ReadNotes(),
+            Notes = notes,
             SnapshotCount = group.ListSnapshots().Count(),
-            LastBackup = last is long t ? DateTimeOffset.FromUnixTimeSeconds(t) : null,
+            LastBackup = last is long t ? DateTimeOffset.FromUnixTimeSeconds(t).LocalDateTime : null,
         };
     }
 

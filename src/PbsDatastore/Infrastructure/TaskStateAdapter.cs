@@ -19,9 +19,18 @@ internal sealed class TaskStateAdapter : ITaskState, IDisposable
 
     public CancellationToken Cancellation => _stop.Token;
 
-    public void Log(string message) => Post(c => c.WriteVerbose(message));
+    public void Log(string message)
+    {
+        LastLog = message;
+        Post(c => c.WriteVerbose(message));
+    }
 
-    public void Warn(string message) => Post(c => c.WriteWarning(message));
+    /// <summary>The last line logged: where the operation was when it ended (for the message after a Ctrl+C).</summary>
+    public string? LastLog { get; private set; }
+
+    /// <summary>PBS's own "warning: " prefix is dropped: PowerShell already shows "WARNING: ".</summary>
+    public void Warn(string message) => Post(c => c.WriteWarning(
+        message.StartsWith("warning: ", StringComparison.OrdinalIgnoreCase) ? message["warning: ".Length..] : message));
 
     public void Progress(int activityId, string activity, string status, int percent) => Post(c =>
     {

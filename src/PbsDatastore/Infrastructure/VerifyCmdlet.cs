@@ -90,11 +90,21 @@ public abstract class VerifyCmdlet : PbsCmdlet
     {
         foreach (var result in results)
         {
+            _done++;
             if (result.State == SnapshotVerifyState.Failed)
+            {
+                _failed++;
                 WriteWarning($"verification of {result.BackupSnapshot} failed: {Describe(result)}");
+            }
             WriteObject(result);
         }
     }
+
+    private int _done, _failed;
+
+    protected override string? DoneBeforeStop
+        => $"Results of {_done} snapshot(s) were written before the stop ({_failed} failed); the snapshot being verified "
+            + "when it stopped keeps the verify state it had.";
 
     private static string Describe(SnapshotVerifyResult result) =>
         result.Error ?? string.Join("; ", result.Archives.Where(a => !a.Ok).Select(a => $"{a.Filename}: {a.Error}"));

@@ -18,8 +18,8 @@ public sealed class BackupGroupInfo(BackupGroup group) : IDatastoreItem
     /// <summary>Group notes as stored (null when there is no notes file).</summary>
     public string? Notes { get; init; }
     public int SnapshotCount { get; init; }
-    /// <summary>Backup time of the newest finished snapshot (PBS's "last successful backup").</summary>
-    public DateTimeOffset? LastBackup { get; init; }
+    /// <summary>Backup time (local) of the newest finished snapshot (PBS's "last successful backup").</summary>
+    public DateTime? LastBackup { get; init; }
     /// <summary>First line of the notes, as PBS shows it as the group comment.</summary>
     public string? Comment => Notes?.Split('\n', 2)[0];
 

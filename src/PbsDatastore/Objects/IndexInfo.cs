@@ -27,7 +27,7 @@ public sealed class IndexInfo
     public string Kind => IndexFile.Kind == IndexKind.Fixed ? "fixed" : "dynamic";
     public string Magic => Convert.ToHexStringLower(IndexFile.Magic);
     public string Uuid => IndexFile.UuidHex;
-    public DateTimeOffset CTime => DateTimeOffset.FromUnixTimeSeconds(IndexFile.CTime);
+    public DateTime CTime => DateTimeOffset.FromUnixTimeSeconds(IndexFile.CTime).LocalDateTime;
     /// <summary>index_csum from the header.</summary>
     public string IndexCsum => Convert.ToHexStringLower(IndexFile.IndexCsum);
     /// <summary>SHA-256 over the entries as stored.</summary>

@@ -17,7 +17,7 @@ public sealed class ManifestInfo(BackupSnapshot snapshot, BackupManifest manifes
     /// <summary>backup-type, backup-id and backup-time as the manifest states them.</summary>
     public string BackupType => BackupManifest.BackupType;
     public string BackupId => BackupManifest.BackupId;
-    public DateTimeOffset BackupTime => DateTimeOffset.FromUnixTimeSeconds(BackupManifest.BackupTime);
+    public DateTime BackupTime => DateTimeOffset.FromUnixTimeSeconds(BackupManifest.BackupTime).LocalDateTime;
     public ManifestFileInfo[] Files { get; } = [.. manifest.Files.Select(f => new ManifestFileInfo(f))];
     public string? Signature => BackupManifest.Signature;
     public string? KeyFingerprint => BackupManifest.KeyFingerprint;

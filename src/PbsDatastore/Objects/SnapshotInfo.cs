@@ -11,7 +11,8 @@ public sealed class SnapshotInfo(BackupSnapshot snapshot) : IDatastoreItem
     public string Namespace => BackupSnapshot.Namespace.Name;
     public string BackupType => BackupSnapshot.Type.ToPbsString();
     public string BackupId => BackupSnapshot.Id;
-    public DateTimeOffset BackupTime => DateTimeOffset.FromUnixTimeSeconds(BackupSnapshot.Time);
+    /// <summary>Local time, as Get-Date gives it (a DateTime survives serialization; a DateTimeOffset does not).</summary>
+    public DateTime BackupTime => DateTimeOffset.FromUnixTimeSeconds(BackupSnapshot.Time).LocalDateTime;
     /// <summary>The directory name, e.g. 2024-03-01T10:00:00Z.</summary>
     public string TimeString => BackupSnapshot.DirectoryName;
     public string Group => BackupSnapshot.Group.GroupName;

@@ -209,7 +209,7 @@ public static partial class GarbageCollection
                 Name = text,
                 Path = Path.Combine(_store.BasePath, ChunkLayout.ChunkDirName, ChunkLayout.PrefixDirName(dir), text),
                 Size = size,
-                Atime = DateTimeOffset.FromUnixTimeSeconds(atime),
+                Atime = DateTimeOffset.FromUnixTimeSeconds(atime).LocalDateTime,
                 IsBad = bad,
                 WouldRemoveNow = atime < _minAtime,
             };

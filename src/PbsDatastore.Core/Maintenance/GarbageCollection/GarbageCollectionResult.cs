@@ -51,9 +51,10 @@ public sealed class GarbageCollectionResult
     public long RemovedTempBytes { get; init; }
     public required IReadOnlyList<GarbageCollectionReasonTotal> Reasons { get; init; }
 
-    public required DateTimeOffset Phase1Start { get; init; }
+    // Local DateTime, not DateTimeOffset: the times must survive PowerShell serialization (jobs, remoting).
+    public required DateTime Phase1Start { get; init; }
     /// <summary>Files with an atime before this are removed (unless referenced).</summary>
-    public required DateTimeOffset MinimumAtime { get; init; }
+    public required DateTime MinimumAtime { get; init; }
     public required TimeSpan AtimeCutoff { get; init; }
     public required TimeSpan Phase1Duration { get; init; }
     public required TimeSpan Phase2Duration { get; init; }
@@ -78,7 +79,7 @@ public sealed record UnreferencedChunk
     public required string Name { get; init; }
     public required string Path { get; init; }
     public required long Size { get; init; }
-    public required DateTimeOffset Atime { get; init; }
+    public required DateTime Atime { get; init; }
     public required bool IsBad { get; init; }
     /// <summary>True when a garbage collection started now would remove it (atime before the cutoff).</summary>
     public required bool WouldRemoveNow { get; init; }

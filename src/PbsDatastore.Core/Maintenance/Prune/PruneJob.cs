@@ -13,7 +13,7 @@ public sealed record PruneResult(BackupSnapshot BackupSnapshot, PruneMark MarkKi
     public string Namespace => BackupSnapshot.Namespace.Name;
     public string Group => BackupSnapshot.Group.GroupName;
     public string Snapshot => BackupSnapshot.SnapshotName;
-    public DateTimeOffset BackupTime => DateTimeOffset.FromUnixTimeSeconds(BackupSnapshot.Time);
+    public DateTime BackupTime => DateTimeOffset.FromUnixTimeSeconds(BackupSnapshot.Time).LocalDateTime;
 
     /// <summary><c>keep</c>, <c>keep-partial</c>, <c>protected</c> or <c>remove</c>.</summary>
     public string Mark => MarkKind.ToPbsName();

@@ -19,7 +19,11 @@ public sealed record ChunkVerifyError(string Archive, string Digest, string Mess
 
 /// <summary>What verifying the chunks of one index found (spec §8.4).</summary>
 public sealed record IndexChunkResult(int ChunksLoaded, long ReadBytes, long DecodedBytes, int Errors,
-    IReadOnlyList<ChunkVerifyError> ChunkErrors, TimeSpan Elapsed);
+    IReadOnlyList<ChunkVerifyError> ChunkErrors, TimeSpan Elapsed)
+{
+    /// <summary>Distinct chunks of the index, loaded now or found verified (or corrupt) earlier in the run.</summary>
+    public int ChunksChecked { get; init; }
+}
 
 /// <summary>
 /// The chunk half of PBS's VerifyWorker: the verified and corrupt digest sets shared by every snapshot of one
@@ -49,6 +53,12 @@ public sealed class ChunkVerifier
     }
 
     public VerifyTuning Tuning { get; }
+
+    /// <summary>Progress activity of the chunks of the archive being verified (below the snapshot's bar).</summary>
+    public const int ChunkProgressId = VerifyJob.ProgressId + 2;
+
+    /// <summary>Chunks handed out between two progress records: a large disk image must not sit on one step.</summary>
+    private const int ProgressEvery = 16;
 
     public IReadOnlyCollection<ChunkDigest> VerifiedChunks => (IReadOnlyCollection<ChunkDigest>)_verified.Keys;
     public IReadOnlyCollection<ChunkDigest> CorruptChunks => (IReadOnlyCollection<ChunkDigest>)_corrupt.Keys;
@@ -86,7 +96,7 @@ public sealed class ChunkVerifier
         var started = Stopwatch.StartNew();
         var run = new IndexRun(archive, indexCryptMode == CryptMode.Encrypt ? CryptMode.Encrypt : CryptMode.None, task);
 
-        var (order, repeats) = ChunksInOrder(index, run);
+        var (order, repeats, distinct) = ChunksInOrder(index, run);
         var next = -1;
         using (var queue = new BlockingCollection<Loaded>(2 * Tuning.VerifyThreads))
         {
@@ -111,6 +121,8 @@ public sealed class ChunkVerifier
                     for (var i = Interlocked.Increment(ref next); i < order.Count && run.Fault is null; i = Interlocked.Increment(ref next))
                     {
                         task.CheckAbort();
+                        if (i % ProgressEvery == 0)
+                            task.Progress(ChunkProgressId, $"Verify {archive}", $"{i} of {order.Count} chunks", i * 100 / order.Count);
                         var position = order[i];
                         var digest = index.DigestAt(position);
                         if (IsSettled(digest, run))
@@ -125,6 +137,7 @@ public sealed class ChunkVerifier
                 }
             }
         }
+        task.Complete(ChunkProgressId, $"Verify {archive}");
         if (run.Fault is not null)
             ExceptionDispatchInfo.Throw(run.Fault);
 
@@ -135,28 +148,33 @@ public sealed class ChunkVerifier
         const double MiB = 1024 * 1024;
         task.Log(string.Create(CultureInfo.InvariantCulture,
             $"  verified {run.ReadBytes / MiB:F2}/{run.DecodedBytes / MiB:F2} MiB in {seconds:F2} seconds, speed {run.ReadBytes / MiB / seconds:F2}/{run.DecodedBytes / MiB / seconds:F2} MiB/s ({run.ErrorCount} errors)"));
-        return new IndexChunkResult(run.LoadedCount, run.ReadBytes, run.DecodedBytes, run.ErrorCount, run.Errors.ToArray(), elapsed);
+        return new IndexChunkResult(run.LoadedCount, run.ReadBytes, run.DecodedBytes, run.ErrorCount, run.Errors.ToArray(), elapsed)
+        {
+            ChunksChecked = distinct,
+        };
     }
 
     /// <summary>
     /// PBS's get_chunks_in_order: the unsettled positions, in index order or sorted by the chunk file's inode
     /// (a chunk that cannot be stat'ed goes last). Positions repeating a digest are set aside: loading the file
-    /// again while its first copy is decoding would only cost time; they are settled once decoding is done.
+    /// again while its first copy is decoding would only cost time; they are settled once decoding is done. Distinct:
+    /// the index's distinct digests, settled or not.
     /// </summary>
-    private (List<int> Order, List<int> Repeats) ChunksInOrder(IndexFile index, IndexRun run)
+    private (List<int> Order, List<int> Repeats, int Distinct) ChunksInOrder(IndexFile index, IndexRun run)
     {
         var byInode = Tuning.ChunkOrder == ChunkOrder.Inode;
         var order = new List<(int Position, ulong Inode)>(index.Count);
         var repeats = new List<int>();
-        var queued = new HashSet<ChunkDigest>();
+        var seen = new HashSet<ChunkDigest>();
         for (var i = 0; i < index.Count; i++)
         {
             if (i % 1024 == 0)
                 run.Task.CheckAbort();
             var digest = index.DigestAt(i);
+            var first = seen.Add(digest);
             if (IsSettled(digest, run))
                 continue;
-            if (!queued.Add(digest))
+            if (!first)
             {
                 repeats.Add(i);
                 continue;
@@ -166,7 +184,7 @@ public sealed class ChunkVerifier
         }
         if (byInode)
             order.Sort((a, b) => a.Inode.CompareTo(b.Inode));
-        return (order.ConvertAll(o => o.Position), repeats);
+        return (order.ConvertAll(o => o.Position), repeats, seen.Count);
     }
 
     private static Task[] StartThreads(int count, Action body) => Enumerable.Range(0, count)

@@ -220,7 +220,7 @@ public sealed class VerifyJob
             }
             var chunks = Chunks.VerifyIndexChunks(index, file.CryptMode, file.Filename, task);
             return new ArchiveVerifyResult(file.Filename, chunks.Errors > 0 ? "chunks could not be verified" : null,
-                chunks.ChunksLoaded, chunks.ReadBytes, chunks.DecodedBytes, chunks.ChunkErrors);
+                chunks.ChunksLoaded, chunks.ReadBytes, chunks.DecodedBytes, chunks.ChunkErrors) { ChunksChecked = chunks.ChunksChecked };
         }
         catch (PbsException e) when (e.Kind != PbsErrorKind.OperationStopped)
         {

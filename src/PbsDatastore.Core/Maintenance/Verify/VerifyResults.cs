@@ -51,6 +51,10 @@ public sealed record ArchiveVerifyResult(string Filename, string? Error, int Chu
     IReadOnlyList<ChunkVerifyError> ChunkErrors)
 {
     public bool Ok => Error is null;
+
+    /// <summary>Distinct chunks of the archive checked: loaded now, or verified earlier in the same run.</summary>
+    public int ChunksChecked { get; init; }
+
     public bool IsBlob => Filename.EndsWith(".blob", StringComparison.Ordinal);
 }
 
@@ -70,6 +74,7 @@ public sealed record SnapshotVerifyResult(BackupSnapshot BackupSnapshot, Snapsho
 
     public bool Ok => State != SnapshotVerifyState.Failed;
     public int ChunksLoaded => Archives.Sum(a => a.ChunksLoaded);
+    public int ChunksChecked => Archives.Sum(a => a.ChunksChecked);
     public long ReadBytes => Archives.Sum(a => a.ReadBytes);
     public long DecodedBytes => Archives.Sum(a => a.DecodedBytes);
     public IEnumerable<ChunkVerifyError> ChunkErrors => Archives.SelectMany(a => a.ChunkErrors);
