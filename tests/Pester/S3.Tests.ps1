@@ -108,12 +108,20 @@ Describe 'An S3 datastore through the cmdlets' {
         @($Client.ListObjects('store1/') | ForEach-Object Key) | Should -Be $before
     }
 
-    It 'refuses a removal that would reach only the cache, with a clear ErrorRecord' {
-        $snap = Get-PbsSnapshot store1 vm 100 | Select-Object -First 1
-        $err = $null
-        $snap | Remove-PbsSnapshot -Confirm:$false -ErrorVariable err -ErrorAction SilentlyContinue
-        $err[0].FullyQualifiedErrorId | Should -BeLike 'S3WriteNotSupported,*'
-        $err[0].CategoryInfo.Category | Should -Be 'NotImplemented'
-        Test-Path (Join-Path $StorePath 'vm/100/2024-03-01T10:00:00Z') | Should -BeTrue
+    It 'prunes and removes through the bucket: objects deleted first, vm/1000-like siblings untouched' {
+        $prefix = $Keys.ContentDirPrefix('vm/100')
+        $listGroup = { @($Client.ListObjects($prefix) | ForEach-Object Key | Sort-Object) }
+        $pruned = Get-PbsBackupGroup store1 vm 100 | Invoke-PbsPrune -KeepLast 2 -Confirm:$false
+        @($pruned | Where-Object Removed).Count | Should -Be 1
+        @(Get-PbsSnapshot store1 vm 100).Count | Should -Be 2
+        (& $listGroup) | Where-Object { $_ -like '*2024-03-01T10:00:00Z*' } | Should -BeNullOrEmpty
+        Get-PbsSnapshot store1 vm 100 | Select-Object -First 1 | Remove-PbsSnapshot -Confirm:$false
+        @(& $listGroup | Where-Object { $_ -notmatch '/(owner|notes)$' }).Count | Should -Be 4
+        Get-PbsBackupGroup store1 ct 200 | Set-PbsBackupGroup -Notes 'off-site' -Confirm:$false
+        [Text.Encoding]::UTF8.GetString($Client.GetObject($Keys.Content('ct/200/notes'))) | Should -Be 'off-site'
+        Get-PbsBackupGroup store1 vm 100 | Remove-PbsBackupGroup -Confirm:$false
+        & $listGroup | Should -BeNullOrEmpty
+        Test-Path (Join-Path $StorePath 'vm/100') | Should -BeFalse
+        $Client.ListObjects($Keys.ContentDirPrefix('ct/200')) | Should -Not -BeNullOrEmpty
     }
 }

@@ -19,7 +19,7 @@ public sealed partial class BackupGroup
     /// </summary>
     public GroupRemovalResult Destroy(ITaskState? state = null)
     {
-        Datastore.CheckOperation(DatastoreOperation.Write);
+        Datastore.CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
         RequireExists();
         using var groupLock = BackupLocks.LockGroup(this, "possible running backup");
         state?.Log($"removing backup group \"{FullPath}\"");
@@ -42,6 +42,7 @@ public sealed partial class BackupGroup
             switch (Datastore.Locking.Cleanup)
             {
                 case GroupCleanup.RemoveGroupDirectory:
+                    Datastore.S3Mirror?.DeleteContentDirectory(RelativePath);
                     try { TreeRemoval.Remove(FullPath); }
                     catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                     {
@@ -80,6 +81,12 @@ public sealed partial class BackupGroup
 
     internal void RemoveEmptyLocked(PbsLock groupLock)
     {
+        // Only the two objects, not the group's prefix: whatever else the bucket holds there is not ours to drop.
+        if (Datastore.S3Mirror is { } s3)
+        {
+            s3.DeleteContent($"{RelativePath}/{NotesFileName}");
+            s3.DeleteContent($"{RelativePath}/{OwnerFileName}");
+        }
         try
         {
             TreeRemoval.UnlinkFile(NotesPath);
@@ -98,29 +105,37 @@ public sealed partial class BackupGroup
     /// <summary>
     /// Changes the owner as PBS does: the owner file rewritten in place (create + truncate, `authid\n`). PBS
     /// ≥ 3.3.5 takes the exclusive group lock for it, so it is taken whenever the 3.3.5 scheme is in use.
+    /// On S3 the object is uploaded first.
     /// </summary>
     public void SetOwner(Authid owner)
     {
-        Datastore.CheckOperation(DatastoreOperation.Write);
+        Datastore.CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
         if (owner.ToString().Length > Authid.MaxLength)
             throw new PbsException("InvalidAuthid", PbsErrorKind.InvalidArgument,
                 $"auth id '{owner}' is longer than {Authid.MaxLength} characters", owner.ToString());
         RequireExists();
         using var _ = Datastore.Locking.LockFiles ? BackupLocks.LockGroup(this, "possible running backup") : null;
+        Datastore.S3Mirror?.UploadContent($"{RelativePath}/{OwnerFileName}", OwnerFileBytes(owner));
         WriteOwnerFile(owner, Libc.O_CREAT | Libc.O_TRUNC);
     }
 
     /// <summary>
     /// Replaces the group notes atomically (0644), as PBS does; null removes the file. PBS ≥ 4.0.19 takes the
-    /// exclusive group lock, so it is taken whenever the 3.3.5 scheme is in use.
+    /// exclusive group lock, so it is taken whenever the 3.3.5 scheme is in use. On S3 the object changes first.
     /// </summary>
     public void SetNotes(string? notes)
     {
-        Datastore.CheckOperation(DatastoreOperation.Write);
+        Datastore.CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
         RequireExists();
         using var _ = Datastore.Locking.LockFiles ? BackupLocks.LockGroup(this, "possible running backup") : null;
         if (FileSystemEntries.KindOf(NotesPath) is EntryKind.Directory)
             throw new PbsException("WriteFailed", PbsErrorKind.WriteError, $"notes path \"{NotesPath}\" is a directory", NotesPath);
+        if (Datastore.S3Mirror is { } s3)
+        {
+            var key = $"{RelativePath}/{NotesFileName}";
+            if (notes == null) s3.DeleteContent(key);
+            else s3.UploadContent(key, Encoding.UTF8.GetBytes(notes));
+        }
         if (notes == null)
         {
             try { TreeRemoval.UnlinkFile(NotesPath); }
@@ -170,7 +185,7 @@ public sealed partial class BackupGroup
                 $"unable to create owner file \"{OwnerPath}\" - {Libc.StrError(Libc.LastErrno)}", OwnerPath);
         try
         {
-            var errno = Libc.WriteAll(fd, Encoding.UTF8.GetBytes(owner + "\n"));
+            var errno = Libc.WriteAll(fd, OwnerFileBytes(owner));
             if (errno != 0)
                 throw new PbsException("WriteFailed", PbsErrorKind.WriteError,
                     $"unable to write owner file \"{OwnerPath}\" - {Libc.StrError(errno)}", OwnerPath);
@@ -178,6 +193,8 @@ public sealed partial class BackupGroup
         }
         finally { Libc.Close(fd); }
     }
+
+    private static byte[] OwnerFileBytes(Authid owner) => Encoding.UTF8.GetBytes(owner + "\n");
 
     /// <summary>mkdir (0777 &amp; ~umask) of one level, handed to backup:backup when root.</summary>
     internal static void CreateDirectory(string path)

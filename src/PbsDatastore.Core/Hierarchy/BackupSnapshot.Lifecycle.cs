@@ -16,7 +16,7 @@ public sealed partial class BackupSnapshot
     /// </summary>
     public void Destroy(bool force = false, ITaskState? state = null)
     {
-        Datastore.CheckOperation(DatastoreOperation.Write);
+        Datastore.CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
         EnsureCanonicalName();
         RequireExists();
         if (force)
@@ -40,13 +40,17 @@ public sealed partial class BackupSnapshot
         snapshotLock.UnlinkLockFiles();
     }
 
-    /// <summary>Protected check and removal; the caller holds the snapshot and manifest locks.</summary>
+    /// <summary>
+    /// Protected check and removal; the caller holds the snapshot and manifest locks. On S3 the snapshot's objects
+    /// go first, as in PBS 4.2: a failed delete leaves the cache untouched and the removal can be repeated.
+    /// </summary>
     internal void RemoveLocked(ITaskState? state)
     {
         if (IsProtected)
             throw new PbsException("SnapshotProtected", PbsErrorKind.InvalidOperation,
                 $"cannot remove protected snapshot {this}", FullPath);
         state?.Log($"removing backup snapshot \"{FullPath}\"");
+        Datastore.S3Mirror?.DeleteContentDirectory(RelativePath);
         try { TreeRemoval.Remove(FullPath); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -57,13 +61,20 @@ public sealed partial class BackupSnapshot
 
     /// <summary>
     /// Sets or clears protection (`.protected`) under the exclusive snapshot lock, as PBS does; no manifest lock.
+    /// On S3 the marker object is written or deleted before the local file.
     /// </summary>
     public void SetProtected(bool value)
     {
-        Datastore.CheckOperation(DatastoreOperation.Write);
+        Datastore.CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
         EnsureCanonicalName();
         RequireExists();
         using var _ = BackupLocks.LockSnapshot(this, exclusive: true, "possibly running or in use");
+        if (Datastore.S3Mirror is { } s3)
+        {
+            var key = $"{RelativePath}/{ProtectedFileName}";
+            if (value) s3.UploadContent(key, []);
+            else s3.DeleteContent(key);
+        }
         if (value)
         {
             // O_NOFOLLOW: a planted symlink named .protected must not make us create or truncate its target.

@@ -17,7 +17,7 @@ public sealed partial class Datastore
     /// </summary>
     public BackupNamespace CreateNamespace(BackupNamespace ns)
     {
-        CheckOperation(DatastoreOperation.Write);
+        CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
         if (ns.IsRoot) throw RootError("create");
         var name = ns.Components[^1];
         if (name.Length > PbsNames.MaxNamespaceComponentLength)
@@ -29,6 +29,8 @@ public sealed partial class Datastore
                 $"cannot create new namespace, parent {(parent.IsRoot ? "root" : parent.Name)} doesn't already exists", parent.Name);
         if (NamespaceExists(ns))
             throw new PbsException("NamespaceExists", PbsErrorKind.ResourceExists, $"namespace '{ns.Name}' already exists", ns.Name);
+        // On S3 the `.namespace` marker object goes first (an S3 refresh recreates the namespace from it).
+        S3Mirror?.UploadContent(NamespaceMarker(ns), []);
         BackupGroup.CreateDirectory(System.IO.Path.Combine(NamespacePath(parent), "ns"));
         BackupGroup.CreateDirectory(NamespacePath(ns));
         return ns;
@@ -42,7 +44,7 @@ public sealed partial class Datastore
     /// </summary>
     public NamespaceRemovalResult RemoveNamespace(BackupNamespace ns, bool deleteGroups, ITaskState? state = null)
     {
-        CheckOperation(DatastoreOperation.Write);
+        CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
         if (ns.IsRoot) throw RootError("delete");
         if (!NamespaceExists(ns))
             throw new PbsException("NamespaceNotFound", PbsErrorKind.ObjectNotFound,
@@ -57,6 +59,10 @@ public sealed partial class Datastore
         foreach (var level in subtree.OrderByDescending(n => n.Depth))
         {
             Libc.Rmdir(System.IO.Path.Combine(NamespacePath(level), "ns"));
+            // The marker object goes before the directory, and only when the directory is empty and can go too.
+            if (S3Mirror is { } s3 && FileSystemEntries.KindOf(NamespacePath(level)) == EntryKind.Directory
+                && FileSystemEntries.List(NamespacePath(level)).Count == 0)
+                s3.DeleteContent(NamespaceMarker(level));
             if (Libc.Rmdir(NamespacePath(level)) == 0) continue;
             var errno = Libc.LastErrno;
             if (errno == Libc.ENOENT) continue;
@@ -70,7 +76,7 @@ public sealed partial class Datastore
     /// <summary>PBS's `remove_namespace_groups`: the groups and type directories of one level, nothing below.</summary>
     public NamespaceRemovalResult RemoveNamespaceGroups(BackupNamespace ns, ITaskState? state = null)
     {
-        CheckOperation(DatastoreOperation.Write);
+        CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
         if (!NamespaceExists(ns))
             throw new PbsException("NamespaceNotFound", PbsErrorKind.ObjectNotFound,
                 $"namespace '{ns.Name}' does not exist in datastore '{Name}'", ns.Name);
@@ -94,6 +100,8 @@ public sealed partial class Datastore
         }
         return results;
     }
+
+    private static string NamespaceMarker(BackupNamespace ns) => $"{ns.RelativePath}/{Core.S3.S3Keys.NamespaceMarkerName}";
 
     private static PbsException RootError(string verb)
         => new("RootNamespace", PbsErrorKind.InvalidOperation, $"Cannot {verb} root namespace!", "");

@@ -30,6 +30,9 @@ public sealed partial class Datastore : IDisposable
     /// <summary>Whether the chunks live in an S3 bucket and this directory is only the local cache (addendum §4).</summary>
     public bool IsS3 => Config?.Backend.IsS3 == true;
 
+    /// <summary>The S3 backend when the chunks live in a bucket: changes are mirrored through it (addendum §4.7).</summary>
+    internal S3.S3Backend? S3Mirror => IsS3 ? Backend as S3.S3Backend : null;
+
     /// <summary>The datastore.cfg <c>tuning</c> of this store, with PBS's defaults.</summary>
     public DatastoreTuning Tuning => _tuning.Value;
 

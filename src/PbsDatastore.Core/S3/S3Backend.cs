@@ -95,11 +95,7 @@ public sealed class S3Backend : IDatastoreBackend
         catch (PbsException) { return Libc.EIO; }
         var errno = _local.RenameNoReplace(fromRelativePath, toRelativePath);
         if (errno != 0) return errno;
-        try
-        {
-            for (var i = 0; i < sources.Count; i += S3Client.MaxDeleteBatch)
-                Client.DeleteObjects(sources.Skip(i).Take(S3Client.MaxDeleteBatch).ToList());
-        }
+        try { DeleteKeys(sources); }
         catch (PbsException) { }
         return 0;
     }
@@ -206,6 +202,29 @@ public sealed class S3Backend : IDatastoreBackend
     /// PBS mirrors such changes to the bucket before it changes the local copy (addendum §4.7).
     /// </summary>
     public void UploadContent(string relativePath, byte[] data) => Client.PutObject(Keys.Content(relativePath), data);
+
+    /// <summary>Deletes the `.cnt/` object of one file of the snapshot tree (owner, notes, `.protected`, a marker).</summary>
+    public void DeleteContent(string relativePath) => Client.DeleteObject(Keys.Content(relativePath));
+
+    /// <summary>
+    /// Deletes every object below a directory of the snapshot tree (a snapshot, a group), in DeleteObjects batches.
+    /// The prefix ends in `/`, so removing `vm/100` never touches `vm/1000` (PBS's hazard, addendum §4.7).
+    /// Throws S3DeleteFailed when the bucket refused a key.
+    /// </summary>
+    public void DeleteContentDirectory(string relativeDir)
+        => DeleteKeys(Client.ListObjects(Keys.ContentDirPrefix(relativeDir)).Select(o => o.Key).ToList());
+
+    private void DeleteKeys(List<string> keys)
+    {
+        for (var i = 0; i < keys.Count; i += S3Client.MaxDeleteBatch)
+        {
+            var errors = Client.DeleteObjects(keys.GetRange(i, Math.Min(S3Client.MaxDeleteBatch, keys.Count - i)));
+            if (errors.Count > 0)
+                throw new PbsException("S3DeleteFailed", PbsErrorKind.WriteError,
+                    $"bucket '{Client.Bucket}' refused to delete {errors.Count} object(s), first '{errors[0].Key}' - {errors[0].Code}: {errors[0].Message}",
+                    errors[0].Key);
+        }
+    }
 
     internal static void WriteMarker(string path) => AtomicFile.Replace(path, ReadOnlySpan<byte>.Empty, owner: BackupOwner.ForNewFiles());
 

@@ -253,7 +253,7 @@ public class S3BackendTests(S3TestServer server)
         var name = UniqueStore();
         using var store = Datastore.Open(copy.StorePath, name, S3TestServer.DatastoreConfig(name, copy.StorePath));
         var snapshot = store.ListGroups(BackupNamespace.Root).First().ListSnapshots().First();
-        var e = Assert.Throws<PbsException>(() => snapshot.Destroy(force: false));
+        var e = Assert.Throws<PbsException>(() => snapshot.RemoveUnlistedFiles());
         Assert.Equal(("S3WriteNotSupported", PbsErrorKind.NotImplemented), (e.ErrorId, e.Kind));
         Assert.True(Directory.Exists(snapshot.FullPath));
     }
