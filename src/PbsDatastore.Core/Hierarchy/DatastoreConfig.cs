@@ -37,7 +37,20 @@ public sealed class DatastoreConfig
     public static DatastoreConfig Load(string? path = null)
     {
         path ??= PbsPaths.DatastoreConfigFile;
-        return Parse(SectionConfig.ReadText(path, "DatastoreConfig", "datastore configuration"), path);
+        string text;
+        try { text = File.ReadAllText(path, new UTF8Encoding(false, true)); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new PbsException("DatastoreConfigNotFound", PbsErrorKind.ObjectNotFound,
+                $"datastore configuration \"{path}\" not found", path, e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or DecoderFallbackException)
+        {
+            throw new PbsException("DatastoreConfigUnreadable",
+                e is UnauthorizedAccessException ? PbsErrorKind.PermissionDenied : PbsErrorKind.ReadError,
+                $"unable to read datastore configuration \"{path}\" - {e.Message}", path, e);
+        }
+        return Parse(text, path);
     }
 
     /// <summary>Parses datastore.cfg text; <paramref name="source"/> names it in errors.</summary>

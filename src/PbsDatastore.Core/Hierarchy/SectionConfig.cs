@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace PbsDatastore.Core.Hierarchy;
 
 /// <summary>One section of a PBS section-config file: `TYPE: ID` header and its `key value` lines.</summary>
@@ -16,26 +14,6 @@ internal static class SectionConfig
     /// <param name="knownKey">Whether a key is valid (PBS refuses unknown keys).</param>
     /// <param name="arrayKey">Whether a key may repeat (array property).</param>
     /// <param name="error">Builds the exception for a message that already carries `source:line:`.</param>
-    /// <summary>
-    /// Reads a section-config file as strict UTF-8; a missing file is <c>{errorPrefix}NotFound</c>, an unreadable one
-    /// <c>{errorPrefix}Unreadable</c>, both naming it as <paramref name="what"/>.
-    /// </summary>
-    public static string ReadText(string path, string errorPrefix, string what)
-    {
-        try { return File.ReadAllText(path, new UTF8Encoding(false, true)); }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            throw new PbsException(errorPrefix + "NotFound", PbsErrorKind.ObjectNotFound,
-                $"{what} \"{path}\" not found", path, e);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or DecoderFallbackException)
-        {
-            throw new PbsException(errorPrefix + "Unreadable",
-                e is UnauthorizedAccessException ? PbsErrorKind.PermissionDenied : PbsErrorKind.ReadError,
-                $"unable to read {what} \"{path}\" - {e.Message}", path, e);
-        }
-    }
-
     public static List<SectionConfigSection> Parse(string text, string source, IReadOnlyCollection<string> sectionTypes,
         Func<string, bool> knownKey, Func<string, bool> arrayKey, Func<string, PbsException> error)
     {
