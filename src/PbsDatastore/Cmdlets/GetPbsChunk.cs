@@ -63,5 +63,5 @@ public sealed class GetPbsChunk : PbsCmdlet
     }
 
     private void Inspect(string file)
-        => TryInvoke(file, () => WriteObject(Readers.Chunk(file, _crypt, e => WriteError(ErrorRecords.From(e, file)))));
+        => TryInvoke(file, () => WriteObject(ChunkInfo.From(BlobFileCheck.Run(file, _crypt, e => WriteError(ErrorRecords.From(e, file))))));
 }
