@@ -81,7 +81,8 @@ public static class ArchiveExporter
         if ((ulong)index.IndexBytes != entry.Size || csum != entry.Csum)
             throw new PbsException("ArchiveChecksumMismatch", PbsErrorKind.InvalidData,
                 $"wrong checksum for index {entry.Filename}: manifest has size {entry.Size} csum {entry.Csum}, index has size {index.IndexBytes} csum {csum}", path);
-        var chunkStore = snapshot.Datastore.Backend;
+        using var lease = snapshot.Datastore.LeaseBackend();
+        var chunkStore = lease.Backend;
         OrderedPipeline.Run(Enumerable.Range(0, index.Count), i =>
         {
             var digest = index.DigestAt(i);

@@ -10,7 +10,7 @@ namespace PbsDatastore.Infrastructure;
 /// Base of every PbsDatastore cmdlet: runs core work through the TaskState adapter and turns failures into
 /// ErrorRecords. Derived cmdlets stay thin: bind parameters, ask ShouldProcess, call the core, write objects.
 /// </summary>
-public abstract class PbsCmdlet : PSCmdlet
+public abstract class PbsCmdlet : PSCmdlet, IDisposable
 {
     /// <summary>Smallest -MemoryLimit: below it every pass would hold a handful of digests.</summary>
     protected const long MinMemoryLimit = 1L << 20;
@@ -184,5 +184,21 @@ public abstract class PbsCmdlet : PSCmdlet
     {
         _stopped = true;
         _running?.Stop();
+    }
+
+    /// <summary>
+    /// PowerShell disposes the cmdlets of a pipeline when it ends: the bound datastore closes its descriptors (once
+    /// no job holds them), so a script that runs a command per store in a loop does not collect open directories.
+    /// The store's objects stay usable and open it again on use.
+    /// </summary>
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    protected virtual void Dispose(bool disposing)
+    {
+        if (disposing) _datastore?.Dispose();
     }
 }

@@ -61,7 +61,8 @@ public static class ChunkReferences
     public static IReadOnlyList<ChunkReference> Find(Datastore datastore, IEnumerable<ChunkDigest> digests, ITaskState state)
     {
         datastore.CheckOperation(DatastoreOperation.Read);
-        return Find(datastore.Backend, digests, state);
+        using var lease = datastore.LeaseBackend();
+        return Find(lease.Backend, digests, state);
     }
 
     internal static IReadOnlyList<ChunkReference> Find(IDatastoreBackend store, IEnumerable<ChunkDigest> digests, ITaskState state)
@@ -78,7 +79,8 @@ public static class ChunkReferences
     public static IReadOnlyList<ChunkReference> FindMissing(Datastore datastore, ITaskState state)
     {
         datastore.CheckOperation(DatastoreOperation.Read);
-        var store = datastore.Backend;
+        using var lease = datastore.LeaseBackend();
+        var store = lease.Backend;
         var existing = new ChunkDigestTable();
         ReadChunkStore(store, state, entry =>
         {
@@ -96,7 +98,8 @@ public static class ChunkReferences
     public static IReadOnlyList<ChunkReference> FindBad(Datastore datastore, ITaskState state)
     {
         datastore.CheckOperation(DatastoreOperation.Read);
-        var store = datastore.Backend;
+        using var lease = datastore.LeaseBackend();
+        var store = lease.Backend;
         var bad = new List<ChunkDigest>();
         ReadChunkStore(store, state, entry =>
         {

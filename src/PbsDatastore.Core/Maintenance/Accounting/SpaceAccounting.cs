@@ -126,7 +126,8 @@ public static class SpaceAccounting
         long memoryLimit = DigestPartitions.DefaultMemoryLimit)
     {
         datastore.CheckOperation(DatastoreOperation.Read);
-        return Measure(datastore.Backend, members, state, memoryLimit);
+        using var lease = datastore.LeaseBackend();
+        return Measure(lease.Backend, members, state, memoryLimit);
     }
 
     /// <summary>Measures the store at a path, outside datastore.cfg (tests, benchmarks).</summary>

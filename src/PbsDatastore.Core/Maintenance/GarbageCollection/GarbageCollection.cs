@@ -31,7 +31,8 @@ public static partial class GarbageCollection
         // Counted where PBS counts operations, so that PBS does not take the store for idle meanwhile.
         using var registration = datastore.Config is null ? null : ActiveOperations.Register(datastore.Name, operation);
         var settings = WithDatastoreSettings(datastore, options);
-        return datastore.Backend is S3Backend s3 ? RunS3(s3, settings, state) : Run(datastore.Backend, settings, state);
+        using var lease = datastore.LeaseBackend();
+        return lease.Backend is S3Backend s3 ? RunS3(s3, settings, state) : Run(lease.Backend, settings, state);
     }
 
     /// <summary>Unreferenced chunks of an opened datastore, with its configured cutoff.</summary>
@@ -39,7 +40,8 @@ public static partial class GarbageCollection
     {
         datastore.CheckOperation(DatastoreOperation.Read);
         RefuseCacheOfObjectStore(datastore);
-        return FindUnreferencedChunks(datastore.Backend, WithDatastoreSettings(datastore, options), state);
+        using var lease = datastore.LeaseBackend();
+        return FindUnreferencedChunks(lease.Backend, WithDatastoreSettings(datastore, options), state);
     }
 
     /// <summary>
