@@ -82,7 +82,7 @@ public static class ArchiveExporter
             throw new PbsException("ArchiveChecksumMismatch", PbsErrorKind.InvalidData,
                 $"wrong checksum for index {entry.Filename}: manifest has size {entry.Size} csum {entry.Csum}, index has size {index.IndexBytes} csum {csum}", path);
         using var lease = snapshot.Datastore.LeaseBackend();
-        var chunkStore = lease.Backend;
+        var chunkStore = snapshot.Datastore.Backend;
         OrderedPipeline.Run(Enumerable.Range(0, index.Count), i =>
         {
             var digest = index.DigestAt(i);

@@ -28,11 +28,12 @@ public sealed record BlobFileCheck(
     /// Reads a chunk or blob file once and, when its CRC holds and it can be decoded (a key for encrypted kinds),
     /// decodes it and checks the digest its name states. Failed checks (CRC, decryption, digest) are handed to
     /// <paramref name="problem"/> and the facts read so far are still returned; a file that is not a blob at all
-    /// throws (BlobTooShort, BlobBadMagic, ...).
+    /// throws (BlobTooShort, BlobBadMagic, ...). <paramref name="raw"/> gives the bytes when they are not in the file
+    /// at <paramref name="path"/> (an S3 store's chunk fetched from the bucket).
     /// </summary>
-    public static BlobFileCheck Run(string path, CryptConfig? crypt, Action<PbsException> problem)
+    public static BlobFileCheck Run(string path, CryptConfig? crypt, Action<PbsException> problem, byte[]? raw = null)
     {
-        var blob = DataBlob.FromRaw(DataBlob.ReadFile(path), path);
+        var blob = DataBlob.FromRaw(raw ?? DataBlob.ReadFile(path), path);
         var info = blob.Inspect();
         var name = System.IO.Path.GetFileName(path);
         var digest = name.Length >= 64 && ChunkDigest.TryParse(name.AsSpan(0, 64), out _)

@@ -43,8 +43,9 @@ public sealed partial class Datastore : IDisposable
 
     /// <summary>
     /// The raw storage layer (chunk files, chunk directories, index reads), opened on first use and kept until
-    /// <see cref="Dispose"/>. A job that uses it beyond one call holds a <see cref="LeaseBackend"/> instead, so that
-    /// a Dispose from another thread (the command that opened the store ending) cannot close it under the job.
+    /// <see cref="Dispose"/>. A job holds a <see cref="LeaseBackend"/> while it uses it, so that a Dispose from
+    /// another thread (the command that opened the store ending) cannot close it under the job: while a lease is
+    /// held this is the leased backend.
     /// </summary>
     public IDatastoreBackend Backend
     {

@@ -62,7 +62,7 @@ public static class ChunkReferences
     {
         datastore.CheckOperation(DatastoreOperation.Read);
         using var lease = datastore.LeaseBackend();
-        return Find(lease.Backend, digests, state);
+        return Find(datastore.Backend, digests, state);
     }
 
     internal static IReadOnlyList<ChunkReference> Find(IDatastoreBackend store, IEnumerable<ChunkDigest> digests, ITaskState state)
@@ -80,7 +80,7 @@ public static class ChunkReferences
     {
         datastore.CheckOperation(DatastoreOperation.Read);
         using var lease = datastore.LeaseBackend();
-        var store = lease.Backend;
+        var store = datastore.Backend;
         var existing = new ChunkDigestTable();
         ReadChunkStore(store, state, entry =>
         {
@@ -99,7 +99,7 @@ public static class ChunkReferences
     {
         datastore.CheckOperation(DatastoreOperation.Read);
         using var lease = datastore.LeaseBackend();
-        var store = lease.Backend;
+        var store = datastore.Backend;
         var bad = new List<ChunkDigest>();
         ReadChunkStore(store, state, entry =>
         {

@@ -127,7 +127,7 @@ public static class SpaceAccounting
     {
         datastore.CheckOperation(DatastoreOperation.Read);
         using var lease = datastore.LeaseBackend();
-        return Measure(lease.Backend, members, state, memoryLimit);
+        return Measure(datastore.Backend, members, state, memoryLimit);
     }
 
     /// <summary>Measures the store at a path, outside datastore.cfg (tests, benchmarks).</summary>

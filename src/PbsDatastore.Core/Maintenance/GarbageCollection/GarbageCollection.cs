@@ -32,7 +32,7 @@ public static partial class GarbageCollection
         using var registration = datastore.Config is null ? null : ActiveOperations.Register(datastore.Name, operation);
         var settings = WithDatastoreSettings(datastore, options);
         using var lease = datastore.LeaseBackend();
-        return lease.Backend is S3Backend s3 ? RunS3(s3, settings, state) : Run(lease.Backend, settings, state);
+        return datastore.Backend is S3Backend s3 ? RunS3(s3, settings, state) : Run(datastore.Backend, settings, state);
     }
 
     /// <summary>Unreferenced chunks of an opened datastore, with its configured cutoff.</summary>
@@ -41,7 +41,7 @@ public static partial class GarbageCollection
         datastore.CheckOperation(DatastoreOperation.Read);
         RefuseCacheOfObjectStore(datastore);
         using var lease = datastore.LeaseBackend();
-        return FindUnreferencedChunks(lease.Backend, WithDatastoreSettings(datastore, options), state);
+        return FindUnreferencedChunks(datastore.Backend, WithDatastoreSettings(datastore, options), state);
     }
 
     /// <summary>
