@@ -17,6 +17,7 @@ public abstract class PbsCmdlet : PSCmdlet, IDisposable
 
     private TaskStateAdapter? _running;
     private Datastore? _datastore;
+    private readonly List<Datastore> _opened = [];
     private PbsException? _datastoreFailure;
 
     /// <summary>
@@ -37,6 +38,13 @@ public abstract class PbsCmdlet : PSCmdlet, IDisposable
             _datastore = value;
             _datastoreFailure = value is null ? DatastoreTransformationAttribute.TakeFailure() : null;
         }
+    }
+
+    /// <summary>A datastore this command opened itself (not through -Datastore): disposed with the command.</summary>
+    protected Datastore Opened(Datastore store)
+    {
+        _opened.Add(store);
+        return store;
     }
 
     /// <summary>Runs core work on a worker thread, relaying log/warning/progress and Ctrl+C.</summary>
@@ -187,8 +195,9 @@ public abstract class PbsCmdlet : PSCmdlet, IDisposable
     }
 
     /// <summary>
-    /// PowerShell disposes the cmdlets of a pipeline when it ends: the bound datastore closes its descriptors (once
-    /// no job holds them), so a script that runs a command per store in a loop does not collect open directories.
+    /// PowerShell disposes the cmdlets of a pipeline when it ends: the bound and opened datastores close their
+    /// descriptors (once no job holds them), so a script that runs a command per store in a loop does not collect
+    /// open directories.
     /// The store's objects stay usable and open it again on use.
     /// </summary>
     public void Dispose()
@@ -199,6 +208,8 @@ public abstract class PbsCmdlet : PSCmdlet, IDisposable
 
     protected virtual void Dispose(bool disposing)
     {
-        if (disposing) _datastore?.Dispose();
+        if (!disposing) return;
+        _datastore?.Dispose();
+        foreach (var store in _opened) store.Dispose();
     }
 }
