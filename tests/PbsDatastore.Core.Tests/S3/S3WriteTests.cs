@@ -9,7 +9,7 @@ namespace PbsDatastore.Core.Tests.S3;
 /// exactly what the local cache holds, and prefix deletes never reach a sibling whose name merely starts alike.
 /// </summary>
 [Collection(S3ServerCollection.Name)]
-public class S3WriteTests(S3TestServer server)
+public partial class S3WriteTests(S3TestServer server)
 {
     private sealed class S3Store : IDisposable
     {
