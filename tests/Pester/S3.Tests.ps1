@@ -98,6 +98,33 @@ Describe 'An S3 datastore through the cmdlets' {
         foreach ($c in $Expected.store.chunks) { (Get-Item (Join-Path $StorePath $c.path)).Length | Should -Be 0 }
     }
 
+    It 'writes a new snapshot into the bucket that exports byte-identical and verifies from the bucket alone' {
+        $data = Join-Path $Roots 'disk.img'
+        $random = [Random]::new(7)
+        [IO.File]::WriteAllBytes($data, [byte[]]@(foreach ($i in 1..300000) { if ($random.Next(4)) { 97 + $random.Next(8) } else { $random.Next(256) } }))
+        $snapshot = New-PbsSnapshot store1 -Namespace prod -BackupType host -BackupId s3new -Path $data -ChunkSize 64KB -Confirm:$false
+        $relative = $snapshot.BackupSnapshot.RelativePath
+        $prefix = $Keys.ContentDirPrefix($relative)
+        $files = @(Get-ChildItem -Force $snapshot.Path -File | Where-Object Name -NotLike '.*')
+        @($Client.ListObjects($prefix) | ForEach-Object { $_.Key.Substring($prefix.Length) } | Sort-Object) | Should -Be @($files.Name | Sort-Object)
+        $Client.GetObject($Keys.Content('ns/prod/host/s3new/owner')) | Should -Not -BeNullOrEmpty
+        # Evicted as PBS's cache would be (new chunks are empty markers), and the snapshot's files replaced by
+        # their objects (an S3 refresh): the bucket alone must carry the backup.
+        $index = $snapshot | Get-PbsIndex -ArchiveName disk.img.fidx
+        $index.ChunkCount | Should -BeGreaterThan 3
+        foreach ($f in $files) {
+            [IO.File]::WriteAllBytes($f.FullName, $Client.GetObject($Keys.Content("$relative/$($f.Name)")))
+        }
+        foreach ($e in $index.Entries) {
+            (Get-Item (Join-Path $StorePath ".chunks/$($e.Digest.Substring(0, 4))/$($e.Digest)")).Length | Should -Be 0
+            $Client.HeadObject("store1/.chunks/$($e.Digest.Substring(0, 4))/$($e.Digest)") | Should -Not -BeNullOrEmpty
+        }
+        $out = Join-Path $Roots 'restored.img'
+        $null = Export-PbsArchive -Snapshot $snapshot -ArchiveName disk.img.fidx -Destination $out
+        (Get-FileHash $out).Hash | Should -Be (Get-FileHash $data).Hash
+        ($snapshot | Test-PbsSnapshot -Confirm:$false).Ok | Should -BeTrue
+    }
+
     It 'collects garbage with -WhatIf: lists keys, counts requests, deletes nothing' {
         $before = @($Client.ListObjects('store1/') | ForEach-Object Key)
         $gc = Invoke-PbsGarbageCollection store1 -WhatIf -WarningAction SilentlyContinue
