@@ -125,6 +125,19 @@ Describe 'An S3 datastore through the cmdlets' {
         ($snapshot | Test-PbsSnapshot -Confirm:$false).Ok | Should -BeTrue
     }
 
+    It 'moves a group through the bucket: objects at the new keys, none left at the old, the new namespace marked' {
+        $relative = { param($prefix) @($Client.ListObjects($prefix) | ForEach-Object { $_.Key.Substring($prefix.Length) } | Sort-Object) }
+        $before = & $relative $Keys.ContentDirPrefix('ns/prod/host/web01')
+        $before.Count | Should -BeGreaterThan 2
+        Move-PbsBackupGroup store1 host web01 -Namespace prod -TargetNamespace archive -Confirm:$false
+        & $relative $Keys.ContentDirPrefix('ns/prod/host/web01') | Should -BeNullOrEmpty
+        & $relative $Keys.ContentDirPrefix('ns/archive/host/web01') | Should -Be $before
+        $Client.HeadObject($Keys.Content('ns/archive/.namespace')) | Should -Not -BeNullOrEmpty
+        $moved = @(Get-PbsSnapshot store1 host web01 -Namespace archive)
+        $moved.Count | Should -Be 2
+        @($moved | Test-PbsSnapshot -Confirm:$false | Where-Object Ok).Count | Should -Be 2
+    }
+
     It 'collects garbage with -WhatIf: lists keys, counts requests, deletes nothing' {
         $before = @($Client.ListObjects('store1/') | ForEach-Object Key)
         $gc = Invoke-PbsGarbageCollection store1 -WhatIf -WarningAction SilentlyContinue

@@ -147,11 +147,12 @@ public sealed partial class BackupGroup
     /// <summary>
     /// Creates (if needed) and locks this group for writing a backup into it, as PBS's backup start does: type
     /// directory and group directory, exclusive group lock, owner file written if the group is new (exclusive
-    /// create), then the owner read back and checked (the group's owner must permit <paramref name="owner"/>).
+    /// create; on S3 the owner object before it), then the owner read back and checked (the group's owner must
+    /// permit <paramref name="owner"/>).
     /// </summary>
     public LockedGroup CreateAndLock(Authid owner)
     {
-        Datastore.CheckOperation(DatastoreOperation.Write);
+        Datastore.CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
         if (!Datastore.NamespaceExists(Namespace))
             throw new PbsException("NamespaceNotFound", PbsErrorKind.ObjectNotFound,
                 $"namespace '{Namespace.Name}' does not exist in datastore '{Datastore.Name}'", Namespace.Name);
@@ -161,7 +162,11 @@ public sealed partial class BackupGroup
         try
         {
             if (FileSystemEntries.KindOf(OwnerPath) == EntryKind.Missing)
+            {
+                // On S3 the owner object first, as PBS's set_owner does.
+                Datastore.S3Mirror?.UploadContent($"{RelativePath}/{OwnerFileName}", OwnerFileBytes(owner));
                 WriteOwnerFile(owner, Libc.O_CREAT | Libc.O_EXCL);
+            }
             var actual = ReadOwner() ?? throw new PbsException("InvalidOwner", PbsErrorKind.InvalidData,
                 $"group {this} has no owner file", OwnerPath);
             if (!actual.Permits(owner))

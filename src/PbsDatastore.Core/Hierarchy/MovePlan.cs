@@ -175,12 +175,8 @@ public sealed partial class MovePlan
 
     private static void CheckStore(Datastore store)
     {
-        // PBS moves an S3 store's snapshots by copying objects in the bucket; renaming only the local cache would lose them.
-        if (store.Config?.BackendType is { } type && type != "filesystem")
-            throw new PbsException("MoveBackendNotSupported", PbsErrorKind.NotImplemented,
-                $"datastore '{store.Name}' has a '{type}' backend: its directory is only a local cache of the bucket; move its groups through PBS",
-                store.Name);
-        store.CheckOperation(DatastoreOperation.Write);
+        // PBS ≥ 4.1.9 moves on S3 stores too: objects are copied in the bucket, then the cache renamed (§5.2).
+        store.CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
         if (store.Locking.Cleanup == GroupCleanup.KeepGroupDirectory)
             throw new PbsException("MoveRefusedOldLocking", PbsErrorKind.InvalidOperation,
                 $"moving groups or namespaces is refused while PBS runs in old-locking mode ({LockScheme.SentinelPath} exists): reboot, or make sure no old backup job runs, delete the sentinel and reload all PBS daemons",

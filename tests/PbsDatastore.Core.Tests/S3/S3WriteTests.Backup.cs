@@ -4,7 +4,6 @@ using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Maintenance;
 using PbsDatastore.Core.S3;
-using PbsDatastore.Core.Store;
 using PbsDatastore.Core.Tests.Support;
 
 namespace PbsDatastore.Core.Tests.S3;
@@ -102,18 +101,13 @@ public partial class S3WriteTests
     public void A_refused_upload_leaves_no_snapshot_that_looks_finished(string failingFile)
     {
         using var s = Prepare();
-        var endpoint = server.Endpoint();
-        var faults = new FaultInjectingHandler(S3Client.CreateTransport(endpoint))
-            .Inject(r => r.Method == HttpMethod.Put && r.RequestUri!.AbsolutePath.EndsWith("/" + failingFile), S3Fault.InternalError, times: 100);
-        var failing = new S3Backend(FilesystemBackend.Open(s.Name, s.Copy.StorePath),
-            server.Client(endpoint: endpoint, transport: faults, options: S3TestServer.FastRetries with { MaxAttempts = 2 }));
-        using (var broken = Datastore.Open(s.Copy.StorePath, s.Name, S3TestServer.DatastoreConfig(s.Name, s.Copy.StorePath)))
+        using (var broken = WithFaults(s, t => new FaultInjectingHandler(t).Inject(
+                   r => r.Method == HttpMethod.Put && r.RequestUri!.AbsolutePath.EndsWith("/" + failingFile), S3Fault.InternalError, times: 100), out var faults))
         {
-            broken.WrapBackend(_ => failing);
             var e = Assert.Throws<PbsException>(() => WriteSnapshot(broken, BackupNamespace.Root, "100", 1_800_000_000));
             Assert.Equal("S3RequestFailed", e.ErrorId);
+            Assert.True(faults.Injected > 0);
         }
-        Assert.True(faults.Injected > 0);
         var group = s.Datastore.Group(BackupNamespace.Root, BackupType.Vm, "100");
         Assert.DoesNotContain(group.ListSnapshots(), x => x.Time == 1_800_000_000);
         Assert.Empty(s.Client.ListObjects(s.Keys.ContentDirPrefix($"{group.RelativePath}/{BackupTime.Format(1_800_000_000)}")));

@@ -1,5 +1,6 @@
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.S3;
+using PbsDatastore.Core.Store;
 using PbsDatastore.Core.Tests.Support;
 
 namespace PbsDatastore.Core.Tests.S3;
@@ -44,6 +45,18 @@ public partial class S3WriteTests(S3TestServer server)
         var s = new S3Store { Copy = copy, Name = name, Datastore = store, Client = client };
         AssertBucketMirrorsCache(s);
         return s;
+    }
+
+    /// <summary>The same store opened again with a client whose requests pass <paramref name="faults"/> (2 attempts each).</summary>
+    private Datastore WithFaults(S3Store s, Func<HttpMessageHandler, FaultInjectingHandler> faults, out FaultInjectingHandler handler)
+    {
+        var endpoint = server.Endpoint();
+        handler = faults(S3Client.CreateTransport(endpoint));
+        var backend = new S3Backend(FilesystemBackend.Open(s.Name, s.Copy.StorePath),
+            server.Client(endpoint: endpoint, transport: handler, options: S3TestServer.FastRetries with { MaxAttempts = 2 }));
+        var store = Datastore.Open(s.Copy.StorePath, s.Name, S3TestServer.DatastoreConfig(s.Name, s.Copy.StorePath));
+        store.WrapBackend(_ => backend);
+        return store;
     }
 
     private static void CopyDirectory(string from, string to)
