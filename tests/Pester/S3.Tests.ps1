@@ -91,6 +91,23 @@ Describe 'An S3 datastore through the cmdlets' {
         (Get-Item (Join-Path $out 's3.img')).Length | Should -BeGreaterThan 0
     }
 
+    It 'measures, finds chunk references and unreferenced chunks from the bucket listing, as on the filesystem store' {
+        $s3, $fs = (Measure-PbsDatastore store1), (Measure-PbsDatastore $FsStore)
+        foreach ($p in 'IndexFiles', 'LogicalBytes', 'ReferencedChunks', 'ReferencedBytes', 'ExclusiveBytes', 'MissingChunks') {
+            $s3.$p | Should -Be $fs.$p -Because $p
+        }
+        $s3.ReferencedBytes | Should -Be $Expected.gc_after_48h.status.'disk-bytes'
+        $s3.MissingChunks | Should -Be @($Expected.store.missing_chunks).Count
+        @(Get-PbsChunkReference store1 -Missing | ForEach-Object { "$($_.Digest)" }) |
+            Should -Be @($Expected.store.missing_chunks.digest | Sort-Object)
+        $bad = @(Get-PbsChunkReference store1 -Bad)
+        @($bad.BadFiles | Sort-Object) | Should -Be @($Expected.store.bad_files.name | Sort-Object)
+        $byName = { param($list) @($list | Sort-Object Name | ForEach-Object { "$($_.Name) $($_.Size) $($_.IsBad)" }) }
+        $unreferenced = @(Get-PbsUnreferencedChunk store1)
+        $unreferenced.Count | Should -BeGreaterThan 0
+        & $byName $unreferenced | Should -Be (& $byName (Get-PbsUnreferencedChunk $FsStore))
+    }
+
     It 'verifies as PBS did, fetching the chunks from the bucket' {
         $results = Get-PbsNamespace store1 -Recurse | Get-PbsSnapshot | Test-PbsSnapshot -Confirm:$false -WarningAction SilentlyContinue
         $failed = @($results | Where-Object { -not $_.Ok } | ForEach-Object { $_.BackupSnapshot.RelativePath } | Sort-Object)

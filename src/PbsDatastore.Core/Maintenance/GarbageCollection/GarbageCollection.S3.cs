@@ -77,6 +77,22 @@ public static partial class GarbageCollection
     }
 
     /// <summary>
+    /// The chunk objects of an S3 store no index references, judged as a collection started now would judge them
+    /// (its dry run's phases 1 and 2): size from the bucket listing, atime from the cache's file (the epoch when the
+    /// cache has none: such an object is deleted by the next collection). Read-only, like the dry run.
+    /// </summary>
+    private static IReadOnlyList<UnreferencedChunk> FindUnreferencedObjects(S3Backend store, GarbageCollectionOptions options, ITaskState state)
+    {
+        var cutoff = ValidateCutoff(options.EffectiveAtimeCutoff);
+        store.Client.HeadBucket();
+        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var mark = Mark(store, options with { DryRun = true, Partitions = 1 }, state);
+        var sweep = new S3Sweep(store, dryRun: true, mark, now - (long)cutoff.TotalSeconds, now, now, state) { Unreferenced = new() };
+        sweep.Run();
+        return sweep.Unreferenced;
+    }
+
+    /// <summary>
     /// The phase 1 → phase 2 hand-over: a referenced chunk with no local file and no local `.bad` file gets an
     /// empty `DIGEST.using` (checked again under its flock), so that phase 2 keeps its object.
     /// </summary>
@@ -139,6 +155,9 @@ public static partial class GarbageCollection
         /// <summary>Keys deleted from the bucket (in a dry run: that would be).</summary>
         public IReadOnlyList<string> RemovedKeys => _removedKeys;
 
+        /// <summary>When set, collects every object a real run would not find touched (removed or pending).</summary>
+        public List<UnreferencedChunk>? Unreferenced { get; init; }
+
         public void Run()
         {
             try
@@ -190,6 +209,17 @@ public static partial class GarbageCollection
                 if (dryRun && (bad ? mark.MissingDigests.Contains(chunk.Digest) : mark.Referenced.Contains(chunk.Digest)))
                     atime = oldestWriter; // phase 1 of a real run would have touched it: in use
 
+                if (atime < oldestWriter && Unreferenced is not null)
+                    Unreferenced.Add(new UnreferencedChunk
+                    {
+                        Digest = chunk.Digest.ToString(),
+                        Name = chunk.FileName,
+                        Path = local,
+                        Size = size,
+                        Atime = DateTimeOffset.FromUnixTimeSeconds(atime).LocalDateTime,
+                        IsBad = bad,
+                        WouldRemoveNow = atime < minAtime,
+                    });
                 if (atime < minAtime)
                 {
                     if (!dryRun)
