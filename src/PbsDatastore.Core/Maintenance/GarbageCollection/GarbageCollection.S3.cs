@@ -11,8 +11,12 @@ namespace PbsDatastore.Core.Maintenance;
 
 public static partial class GarbageCollection
 {
-    /// <summary>PBS 4.2 flushes its delete queue at 100 keys or when its oldest entry is 5 minutes old (§4.6).</summary>
-    private const int S3DeleteQueueLimit = 100;
+    /// <summary>
+    /// PBS 4.2 flushes its delete queue at 100 keys or when its oldest entry is 5 minutes old (§4.6). The queue
+    /// here holds up to S3's 1,000 keys per DeleteObjects, a tenth of the requests for the same deletes under the
+    /// same flocks (held only until the request returns); the 5-minute rule is PBS's.
+    /// </summary>
+    private const int S3DeleteQueueLimit = S3Client.MaxDeleteBatch;
     private static readonly TimeSpan S3DeleteQueueAge = TimeSpan.FromMinutes(5);
 
     /// <summary>
