@@ -92,7 +92,7 @@ public sealed class SnapshotWriter : IDisposable
     private void Start(BackupNamespace ns, BackupType type, string id, long backupTime, Authid owner)
     {
         // A backup is a write (refused in read-only maintenance); on S3 it reaches the bucket (chunks, files, owner).
-        _store.CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
+        _store.CheckOperation(DatastoreOperation.Write);
         // §6.4: group lock (creating group and owner), base snapshot shared, new snapshot exclusive.
         var (group, groupLock, groupOwner) = BackupTarget.CreateLockedGroup(_store, ns, type, id, owner);
         _locks.Add(groupLock);

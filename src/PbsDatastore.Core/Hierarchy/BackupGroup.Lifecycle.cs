@@ -19,7 +19,7 @@ public sealed partial class BackupGroup
     /// </summary>
     public GroupRemovalResult Destroy(ITaskState? state = null)
     {
-        Datastore.CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
+        Datastore.CheckOperation(DatastoreOperation.Write);
         RequireExists();
         using var groupLock = BackupLocks.LockGroup(this, "possible running backup");
         state?.Log($"removing backup group \"{FullPath}\"");
@@ -109,7 +109,7 @@ public sealed partial class BackupGroup
     /// </summary>
     public void SetOwner(Authid owner)
     {
-        Datastore.CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
+        Datastore.CheckOperation(DatastoreOperation.Write);
         if (owner.ToString().Length > Authid.MaxLength)
             throw new PbsException("InvalidAuthid", PbsErrorKind.InvalidArgument,
                 $"auth id '{owner}' is longer than {Authid.MaxLength} characters", owner.ToString());
@@ -125,7 +125,7 @@ public sealed partial class BackupGroup
     /// </summary>
     public void SetNotes(string? notes)
     {
-        Datastore.CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
+        Datastore.CheckOperation(DatastoreOperation.Write);
         RequireExists();
         using var _ = Datastore.Locking.LockFiles ? BackupLocks.LockGroup(this, "possible running backup") : null;
         if (FileSystemEntries.KindOf(NotesPath) is EntryKind.Directory)
@@ -152,7 +152,7 @@ public sealed partial class BackupGroup
     /// </summary>
     public LockedGroup CreateAndLock(Authid owner)
     {
-        Datastore.CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
+        Datastore.CheckOperation(DatastoreOperation.Write);
         if (!Datastore.NamespaceExists(Namespace))
             throw new PbsException("NamespaceNotFound", PbsErrorKind.ObjectNotFound,
                 $"namespace '{Namespace.Name}' does not exist in datastore '{Datastore.Name}'", Namespace.Name);

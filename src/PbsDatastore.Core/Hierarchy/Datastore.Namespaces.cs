@@ -17,7 +17,7 @@ public sealed partial class Datastore
     /// </summary>
     public BackupNamespace CreateNamespace(BackupNamespace ns)
     {
-        CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
+        CheckOperation(DatastoreOperation.Write);
         if (ns.IsRoot) throw RootError("create");
         var name = ns.Components[^1];
         if (name.Length > PbsNames.MaxNamespaceComponentLength)
@@ -44,7 +44,7 @@ public sealed partial class Datastore
     /// </summary>
     public NamespaceRemovalResult RemoveNamespace(BackupNamespace ns, bool deleteGroups, ITaskState? state = null)
     {
-        CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
+        CheckOperation(DatastoreOperation.Write);
         if (ns.IsRoot) throw RootError("delete");
         if (!NamespaceExists(ns))
             throw new PbsException("NamespaceNotFound", PbsErrorKind.ObjectNotFound,
@@ -83,7 +83,7 @@ public sealed partial class Datastore
     /// <summary>PBS's `remove_namespace_groups`: the groups and type directories of one level, nothing below.</summary>
     public NamespaceRemovalResult RemoveNamespaceGroups(BackupNamespace ns, ITaskState? state = null)
     {
-        CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
+        CheckOperation(DatastoreOperation.Write);
         if (!NamespaceExists(ns))
             throw new PbsException("NamespaceNotFound", PbsErrorKind.ObjectNotFound,
                 $"namespace '{ns.Name}' does not exist in datastore '{Name}'", ns.Name);

@@ -176,7 +176,7 @@ public sealed partial class MovePlan
     private static void CheckStore(Datastore store)
     {
         // PBS ≥ 4.1.9 moves on S3 stores too: objects are copied in the bucket, then the cache renamed (§5.2).
-        store.CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
+        store.CheckOperation(DatastoreOperation.Write);
         if (store.Locking.Cleanup == GroupCleanup.KeepGroupDirectory)
             throw new PbsException("MoveRefusedOldLocking", PbsErrorKind.InvalidOperation,
                 $"moving groups or namespaces is refused while PBS runs in old-locking mode ({LockScheme.SentinelPath} exists): reboot, or make sure no old backup job runs, delete the sentinel and reload all PBS daemons",

@@ -158,6 +158,21 @@ public partial class S3WriteTests(S3TestServer server)
     }
 
     [Fact]
+    public void Unlisted_files_go_from_the_bucket_and_the_cache()
+    {
+        using var s = Prepare();
+        var snapshot = s.Datastore.Group(BackupNamespace.Root, BackupType.Vm, "100").Snapshot("2024-03-02T10:00:00Z");
+        // A stray file in the cache and one that also reached the bucket (a crashed writer's leftovers).
+        File.WriteAllText(Path.Combine(snapshot.FullPath, "stray.tmp"), "x");
+        File.WriteAllText(Path.Combine(snapshot.FullPath, "old.img.fidx"), "y");
+        s.Client.PutObject(s.Keys.Content($"{snapshot.RelativePath}/old.img.fidx"), "y"u8.ToArray());
+        Assert.Equal(["old.img.fidx", "stray.tmp"], snapshot.RemoveUnlistedFiles());
+        Assert.Null(s.Client.HeadObject(s.Keys.Content($"{snapshot.RelativePath}/old.img.fidx")));
+        Assert.Empty(snapshot.FindUnlistedFiles());
+        AssertBucketMirrorsCache(s);
+    }
+
+    [Fact]
     public void Owner_notes_and_protection_reach_the_bucket_before_the_cache()
     {
         using var s = Prepare();

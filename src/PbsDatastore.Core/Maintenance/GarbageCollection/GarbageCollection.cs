@@ -26,7 +26,7 @@ public static partial class GarbageCollection
     public static GarbageCollectionResult Run(Datastore datastore, GarbageCollectionOptions options, ITaskState state)
     {
         var operation = options.DryRun ? DatastoreOperation.Read : DatastoreOperation.Write;
-        datastore.CheckOperation(operation, mirroredToS3: true);
+        datastore.CheckOperation(operation);
         RefuseNestedDatastore(datastore);
         // Counted where PBS counts operations, so that PBS does not take the store for idle meanwhile.
         using var registration = datastore.Config is null ? null : ActiveOperations.Register(datastore.Name, operation);
