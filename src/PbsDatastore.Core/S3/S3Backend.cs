@@ -85,7 +85,8 @@ public sealed class S3Backend : IDatastoreBackend
         List<string> sources;
         try
         {
-            var copies = ObjectsBelow(fromRelativePath).ToDictionary(o => Keys.Content(toRelativePath) + o.Key[Keys.Content(fromRelativePath).Length..]);
+            var (from, to) = (Keys.Content(fromRelativePath), Keys.Content(toRelativePath));
+            var copies = ObjectsBelow(fromRelativePath).ToDictionary(o => to + o.Key[from.Length..]);
             var present = new HashSet<string>(StringComparer.Ordinal);
             foreach (var existing in ObjectsBelow(toRelativePath))
             {
