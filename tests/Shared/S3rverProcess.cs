@@ -22,11 +22,9 @@ public sealed class S3rverProcess : IDisposable
 
     public S3rverProcess(string repoRoot, params string[] buckets)
     {
-        var modules = Path.Combine(repoRoot, ".tools", "s3rver", "node_modules");
-        if (!File.Exists(Path.Combine(modules, "s3rver", "package.json")))
-            throw new InvalidOperationException(
-                $"the S3 test server is not installed ({modules}/s3rver missing): run 'bash .ci/run', or " +
-                "'mkdir -p .tools/s3rver && cp tests/tools/s3rver/package*.json .tools/s3rver/ && npm ci --prefix .tools/s3rver'");
+        var modules = Modules(repoRoot);
+        if (!IsInstalled(repoRoot))
+            throw new InvalidOperationException($"the S3 test server is not installed ({modules}/s3rver missing): {InstallCommand}");
 
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
@@ -66,6 +64,13 @@ public sealed class S3rverProcess : IDisposable
         }
         Port = JsonDocument.Parse(line.Result).RootElement.GetProperty("port").GetInt32();
     }
+
+    public const string InstallCommand = "run 'bash .ci/run', or " +
+        "'mkdir -p .tools/s3rver && cp tests/tools/s3rver/package*.json .tools/s3rver/ && npm ci --prefix .tools/s3rver'";
+
+    private static string Modules(string repoRoot) => Path.Combine(repoRoot, ".tools", "s3rver", "node_modules");
+
+    public static bool IsInstalled(string repoRoot) => File.Exists(Path.Combine(Modules(repoRoot), "s3rver", "package.json"));
 
     public int Port { get; }
 
