@@ -62,7 +62,7 @@ public static class ChunkReferences
     {
         datastore.CheckOperation(DatastoreOperation.Read);
         using var lease = datastore.LeaseBackend();
-        return Find(datastore.Backend, digests, state);
+        return Find(ChunkStore(datastore, state), digests, state);
     }
 
     internal static IReadOnlyList<ChunkReference> Find(IDatastoreBackend store, IEnumerable<ChunkDigest> digests, ITaskState state)
@@ -80,7 +80,7 @@ public static class ChunkReferences
     {
         datastore.CheckOperation(DatastoreOperation.Read);
         using var lease = datastore.LeaseBackend();
-        var store = datastore.Backend;
+        var store = ChunkStore(datastore, state);
         var existing = new ChunkDigestTable();
         ReadChunkStore(store, state, entry =>
         {
@@ -99,7 +99,7 @@ public static class ChunkReferences
     {
         datastore.CheckOperation(DatastoreOperation.Read);
         using var lease = datastore.LeaseBackend();
-        var store = datastore.Backend;
+        var store = ChunkStore(datastore, state);
         var bad = new List<ChunkDigest>();
         ReadChunkStore(store, state, entry =>
         {
@@ -108,6 +108,9 @@ public static class ChunkReferences
         });
         return Find(store, bad.Distinct().Order(), state);
     }
+
+    /// <summary>The chunk store to look in: for an S3 store the bucket's listing (its chunks and `.bad` objects).</summary>
+    private static IDatastoreBackend ChunkStore(Datastore datastore, ITaskState state) => S3.S3ChunkListing.Over(datastore.Backend, state);
 
     /// <summary>
     /// Calls <paramref name="onEntry"/> (on worker threads) for every entry of the chunk store passing PBS's

@@ -127,7 +127,8 @@ public static class SpaceAccounting
     {
         datastore.CheckOperation(DatastoreOperation.Read);
         using var lease = datastore.LeaseBackend();
-        return Measure(datastore.Backend, members, state, memoryLimit);
+        // An S3 store's chunks are counted from the bucket listing, as its GC counts them.
+        return Measure(S3.S3ChunkListing.Over(datastore.Backend, state), members, state, memoryLimit);
     }
 
     /// <summary>Measures the store at a path, outside datastore.cfg (tests, benchmarks).</summary>
