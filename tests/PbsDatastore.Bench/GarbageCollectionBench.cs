@@ -211,7 +211,7 @@ public sealed class GarbageCollectionBench : IBenchmark
         return referenced.Count;
     }
 
-    private static byte[] FixedIndex(byte[] entries, int count)
+    internal static byte[] FixedIndex(byte[] entries, int count)
     {
         const long chunkSize = 4 * 1024 * 1024;
         var file = new byte[4096 + entries.Length];

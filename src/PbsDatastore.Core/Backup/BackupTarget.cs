@@ -54,9 +54,13 @@ internal static class BackupTarget
         }
     }
 
-    /// <summary>The `owner` file of a new group: exclusive create, `&lt;authid&gt;\n` (§1.8).</summary>
+    /// <summary>
+    /// The `owner` file of a new group: exclusive create, `&lt;authid&gt;\n` (§1.8); on S3 the owner object is
+    /// uploaded first, as PBS 4.2's set_owner does.
+    /// </summary>
     private static void WriteOwner(BackupGroup group, Authid owner)
     {
+        group.Datastore.S3Mirror?.UploadContent($"{group.RelativePath}/{BackupGroup.OwnerFileName}", Encoding.UTF8.GetBytes(owner + "\n"));
         try
         {
             using var file = new FileStream(group.OwnerPath, FileMode.CreateNew, FileAccess.Write, FileShare.None);

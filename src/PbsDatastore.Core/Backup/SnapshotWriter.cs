@@ -91,6 +91,8 @@ public sealed class SnapshotWriter : IDisposable
 
     private void Start(BackupNamespace ns, BackupType type, string id, long backupTime, Authid owner)
     {
+        // A backup is a write (refused in read-only maintenance); on S3 it reaches the bucket (chunks, files, owner).
+        _store.CheckOperation(DatastoreOperation.Write);
         // §6.4: group lock (creating group and owner), base snapshot shared, new snapshot exclusive.
         var (group, groupLock, groupOwner) = BackupTarget.CreateLockedGroup(_store, ns, type, id, owner);
         _locks.Add(groupLock);
@@ -170,6 +172,8 @@ public sealed class SnapshotWriter : IDisposable
         var data = ReadWhole(input, name);
         var blob = DataBlob.Encode(data, _crypt, compress: true).Raw;
         var path = Path.Combine(Snapshot.FullPath, name);
+        // PBS 4.2 uploads a blob to the bucket when it arrives, before its cache copy (addendum §4.7).
+        _store.S3Mirror?.UploadContent($"{Snapshot.RelativePath}/{name}", blob.ToArray());
         AtomicFile.Replace(path, blob, owner: BackupOwner.ForNewFiles());
         var csum = Convert.ToHexStringLower(SHA256.HashData(blob));
         _files.Add(new ManifestFile(name, Mode, (ulong)blob.Length, csum));
@@ -336,12 +340,30 @@ public sealed class SnapshotWriter : IDisposable
             ["duplicates"] = _uploadDuplicates,
             ["size"] = _uploadSize,
         };
-        AtomicFile.Replace(Snapshot.ManifestPath, manifest.ToBlob().Raw, owner: BackupOwner.ForNewFiles());
+        var blob = manifest.ToBlob().Raw;
+        if (_store.S3Mirror is { } s3) UploadToBucket(s3, blob);
+        AtomicFile.Replace(Snapshot.ManifestPath, blob, owner: BackupOwner.ForNewFiles());
         _finished = true;
         SyncFilesystem();
         _state.Log($"backup finished: {Snapshot} ({_files.Count} archives, {_uploadCount} chunks uploaded, {_uploadDuplicates} already present)");
         ReleaseLocks();
         return Snapshot;
+    }
+
+    /// <summary>
+    /// PBS 4.2's backup finish on an S3 store (addendum §4.3): the indexes, written to the cache while the chunks
+    /// were uploaded, go to the snapshot's `.cnt/` keys now, the manifest last, before its cache copy. Until the
+    /// manifest object exists, neither the bucket nor the cache holds a snapshot that looks finished.
+    /// </summary>
+    private void UploadToBucket(S3.S3Backend s3, ReadOnlySpan<byte> manifest)
+    {
+        foreach (var file in _files.Where(f => ArchiveNames.TypeOf(f.Filename) != ArchiveType.Blob))
+        {
+            _state.CheckAbort();
+            s3.UploadContent($"{Snapshot.RelativePath}/{file.Filename}", File.ReadAllBytes(Path.Combine(Snapshot.FullPath, file.Filename)));
+        }
+        s3.UploadContent($"{Snapshot.RelativePath}/{BackupSnapshot.ManifestFileName}", manifest.ToArray());
+        _state.Log($"uploaded {_files.Count} archive(s) and the manifest to bucket '{s3.Client.Bucket}'");
     }
 
     /// <summary>
@@ -370,10 +392,12 @@ public sealed class SnapshotWriter : IDisposable
         {
             try
             {
+                // The bucket first: objects of an unfinished snapshot must not outlive its cache directory.
+                _store.S3Mirror?.DeleteContentDirectory(Snapshot.RelativePath);
                 Directory.Delete(Snapshot.FullPath, recursive: true);
                 _state.Warn($"removed unfinished snapshot {Snapshot}");
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or PbsException)
             {
                 _state.Warn($"could not remove unfinished snapshot {Snapshot}: {e.Message}");
             }

@@ -19,7 +19,7 @@ public sealed partial class BackupGroup
     /// </summary>
     public GroupRemovalResult Destroy(ITaskState? state = null)
     {
-        Datastore.CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
+        Datastore.CheckOperation(DatastoreOperation.Write);
         RequireExists();
         using var groupLock = BackupLocks.LockGroup(this, "possible running backup");
         state?.Log($"removing backup group \"{FullPath}\"");
@@ -109,7 +109,7 @@ public sealed partial class BackupGroup
     /// </summary>
     public void SetOwner(Authid owner)
     {
-        Datastore.CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
+        Datastore.CheckOperation(DatastoreOperation.Write);
         if (owner.ToString().Length > Authid.MaxLength)
             throw new PbsException("InvalidAuthid", PbsErrorKind.InvalidArgument,
                 $"auth id '{owner}' is longer than {Authid.MaxLength} characters", owner.ToString());
@@ -125,7 +125,7 @@ public sealed partial class BackupGroup
     /// </summary>
     public void SetNotes(string? notes)
     {
-        Datastore.CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
+        Datastore.CheckOperation(DatastoreOperation.Write);
         RequireExists();
         using var _ = Datastore.Locking.LockFiles ? BackupLocks.LockGroup(this, "possible running backup") : null;
         if (FileSystemEntries.KindOf(NotesPath) is EntryKind.Directory)
@@ -147,7 +147,8 @@ public sealed partial class BackupGroup
     /// <summary>
     /// Creates (if needed) and locks this group for writing a backup into it, as PBS's backup start does: type
     /// directory and group directory, exclusive group lock, owner file written if the group is new (exclusive
-    /// create), then the owner read back and checked (the group's owner must permit <paramref name="owner"/>).
+    /// create; on S3 the owner object before it), then the owner read back and checked (the group's owner must
+    /// permit <paramref name="owner"/>).
     /// </summary>
     public LockedGroup CreateAndLock(Authid owner)
     {
@@ -161,7 +162,11 @@ public sealed partial class BackupGroup
         try
         {
             if (FileSystemEntries.KindOf(OwnerPath) == EntryKind.Missing)
+            {
+                // On S3 the owner object first, as PBS's set_owner does.
+                Datastore.S3Mirror?.UploadContent($"{RelativePath}/{OwnerFileName}", OwnerFileBytes(owner));
                 WriteOwnerFile(owner, Libc.O_CREAT | Libc.O_EXCL);
+            }
             var actual = ReadOwner() ?? throw new PbsException("InvalidOwner", PbsErrorKind.InvalidData,
                 $"group {this} has no owner file", OwnerPath);
             if (!actual.Permits(owner))

@@ -16,7 +16,7 @@ public sealed partial class BackupSnapshot
     /// </summary>
     public void Destroy(bool force = false, ITaskState? state = null)
     {
-        Datastore.CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
+        Datastore.CheckOperation(DatastoreOperation.Write);
         EnsureCanonicalName();
         RequireExists();
         if (force)
@@ -65,7 +65,7 @@ public sealed partial class BackupSnapshot
     /// </summary>
     public void SetProtected(bool value)
     {
-        Datastore.CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
+        Datastore.CheckOperation(DatastoreOperation.Write);
         EnsureCanonicalName();
         RequireExists();
         using var _ = BackupLocks.LockSnapshot(this, exclusive: true, "possibly running or in use");
@@ -112,7 +112,7 @@ public sealed partial class BackupSnapshot
     public BackupManifest UpdateManifest(Action<BackupManifest> modify, TimeSpan? lockTimeout = null,
         DatastoreOperation operation = DatastoreOperation.Write)
     {
-        Datastore.CheckOperation(operation, mirroredToS3: true);
+        Datastore.CheckOperation(operation);
         EnsureCanonicalName();
         WarmUp();
         using var _ = BackupLocks.LockManifest(this, lockTimeout);
@@ -165,7 +165,10 @@ public sealed partial class BackupSnapshot
             .Select(e => e.Name).OrderBy(n => n, StringComparer.Ordinal).ToList();
     }
 
-    /// <summary>Removes <see cref="FindUnlistedFiles"/> under the exclusive snapshot lock; returns what went.</summary>
+    /// <summary>
+    /// Removes <see cref="FindUnlistedFiles"/> under the exclusive snapshot lock; returns what went. On S3 each
+    /// file's object (if it was ever uploaded) is deleted first, as for every removal (addendum §4.7).
+    /// </summary>
     public IReadOnlyList<string> RemoveUnlistedFiles(ITaskState? state = null)
     {
         Datastore.CheckOperation(DatastoreOperation.Write);
@@ -177,6 +180,7 @@ public sealed partial class BackupSnapshot
         {
             var path = Path.Combine(FullPath, name);
             state?.Log($"removing unlisted file \"{path}\"");
+            Datastore.S3Mirror?.DeleteContent($"{RelativePath}/{name}");
             try { TreeRemoval.UnlinkFile(path); }
             catch (IOException e)
             {

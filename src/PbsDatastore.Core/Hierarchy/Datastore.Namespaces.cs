@@ -17,7 +17,7 @@ public sealed partial class Datastore
     /// </summary>
     public BackupNamespace CreateNamespace(BackupNamespace ns)
     {
-        CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
+        CheckOperation(DatastoreOperation.Write);
         if (ns.IsRoot) throw RootError("create");
         var name = ns.Components[^1];
         if (name.Length > PbsNames.MaxNamespaceComponentLength)
@@ -44,7 +44,7 @@ public sealed partial class Datastore
     /// </summary>
     public NamespaceRemovalResult RemoveNamespace(BackupNamespace ns, bool deleteGroups, ITaskState? state = null)
     {
-        CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
+        CheckOperation(DatastoreOperation.Write);
         if (ns.IsRoot) throw RootError("delete");
         if (!NamespaceExists(ns))
             throw new PbsException("NamespaceNotFound", PbsErrorKind.ObjectNotFound,
@@ -58,14 +58,8 @@ public sealed partial class Datastore
         var complete = true;
         foreach (var level in subtree.OrderByDescending(n => n.Depth))
         {
-            Libc.Rmdir(System.IO.Path.Combine(NamespacePath(level), "ns"));
-            // The marker object goes before the directory, and only when the directory is empty and can go too.
-            if (S3Mirror is { } s3 && FileSystemEntries.KindOf(NamespacePath(level)) == EntryKind.Directory
-                && FileSystemEntries.List(NamespacePath(level)).Count == 0)
-                s3.DeleteContent(NamespaceMarker(level));
-            if (Libc.Rmdir(NamespacePath(level)) == 0) continue;
-            var errno = Libc.LastErrno;
-            if (errno == Libc.ENOENT) continue;
+            var errno = RemoveEmptyNamespaceDirectory(level);
+            if (errno is 0 or Libc.ENOENT) continue;
             complete = false;
             if (errno != Libc.ENOTEMPTY || deleteGroups)
                 state?.Warn($"failed to remove namespace {level.Name} - {Libc.StrError(errno)}");
@@ -73,10 +67,23 @@ public sealed partial class Datastore
         return new NamespaceRemovalResult(ns, groups, complete);
     }
 
+    /// <summary>
+    /// rmdir of a namespace directory (its `ns` subdirectory first); errno, 0 when removed. On S3 the marker object
+    /// goes before the directory, and only when the directory is empty and can go too.
+    /// </summary>
+    internal int RemoveEmptyNamespaceDirectory(BackupNamespace level)
+    {
+        Libc.Rmdir(System.IO.Path.Combine(NamespacePath(level), "ns"));
+        if (S3Mirror is { } s3 && FileSystemEntries.KindOf(NamespacePath(level)) == EntryKind.Directory
+            && FileSystemEntries.List(NamespacePath(level)).Count == 0)
+            s3.DeleteContent(NamespaceMarker(level));
+        return Libc.Rmdir(NamespacePath(level)) == 0 ? 0 : Libc.LastErrno;
+    }
+
     /// <summary>PBS's `remove_namespace_groups`: the groups and type directories of one level, nothing below.</summary>
     public NamespaceRemovalResult RemoveNamespaceGroups(BackupNamespace ns, ITaskState? state = null)
     {
-        CheckOperation(DatastoreOperation.Write, mirroredToS3: true);
+        CheckOperation(DatastoreOperation.Write);
         if (!NamespaceExists(ns))
             throw new PbsException("NamespaceNotFound", PbsErrorKind.ObjectNotFound,
                 $"namespace '{ns.Name}' does not exist in datastore '{Name}'", ns.Name);

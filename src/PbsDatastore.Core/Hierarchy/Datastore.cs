@@ -128,17 +128,10 @@ public sealed partial class Datastore : IDisposable
     /// <summary>
     /// Throws DatastoreInMaintenance if the maintenance mode refuses the operation. Like PBS's lookup, this reads
     /// datastore.cfg now, so a mode set after this object was opened is honoured; an unreadable file falls back to
-    /// the section read at open time.
+    /// the section read at open time. On an S3 store every change goes to the bucket as PBS 4.2 orders it (addendum
+    /// §4.7), in the operation itself.
     /// </summary>
-    /// <param name="mirroredToS3">The caller changes an S3 store's bucket as PBS does (GC, manifest updates); other
-    /// changes to an S3 store are refused, since they would reach only the local cache.</param>
-    public void CheckOperation(DatastoreOperation operation, bool mirroredToS3 = false)
-    {
-        CurrentConfig()?.MaintenanceMode?.Check(Name, operation);
-        if (operation == DatastoreOperation.Write && IsS3 && !mirroredToS3)
-            throw new PbsException("S3WriteNotSupported", PbsErrorKind.NotImplemented,
-                $"datastore '{Name}' keeps its data in S3 bucket '{Config!.Backend.Bucket}': changing it is not supported yet (only reading and verifying are)", Name);
-    }
+    public void CheckOperation(DatastoreOperation operation) => CurrentConfig()?.MaintenanceMode?.Check(Name, operation);
 
     private DatastoreConfigEntry? CurrentConfig()
     {

@@ -177,6 +177,8 @@ public sealed partial class MovePlan
         if (source.ListSnapshots(_ => { }).Any())
             throw new PbsException("MoveIncomplete", PbsErrorKind.InvalidOperation,
                 $"backup group {source} still has snapshots after the move (created meanwhile?); it stays", source.FullPath);
+        // Copies an interrupted or warned-about S3 delete left behind go before the group: a rerun completes the move.
+        Datastore.S3Mirror?.DeleteMovedLeftovers(source.RelativePath, target.RelativePath);
         source.RemoveEmptyLocked(sourceLock);
         return (moved, true);
     }
@@ -238,17 +240,21 @@ public sealed partial class MovePlan
                 $"unable to move {what} \"{from}\" to \"{to}\" - {Libc.StrError(errno)}", from);
     }
 
-    /// <summary>rmdir of an emptied source namespace (type directories and `ns` first); anything left keeps it.</summary>
+    /// <summary>rmdir of an emptied source namespace (type directories first); anything left keeps it.</summary>
     private bool RemoveEmptyNamespace(BackupNamespace ns, ITaskState state)
     {
         var path = Datastore.NamespacePath(ns);
         foreach (var type in BackupTypes.All)
             Libc.Rmdir(Path.Combine(path, type.ToPbsString()));
-        Libc.Rmdir(Path.Combine(path, "ns"));
-        if (Libc.Rmdir(path) == 0) return true;
-        var errno = Libc.LastErrno;
-        if (errno != Libc.ENOENT)
-            state.Warn($"source namespace '{ns.Name}' not removed - {Libc.StrError(errno)}");
+        string why;
+        try
+        {
+            var errno = Datastore.RemoveEmptyNamespaceDirectory(ns);
+            if (errno is 0 or Libc.ENOENT) return errno == 0;
+            why = Libc.StrError(errno);
+        }
+        catch (PbsException e) { why = e.Message; } // the bucket refused to drop the marker: the namespace stays
+        state.Warn($"source namespace '{ns.Name}' not removed - {why}");
         return false;
     }
 }

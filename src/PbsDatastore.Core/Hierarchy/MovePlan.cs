@@ -175,11 +175,7 @@ public sealed partial class MovePlan
 
     private static void CheckStore(Datastore store)
     {
-        // PBS moves an S3 store's snapshots by copying objects in the bucket; renaming only the local cache would lose them.
-        if (store.Config?.BackendType is { } type && type != "filesystem")
-            throw new PbsException("MoveBackendNotSupported", PbsErrorKind.NotImplemented,
-                $"datastore '{store.Name}' has a '{type}' backend: its directory is only a local cache of the bucket; move its groups through PBS",
-                store.Name);
+        // PBS ≥ 4.1.9 moves on S3 stores too: objects are copied in the bucket, then the cache renamed (§5.2).
         store.CheckOperation(DatastoreOperation.Write);
         if (store.Locking.Cleanup == GroupCleanup.KeepGroupDirectory)
             throw new PbsException("MoveRefusedOldLocking", PbsErrorKind.InvalidOperation,

@@ -10,7 +10,7 @@ namespace PbsDatastore.Core.Native;
 internal static unsafe partial class Libc
 {
     public const int AT_REMOVEDIR = 0x200;
-    public const int ELOOP = 40, ENOSPC = 28, EFBIG = 27, EIO = 5;
+    public const int ELOOP = 40, ENOSPC = 28, EFBIG = 27, EIO = 5, EROFS = 30;
     /// <summary>Same value on x86-64 and arm64.</summary>
     public const int O_NOATIME = 0x40000;
     /// <summary>Same value on x86-64 and arm64.</summary>

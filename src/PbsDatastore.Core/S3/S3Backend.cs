@@ -73,8 +73,10 @@ public sealed class S3Backend : IDatastoreBackend
     /// <summary>
     /// PBS's S3 move of a snapshot-tree file or directory (addendum §5.2): every object under the source is copied
     /// to the target key, then the cache entry is renamed (never replacing), then the source objects are deleted
-    /// (a failed delete leaves only a stale copy, so it is not an error). Errno of the local rename; EIO when
-    /// the bucket refused the copy (nothing changed locally).
+    /// (a failed delete leaves only a stale copy, so it is not an error; <see cref="DeleteMovedLeftovers"/> drops
+    /// it later). Objects already at the target are refused (EEXIST) unless each is the same object (size and
+    /// ETag) as its source: those an interrupted move copied, so a rerun completes instead of failing. Errno of
+    /// the local rename; EIO when the bucket refused (nothing changed locally).
     /// </summary>
     public int RenameNoReplace(string fromRelativePath, string toRelativePath)
     {
@@ -83,14 +85,17 @@ public sealed class S3Backend : IDatastoreBackend
         List<string> sources;
         try
         {
-            if (Client.ListObjectsPage(Keys.ContentDirPrefix(toRelativePath), null, 1).Objects.Count > 0
-                || Client.HeadObject(Keys.Content(toRelativePath)) is not null)
-                return Libc.EEXIST;
-            var file = Keys.Content(fromRelativePath);
-            sources = Client.ListObjects(Keys.ContentDirPrefix(fromRelativePath)).Select(o => o.Key).ToList();
-            if (Client.HeadObject(file) is not null) sources.Add(file);
-            foreach (var key in sources)
-                Client.CopyObject(key, Keys.Content(toRelativePath) + key[file.Length..]);
+            var (from, to) = (Keys.Content(fromRelativePath), Keys.Content(toRelativePath));
+            var copies = ObjectsBelow(fromRelativePath).ToDictionary(o => to + o.Key[from.Length..]);
+            var present = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var existing in ObjectsBelow(toRelativePath))
+            {
+                if (!copies.TryGetValue(existing.Key, out var source) || !SameObject(source, existing)) return Libc.EEXIST;
+                present.Add(existing.Key);
+            }
+            foreach (var (target, source) in copies)
+                if (!present.Contains(target)) Client.CopyObject(source.Key, target);
+            sources = copies.Values.Select(o => o.Key).ToList();
         }
         catch (PbsException) { return Libc.EIO; }
         var errno = _local.RenameNoReplace(fromRelativePath, toRelativePath);
@@ -99,6 +104,42 @@ public sealed class S3Backend : IDatastoreBackend
         catch (PbsException) { }
         return 0;
     }
+
+    /// <summary>The objects of a file of the snapshot tree, or of everything below a directory of it.</summary>
+    private List<S3ObjectInfo> ObjectsBelow(string relativePath)
+    {
+        var objects = Client.ListObjects(Keys.ContentDirPrefix(relativePath)).ToList();
+        if (Client.HeadObject(Keys.Content(relativePath)) is { } file) objects.Add(file);
+        return objects;
+    }
+
+    private static bool SameObject(S3ObjectInfo a, S3ObjectInfo b)
+        => a.Size == b.Size && a.ETag is { Length: > 0 } && a.ETag.Trim('"') == b.ETag?.Trim('"');
+
+    /// <summary>
+    /// After a group move: objects left under the source group's snapshot directories whose snapshot now lives in
+    /// the target group (in the cache, and as the same-named object) are copies a move could not delete. They go
+    /// now, so that an S3 refresh never brings a moved snapshot back; anything else under the prefix stays.
+    /// Throws S3DeleteFailed or S3RequestFailed when the bucket refuses.
+    /// </summary>
+    public void DeleteMovedLeftovers(string sourceGroup, string targetGroup)
+    {
+        var prefix = Keys.ContentDirPrefix(sourceGroup);
+        var stale = new List<string>();
+        foreach (var o in Client.ListObjects(prefix))
+        {
+            var rest = o.Key[prefix.Length..];
+            var slash = rest.IndexOf('/');
+            if (slash < 0) continue; // owner, notes: the group's own objects
+            var snapshot = rest[..slash];
+            if (IsCachedDirectory($"{sourceGroup}/{snapshot}") || !IsCachedDirectory($"{targetGroup}/{snapshot}")) continue;
+            if (Client.HeadObject(Keys.Content($"{targetGroup}/{rest}")) is not null) stale.Add(o.Key);
+        }
+        DeleteKeys(stale);
+    }
+
+    private bool IsCachedDirectory(string relativePath)
+        => _local.StatFile(Encoding.UTF8.GetBytes(relativePath), out var st) == 0 && st.IsDirectory;
 
     public S3CachedChunk State(in ChunkDigest digest) => StatChunk(digest, default, out var st) != 0
         ? S3CachedChunk.Missing

@@ -3,6 +3,8 @@ using System.Security;
 using PbsDatastore.Completion;
 using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Hierarchy;
+using PbsDatastore.Core.S3;
+using PbsDatastore.Core.Store;
 using PbsDatastore.Infrastructure;
 using PbsDatastore.Objects;
 
@@ -57,11 +59,16 @@ public sealed class GetPbsChunk : PbsCmdlet
         foreach (var d in Digest)
             TryInvoke(d, () =>
             {
-                var hex = ChunkDigest.Parse(d).ToString();
-                Inspect(System.IO.Path.Combine(Datastore.ChunkStorePath, hex[..4], hex));
+                var digest = ChunkDigest.Parse(d);
+                var hex = digest.ToString();
+                var file = System.IO.Path.Combine(Datastore.ChunkStorePath, hex[..4], hex);
+                // An S3 store's cache may hold only an empty marker: the chunk then comes from the bucket.
+                if (Datastore.Backend is S3Backend s3 && s3.State(digest) != S3CachedChunk.Cached)
+                    Inspect(file, s3.LoadChunk(digest));
+                else Inspect(file);
             });
     }
 
-    private void Inspect(string file)
-        => TryInvoke(file, () => WriteObject(Readers.Chunk(file, _crypt, e => WriteError(ErrorRecords.From(e, file)))));
+    private void Inspect(string file, byte[]? raw = null)
+        => TryInvoke(file, () => WriteObject(Readers.Chunk(file, _crypt, e => WriteError(ErrorRecords.From(e, file)), raw)));
 }

@@ -79,9 +79,10 @@ internal static class Readers
     /// decodes it and checks the digest its name states. Failed checks are handed to <paramref name="problem"/>;
     /// a file that is not a blob at all throws.
     /// </summary>
-    public static ChunkInfo Chunk(string path, CryptConfig? crypt, Action<PbsException> problem)
+    public static ChunkInfo Chunk(string path, CryptConfig? crypt, Action<PbsException> problem, byte[]? raw = null)
     {
-        var info = DataBlob.Inspect(path);
+        // raw: the chunk's bytes when they are not in the file at path (an S3 store's evicted chunk).
+        var info = raw is null ? DataBlob.Inspect(path) : DataBlob.FromRaw(raw, path).Inspect();
         var name = System.IO.Path.GetFileName(path);
         string? digest = name.Length >= 64 && ChunkDigest.TryParse(name.AsSpan(0, 64), out _) && (name.Length == 64 || name.EndsWith(".bad", StringComparison.Ordinal))
             ? name[..64].ToLowerInvariant()
@@ -91,7 +92,8 @@ internal static class Readers
         bool? digestOk = null;
         try
         {
-            var blob = DataBlob.Load(path);
+            var blob = raw is null ? DataBlob.Load(path) : DataBlob.FromRaw(raw, path);
+            if (raw is not null) blob.VerifyCrc(); // Load checked it
             if (!info.Kind.IsEncrypted() || crypt != null)
             {
                 var data = blob.Decode(crypt);

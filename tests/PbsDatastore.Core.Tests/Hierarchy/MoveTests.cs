@@ -195,17 +195,6 @@ public class MoveTests
     }
 
     [Fact]
-    public void An_s3_store_is_refused_its_directory_is_only_a_cache()
-    {
-        using var dir = StoreCopy.WithoutChunks();
-        var config = DatastoreConfig.Parse($"datastore: s3store\n\tpath {dir.StorePath}\n\tbackend type=s3,client=minio,bucket=pbs\n");
-        var store = Datastore.Open(dir.StorePath, "s3store", config, LockScheme.For("4.1.9", false));
-        var e = Assert.Throws<PbsException>(() => MovePlan.ForGroup(store.Group(BackupNamespace.Root, BackupType.Vm, "100"), BackupNamespace.Parse("prod")));
-        Assert.Equal(("MoveBackendNotSupported", PbsErrorKind.NotImplemented), (e.ErrorId, e.Kind));
-        Assert.True(store.Group(BackupNamespace.Root, BackupType.Vm, "100").Exists);
-    }
-
-    [Fact]
     public void Old_locking_mode_refuses_moves()
     {
         using var dir = StoreCopy.WithoutChunks();

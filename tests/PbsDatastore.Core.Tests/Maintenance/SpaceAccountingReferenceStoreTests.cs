@@ -9,9 +9,13 @@ namespace PbsDatastore.Core.Tests.Maintenance;
 /// <summary>
 /// Space accounting and chunk references on the store PBS wrote, against the facts PBS read back from it: which
 /// index files reference each chunk, the chunk file sizes, the `.bad` files, GC's and verify's results.
+/// <see cref="S3.S3SpaceAccountingTests"/> runs the same tests on the store uploaded to an S3 bucket.
 /// </summary>
 public class SpaceAccountingReferenceStoreTests
 {
+    /// <summary>The store under test: the reference store as PBS wrote it.</summary>
+    protected virtual Datastore Open() => Datastore.Open(ReferenceStore.PristinePath);
+
     private static JsonObject Store => ReferenceStore.Expected["store"]!.AsObject();
 
     /// <summary>Index files GC marks: all on disk except those in hidden directories.</summary>
@@ -65,17 +69,21 @@ public class SpaceAccountingReferenceStoreTests
     [Theory]
     [MemberData(nameof(Items))]
     public void EachSnapshotGroupAndNamespaceMatchesBruteForce(string item)
-        => AssertBruteForce([item], SpaceAccounting.Measure(ReferenceStore.PristinePath, [new(item, item)], NullTaskState.Instance));
+    {
+        using var store = Open();
+        AssertBruteForce([item], SpaceAccounting.Measure(store, [new(item, item)], NullTaskState.Instance));
+    }
 
     [Fact]
     public void SetsOfItemsMatchBruteForce()
     {
         var items = AllItems.Where(i => i.Length > 0).ToList();
         var random = new Random(42);
+        using var store = Open();
         for (var round = 0; round < 15; round++)
         {
             var set = items.OrderBy(_ => random.Next()).Take(random.Next(2, 5)).ToList();
-            AssertBruteForce(set, SpaceAccounting.Measure(ReferenceStore.PristinePath, set.Select(i => new AccountingMember(i, i)).ToList(), NullTaskState.Instance));
+            AssertBruteForce(set, SpaceAccounting.Measure(store, set.Select(i => new AccountingMember(i, i)).ToList(), NullTaskState.Instance));
         }
     }
 
@@ -84,7 +92,8 @@ public class SpaceAccountingReferenceStoreTests
     {
         // GC with every atime old keeps exactly the referenced chunks plus the .bad file of a missing chunk.
         var gc = ReferenceStore.Expected["gc_after_48h"]!["status"]!;
-        var usage = SpaceAccounting.Measure(ReferenceStore.PristinePath, [new("store", "")], NullTaskState.Instance);
+        using var store = Open();
+        var usage = SpaceAccounting.Measure(store, [new("store", "")], NullTaskState.Instance);
         Assert.Equal((int)gc["index-file-count"]!, usage.IndexFiles);
         Assert.Equal((long)gc["index-data-bytes"]!, usage.LogicalBytes);
         Assert.Equal((long)gc["disk-bytes"]!, usage.ReferencedBytes);
@@ -97,7 +106,8 @@ public class SpaceAccountingReferenceStoreTests
     [Fact]
     public void MissingChunksMapToTheSnapshotsVerifyFails()
     {
-        var missing = ChunkReferences.FindMissing(Datastore.Open(ReferenceStore.PristinePath), NullTaskState.Instance);
+        using var store = Open();
+        var missing = ChunkReferences.FindMissing(store, NullTaskState.Instance);
         var expected = Store["missing_chunks"]!.AsArray();
         Assert.Equal(expected.Select(m => (string)m!["digest"]!).Order(StringComparer.Ordinal), missing.Select(m => m.Digest.ToString()));
         foreach (var m in missing)
@@ -119,7 +129,8 @@ public class SpaceAccountingReferenceStoreTests
     [Fact]
     public void BadChunksMapToTheIndexesReferencingThem()
     {
-        var bad = ChunkReferences.FindBad(Datastore.Open(ReferenceStore.PristinePath), NullTaskState.Instance);
+        using var store = Open();
+        var bad = ChunkReferences.FindBad(store, NullTaskState.Instance);
         var badFiles = Store["bad_files"]!.AsArray().Select(b => (string)b!["name"]!).ToList();
         Assert.Equal(badFiles.Select(n => n[..64]).Distinct().Order(StringComparer.Ordinal), bad.Select(b => b.Digest.ToString()));
         var present = Store["chunks"]!.AsArray().Select(c => (string)c!["digest"]!).ToHashSet();
@@ -136,7 +147,8 @@ public class SpaceAccountingReferenceStoreTests
     public void EveryChunkHasItsReferencesAndByteRanges()
     {
         var digests = ReferencedBy.Keys.Select(d => ChunkDigest.Parse(d)).ToList();
-        var found = ChunkReferences.Find(Datastore.Open(ReferenceStore.PristinePath), digests, NullTaskState.Instance);
+        using var store = Open();
+        var found = ChunkReferences.Find(store, digests, NullTaskState.Instance);
         Assert.Equal(digests, found.Select(f => f.Digest));
 
         // Ranges from the index entries PBS read back: [previous end, end), adjacent ones merged.

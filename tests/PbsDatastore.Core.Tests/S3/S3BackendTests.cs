@@ -245,16 +245,4 @@ public class S3BackendTests(S3TestServer server)
         Assert.NotNull(client.GetObject(keys.Content("vm/100/2024-03-02T10:00:00Z/index.json.blob")));
         Assert.True(Directory.Exists(Path.Combine(copy.StorePath, "vm/100/2024-03-02T10:00:00Z")));
     }
-
-    [Fact]
-    public void Changes_to_an_s3_store_are_refused_until_they_reach_the_bucket()
-    {
-        using var copy = StoreCopy.WithoutChunks();
-        var name = UniqueStore();
-        using var store = Datastore.Open(copy.StorePath, name, S3TestServer.DatastoreConfig(name, copy.StorePath));
-        var snapshot = store.ListGroups(BackupNamespace.Root).First().ListSnapshots().First();
-        var e = Assert.Throws<PbsException>(() => snapshot.RemoveUnlistedFiles());
-        Assert.Equal(("S3WriteNotSupported", PbsErrorKind.NotImplemented), (e.ErrorId, e.Kind));
-        Assert.True(Directory.Exists(snapshot.FullPath));
-    }
 }

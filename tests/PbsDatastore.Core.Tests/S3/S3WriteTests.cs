@@ -1,5 +1,6 @@
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.S3;
+using PbsDatastore.Core.Store;
 using PbsDatastore.Core.Tests.Support;
 
 namespace PbsDatastore.Core.Tests.S3;
@@ -9,7 +10,7 @@ namespace PbsDatastore.Core.Tests.S3;
 /// exactly what the local cache holds, and prefix deletes never reach a sibling whose name merely starts alike.
 /// </summary>
 [Collection(S3ServerCollection.Name)]
-public class S3WriteTests(S3TestServer server)
+public partial class S3WriteTests(S3TestServer server)
 {
     private sealed class S3Store : IDisposable
     {
@@ -44,6 +45,18 @@ public class S3WriteTests(S3TestServer server)
         var s = new S3Store { Copy = copy, Name = name, Datastore = store, Client = client };
         AssertBucketMirrorsCache(s);
         return s;
+    }
+
+    /// <summary>The same store opened again with a client whose requests pass <paramref name="faults"/> (2 attempts each).</summary>
+    private Datastore WithFaults(S3Store s, Func<HttpMessageHandler, FaultInjectingHandler> faults, out FaultInjectingHandler handler)
+    {
+        var endpoint = server.Endpoint();
+        handler = faults(S3Client.CreateTransport(endpoint));
+        var backend = new S3Backend(FilesystemBackend.Open(s.Name, s.Copy.StorePath),
+            server.Client(endpoint: endpoint, transport: handler, options: S3TestServer.FastRetries with { MaxAttempts = 2 }));
+        var store = Datastore.Open(s.Copy.StorePath, s.Name, S3TestServer.DatastoreConfig(s.Name, s.Copy.StorePath));
+        store.WrapBackend(_ => backend);
+        return store;
     }
 
     private static void CopyDirectory(string from, string to)
@@ -141,6 +154,21 @@ public class S3WriteTests(S3TestServer server)
         var snapshot = broken.Group(BackupNamespace.Root, BackupType.Ct, "200").Snapshot("2024-03-02T12:00:00Z");
         Assert.ThrowsAny<PbsException>(() => snapshot.Destroy());
         Assert.True(Directory.Exists(snapshot.FullPath));
+        AssertBucketMirrorsCache(s);
+    }
+
+    [Fact]
+    public void Unlisted_files_go_from_the_bucket_and_the_cache()
+    {
+        using var s = Prepare();
+        var snapshot = s.Datastore.Group(BackupNamespace.Root, BackupType.Vm, "100").Snapshot("2024-03-02T10:00:00Z");
+        // A stray file in the cache and one that also reached the bucket (a crashed writer's leftovers).
+        File.WriteAllText(Path.Combine(snapshot.FullPath, "stray.tmp"), "x");
+        File.WriteAllText(Path.Combine(snapshot.FullPath, "old.img.fidx"), "y");
+        s.Client.PutObject(s.Keys.Content($"{snapshot.RelativePath}/old.img.fidx"), "y"u8.ToArray());
+        Assert.Equal(["old.img.fidx", "stray.tmp"], snapshot.RemoveUnlistedFiles());
+        Assert.Null(s.Client.HeadObject(s.Keys.Content($"{snapshot.RelativePath}/old.img.fidx")));
+        Assert.Empty(snapshot.FindUnlistedFiles());
         AssertBucketMirrorsCache(s);
     }
 

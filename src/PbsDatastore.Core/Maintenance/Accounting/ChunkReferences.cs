@@ -61,7 +61,7 @@ public static class ChunkReferences
     public static IReadOnlyList<ChunkReference> Find(Datastore datastore, IEnumerable<ChunkDigest> digests, ITaskState state)
     {
         datastore.CheckOperation(DatastoreOperation.Read);
-        return Find(datastore.Backend, digests, state);
+        return Find(ChunkStore(datastore, state), digests, state);
     }
 
     internal static IReadOnlyList<ChunkReference> Find(IDatastoreBackend store, IEnumerable<ChunkDigest> digests, ITaskState state)
@@ -78,7 +78,7 @@ public static class ChunkReferences
     public static IReadOnlyList<ChunkReference> FindMissing(Datastore datastore, ITaskState state)
     {
         datastore.CheckOperation(DatastoreOperation.Read);
-        var store = datastore.Backend;
+        var store = ChunkStore(datastore, state);
         var existing = new ChunkDigestTable();
         ReadChunkStore(store, state, entry =>
         {
@@ -96,7 +96,7 @@ public static class ChunkReferences
     public static IReadOnlyList<ChunkReference> FindBad(Datastore datastore, ITaskState state)
     {
         datastore.CheckOperation(DatastoreOperation.Read);
-        var store = datastore.Backend;
+        var store = ChunkStore(datastore, state);
         var bad = new List<ChunkDigest>();
         ReadChunkStore(store, state, entry =>
         {
@@ -105,6 +105,9 @@ public static class ChunkReferences
         });
         return Find(store, bad.Distinct().Order(), state);
     }
+
+    /// <summary>The chunk store to look in: for an S3 store the bucket's listing (its chunks and `.bad` objects).</summary>
+    private static IDatastoreBackend ChunkStore(Datastore datastore, ITaskState state) => S3.S3ChunkListing.Over(datastore.Backend, state);
 
     /// <summary>
     /// Calls <paramref name="onEntry"/> (on worker threads) for every entry of the chunk store passing PBS's

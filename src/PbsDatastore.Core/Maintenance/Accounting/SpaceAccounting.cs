@@ -127,7 +127,8 @@ public static class SpaceAccounting
         long memoryLimit = DigestPartitions.DefaultMemoryLimit)
     {
         datastore.CheckOperation(DatastoreOperation.Read);
-        return Measure(datastore.Backend, members, state, memoryLimit);
+        // An S3 store's chunks are counted from the bucket listing, as its GC counts them.
+        return Measure(S3.S3ChunkListing.Over(datastore.Backend, state), members, state, memoryLimit);
     }
 
     /// <summary>Measures the store at a path, outside datastore.cfg (tests, benchmarks).</summary>

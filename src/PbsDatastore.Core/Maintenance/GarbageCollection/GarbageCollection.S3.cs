@@ -11,8 +11,12 @@ namespace PbsDatastore.Core.Maintenance;
 
 public static partial class GarbageCollection
 {
-    /// <summary>PBS 4.2 flushes its delete queue at 100 keys or when its oldest entry is 5 minutes old (§4.6).</summary>
-    private const int S3DeleteQueueLimit = 100;
+    /// <summary>
+    /// PBS 4.2 flushes its delete queue at 100 keys or when its oldest entry is 5 minutes old (§4.6). The queue
+    /// here holds up to S3's 1,000 keys per DeleteObjects, a tenth of the requests for the same deletes under the
+    /// same flocks (held only until the request returns); the 5-minute rule is PBS's.
+    /// </summary>
+    private const int S3DeleteQueueLimit = S3Client.MaxDeleteBatch;
     private static readonly TimeSpan S3DeleteQueueAge = TimeSpan.FromMinutes(5);
 
     /// <summary>
@@ -74,6 +78,22 @@ public static partial class GarbageCollection
         {
             exclusive?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// The chunk objects of an S3 store no index references, judged as a collection started now would judge them
+    /// (its dry run's phases 1 and 2): size from the bucket listing, atime from the cache's file (the epoch when the
+    /// cache has none: such an object is deleted by the next collection). Read-only, like the dry run.
+    /// </summary>
+    private static IReadOnlyList<UnreferencedChunk> FindUnreferencedObjects(S3Backend store, GarbageCollectionOptions options, ITaskState state)
+    {
+        var cutoff = ValidateCutoff(options.EffectiveAtimeCutoff);
+        store.Client.HeadBucket();
+        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var mark = Mark(store, options with { DryRun = true, Partitions = 1 }, state);
+        var sweep = new S3Sweep(store, dryRun: true, mark, now - (long)cutoff.TotalSeconds, now, now, state) { Unreferenced = new() };
+        sweep.Run();
+        return sweep.Unreferenced;
     }
 
     /// <summary>
@@ -139,6 +159,9 @@ public static partial class GarbageCollection
         /// <summary>Keys deleted from the bucket (in a dry run: that would be).</summary>
         public IReadOnlyList<string> RemovedKeys => _removedKeys;
 
+        /// <summary>When set, collects every object a real run would not find touched (removed or pending).</summary>
+        public List<UnreferencedChunk>? Unreferenced { get; init; }
+
         public void Run()
         {
             try
@@ -190,6 +213,17 @@ public static partial class GarbageCollection
                 if (dryRun && (bad ? mark.MissingDigests.Contains(chunk.Digest) : mark.Referenced!.Contains(chunk.Digest)))
                     atime = oldestWriter; // phase 1 of a real run would have touched it: in use
 
+                if (atime < oldestWriter && Unreferenced is not null)
+                    Unreferenced.Add(new UnreferencedChunk
+                    {
+                        Digest = chunk.Digest.ToString(),
+                        Name = chunk.FileName,
+                        Path = local,
+                        Size = size,
+                        Atime = DateTimeOffset.FromUnixTimeSeconds(atime).LocalDateTime,
+                        IsBad = bad,
+                        WouldRemoveNow = atime < minAtime,
+                    });
                 if (atime < minAtime)
                 {
                     if (!dryRun)

@@ -26,7 +26,7 @@ public static partial class GarbageCollection
     public static GarbageCollectionResult Run(Datastore datastore, GarbageCollectionOptions options, ITaskState state)
     {
         var operation = options.DryRun ? DatastoreOperation.Read : DatastoreOperation.Write;
-        datastore.CheckOperation(operation, mirroredToS3: true);
+        datastore.CheckOperation(operation);
         RefuseNestedDatastore(datastore);
         // Counted where PBS counts operations, so that PBS does not take the store for idle meanwhile.
         using var registration = datastore.Config is null ? null : ActiveOperations.Register(datastore.Name, operation);
@@ -34,24 +34,15 @@ public static partial class GarbageCollection
         return datastore.Backend is S3Backend s3 ? RunS3(s3, settings, state) : Run(datastore.Backend, settings, state);
     }
 
-    /// <summary>Unreferenced chunks of an opened datastore, with its configured cutoff.</summary>
+    /// <summary>
+    /// Unreferenced chunks of an opened datastore, with its configured cutoff; for an S3 store the bucket's chunk
+    /// objects its collection would judge unreferenced (its directory is only a cache).
+    /// </summary>
     public static IReadOnlyList<UnreferencedChunk> FindUnreferencedChunks(Datastore datastore, GarbageCollectionOptions options, ITaskState state)
     {
         datastore.CheckOperation(DatastoreOperation.Read);
-        RefuseCacheOfObjectStore(datastore);
-        return FindUnreferencedChunks(datastore.Backend, WithDatastoreSettings(datastore, options), state);
-    }
-
-    /// <summary>
-    /// A datastore with an S3 backend (PBS ≥ 4.0.4) keeps only a cache on disk: listing its files as unreferenced
-    /// chunks would say nothing about the bucket (its garbage collection is <see cref="RunS3"/>).
-    /// </summary>
-    private static void RefuseCacheOfObjectStore(Datastore datastore)
-    {
-        if (datastore.Config?.BackendType is { } type && type != "filesystem")
-            throw new PbsException("GcBackendNotSupported", PbsErrorKind.NotImplemented,
-                $"datastore '{datastore.Name}' has a '{type}' backend: its directory is only a local cache; run Invoke-PbsGarbageCollection -WhatIf to see what its collection would delete from the bucket",
-                datastore.Name);
+        var settings = WithDatastoreSettings(datastore, options);
+        return datastore.Backend is S3Backend s3 ? FindUnreferencedObjects(s3, settings, state) : FindUnreferencedChunks(datastore.Backend, settings, state);
     }
 
     /// <summary>
