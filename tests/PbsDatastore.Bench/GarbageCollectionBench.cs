@@ -67,8 +67,8 @@ public sealed class GarbageCollectionBench : IBenchmark
             floor.Run(store, 2, unique, n);
             RunGc(store, unique);
 
-            var p1 = new List<double>(); var p2 = new List<double>(); var cpu = new List<double>();
-            var f1 = new List<double>(); var f2 = new List<double>(); var floorCpu = new List<double>();
+            var p1 = new List<double>(); var p2 = new List<double>(); var cpu = new List<double>(); var whole = new List<double>();
+            var f1 = new List<double>(); var f2 = new List<double>(); var floorCpu = new List<double>(); var floorWhole = new List<double>();
             for (var round = 0; round < rounds; round++)
             {
                 for (var side = 0; side < 2; side++)
@@ -80,6 +80,7 @@ public sealed class GarbageCollectionBench : IBenchmark
                         var (e2, c2) = floor.Run(store, 2, unique, n);
                         f1.Add(e1);
                         f2.Add(e2);
+                        floorWhole.Add(e1 + e2);
                         floorCpu.Add(c1 + c2);
                     }
                     else
@@ -89,6 +90,7 @@ public sealed class GarbageCollectionBench : IBenchmark
                         cpu.Add((Process.GetCurrentProcess().TotalProcessorTime - before).TotalSeconds);
                         p1.Add(result.Phase1Duration.TotalSeconds);
                         p2.Add(result.Phase2Duration.TotalSeconds);
+                        whole.Add(result.Phase1Duration.TotalSeconds + result.Phase2Duration.TotalSeconds);
                     }
                 }
             }
@@ -96,6 +98,7 @@ public sealed class GarbageCollectionBench : IBenchmark
             var loadAfter = LoadAverage();
 
             var how = $"median of {rounds}, warm caches, load {loadBefore}→{loadAfter}";
+            yield return new BenchRow(Name, $"whole GC {label}", Median(whole), "s", Median(floorWhole), $"C: both phases below ({how})");
             yield return new BenchRow(Name, $"phase 1 {label}", Median(p1), "s", Median(f1), $"C: read indexes, dedupe, utimensat per unique chunk ({how})");
             yield return new BenchRow(Name, $"phase 2 {label}", Median(p2), "s", Median(f2), $"C: readdir + fstatat per chunk file ({how})");
             yield return new BenchRow(Name, $"CPU, both phases {label}", Median(cpu), "s", Median(floorCpu), "C: user + system CPU of both floor phases (load-independent)");

@@ -1,46 +1,69 @@
 namespace PbsDatastore.Core.Backup;
 
 /// <summary>
-/// Runs a costly per-item step (hash, compress, encrypt, decode) on several cores while the calling thread keeps
-/// producing items and consumes results strictly in source order (index files need the order).
+/// Runs a costly per-item step (hash, compress, encrypt, decode) on every core while the results are consumed
+/// strictly in source order (index files need the order).
 /// </summary>
 internal static class OrderedPipeline
 {
     /// <summary>
-    /// Enumerates <paramref name="source"/> on the calling thread, runs <paramref name="transform"/> for at most
-    /// <paramref name="window"/> items at a time on the thread pool and hands each result to
-    /// <paramref name="consume"/> on the calling thread, in source order. On any failure or cancellation every step
-    /// already started is awaited before the exception propagates, so nothing is still writing when the caller
-    /// cleans up.
+    /// Each worker of a <see cref="WorkerCrew"/> (the calling thread is one) takes the next item of
+    /// <paramref name="source"/>, runs <paramref name="transform"/> on it and leaves the result; whichever worker
+    /// completes the oldest outstanding item hands it and every result after it that is ready to
+    /// <paramref name="consume"/>, one thread at a time. No thread waits for another to be woken, which on a loaded
+    /// machine costs a time slice per item. At most <paramref name="window"/> items are taken but not yet consumed.
+    /// On any failure or abort every step already started ends before the exception propagates, so nothing is
+    /// still writing when the caller cleans up.
     /// </summary>
     public static void Run<TIn, TOut>(IEnumerable<TIn> source, Func<TIn, TOut> transform, Action<TOut> consume,
         ITaskState state, int? window = null)
     {
-        var limit = Math.Max(2, window ?? Environment.ProcessorCount * 2);
-        var inFlight = new Queue<Task<TOut>>(limit);
-        try
+        var workers = Environment.ProcessorCount;
+        var limit = Math.Max(2, window ?? workers * 2);
+        using var items = source.GetEnumerator();
+        var ready = new Dictionary<long, TOut>();
+        long taken = 0, consumed = 0;
+        var sourceGate = new object();
+        var resultGate = new object();
+        using var crew = new WorkerCrew(state);
+        using var wake = crew.StopToken.Register(() => { lock (resultGate) Monitor.PulseAll(resultGate); });
+        crew.Start(workers - 1, Work);
+        crew.RunHere(Work);
+        crew.Join();
+        crew.Rethrow();
+
+        void Work(CancellationToken stop)
         {
-            foreach (var item in source)
+            while (true)
             {
-                state.CheckAbort();
-                if (inFlight.Count >= limit)
-                    consume(inFlight.Dequeue().GetAwaiter().GetResult());
-                var captured = item;
-                inFlight.Enqueue(Task.Run(() => transform(captured)));
-            }
-            while (inFlight.Count > 0)
-            {
-                state.CheckAbort();
-                consume(inFlight.Dequeue().GetAwaiter().GetResult());
-            }
-        }
-        finally
-        {
-            // Drain without observing: the first exception is already propagating.
-            foreach (var pending in inFlight)
-            {
-                try { pending.Wait(); }
-                catch (AggregateException) { }
+                lock (resultGate)
+                {
+                    while (Volatile.Read(ref taken) - consumed >= limit && !stop.IsCancellationRequested)
+                        Monitor.Wait(resultGate);
+                }
+                TIn item;
+                long sequence;
+                lock (sourceGate)
+                {
+                    stop.ThrowIfCancellationRequested();
+                    state.CheckAbort();
+                    if (!items.MoveNext()) return;
+                    item = items.Current;
+                    sequence = taken;
+                    Volatile.Write(ref taken, taken + 1);
+                }
+                var result = transform(item);
+                lock (resultGate)
+                {
+                    ready.Add(sequence, result);
+                    if (sequence != consumed) continue;
+                    while (!stop.IsCancellationRequested && ready.Remove(consumed, out var next))
+                    {
+                        consume(next);
+                        consumed++;
+                    }
+                    Monitor.PulseAll(resultGate);
+                }
             }
         }
     }

@@ -219,12 +219,13 @@ public sealed class DataBlob
 
         if (crypt is null)
         {
-            var compressed = compress ? Zstd.CompressStreaming(data) : null;
-            var useCompressed = compressed is not null && compressed.Length < data.Length;
-            var payload = useCompressed ? compressed : data;
-            var raw = new byte[PlainHeaderSize + payload.Length];
-            payload.CopyTo(raw.AsSpan(PlainHeaderSize));
-            return Finish(raw, useCompressed ? BlobKind.Compressed : BlobKind.Uncompressed);
+            // The frame is written behind room for the header: the blob needs no second copy of it.
+            var compressed = compress ? Zstd.CompressStreaming(data, PlainHeaderSize) : null;
+            if (compressed is not null && compressed.Length - PlainHeaderSize < data.Length)
+                return Finish(compressed, BlobKind.Compressed);
+            var raw = GC.AllocateUninitializedArray<byte>(PlainHeaderSize + data.Length);
+            data.CopyTo(raw.AsSpan(PlainHeaderSize));
+            return Finish(raw, BlobKind.Uncompressed);
         }
 
         if (iv.Length != Gcm.IvSize)

@@ -1,5 +1,7 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using ZstdSharp;
+using ZstdSharp.Unsafe;
 
 namespace PbsDatastore.Core.Formats;
 
@@ -11,13 +13,46 @@ internal static class Zstd
     // PBS's largest chunk (16 MiB): frames bounded by this always take the fast decoding path.
     private const long FastPathBound = 16 * 1024 * 1024;
 
-    /// <summary>Streaming encoder (plain compressed blobs): one frame without content size, as PBS 3.2.4 writes.</summary>
-    public static byte[] CompressStreaming(ReadOnlySpan<byte> data)
+    // A compression context sets up about a megabyte of tables: idle ones are kept for the next chunk.
+    private static readonly ConcurrentBag<Compressor> IdleStreaming = new();
+
+    /// <summary>
+    /// Streaming encoder (plain compressed blobs): one frame without content size, as PBS 3.2.4 writes. The frame
+    /// starts at <paramref name="headerRoom"/> in the returned array (room for a blob header, written by the caller).
+    /// </summary>
+    public static byte[] CompressStreaming(ReadOnlySpan<byte> data, int headerRoom = 0)
     {
-        var output = new MemoryStream();
-        using (var stream = new CompressionStream(output, Level, 0, true))
-            stream.Write(data);
-        return output.ToArray();
+        if (!IdleStreaming.TryTake(out var compressor)) compressor = new Compressor(Level);
+        var scratch = ArrayPool<byte>.Shared.Rent(checked((int)Methods.ZSTD_compressBound((nuint)data.Length)) + 64);
+        try
+        {
+            // The input goes in as stream data, then the frame is ended with no input, exactly as a stream
+            // encoder's write and close do: a first call that also ended the frame would record the content size.
+            int read = 0, written = 0;
+            while (read < data.Length)
+            {
+                compressor.WrapStream(data[read..], scratch.AsSpan(written), out var consumed, out var produced, isFinalBlock: false);
+                read += consumed;
+                written += produced;
+            }
+            while (true)
+            {
+                var status = compressor.FlushStream(scratch.AsSpan(written), out var produced, isFinalBlock: true);
+                written += produced;
+                if (status == OperationStatus.Done) break;
+            }
+            var result = GC.AllocateUninitializedArray<byte>(headerRoom + written);
+            scratch.AsSpan(0, written).CopyTo(result.AsSpan(headerRoom));
+            compressor.ResetStream();
+            IdleStreaming.Add(compressor);
+            compressor = null;
+            return result;
+        }
+        finally
+        {
+            compressor?.Dispose();
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
     }
 
     /// <summary>Single-shot encoder (encrypted compressed blobs): one single-segment frame carrying the content size.</summary>

@@ -121,7 +121,7 @@ public static class ChunkReferences
         var done = 0;
         try
         {
-            ParallelRun.For(ChunkLayout.PrefixCount / batch, state, b =>
+            WorkerPool.For(ChunkLayout.PrefixCount / batch, state, b =>
             {
                 state.CheckAbort();
                 var entries = new List<ChunkEntry>();

@@ -47,7 +47,7 @@ internal static class IndexPass
         using var buffers = new ThreadLocal<byte[]?[]>(() => new byte[]?[2]);
         try
         {
-            ParallelRun.For(chains.Count, state, k =>
+            WorkerPool.For(chains.Count, state, k =>
             {
                 var pair = buffers.Value!;
                 Visited? previous = null;
@@ -133,26 +133,4 @@ internal static class IndexPass
         => IndexImageWalk.List(store, state)
             .Select(image => new StoreIndexFile(image, store.StatFile(image.RelativePathBytes, out var st) == 0 ? st.Size : 0))
             .ToList();
-}
-
-/// <summary>Parallel loops over all cores that honour Ctrl+C and surface the core's own exceptions unwrapped.</summary>
-internal static class ParallelRun
-{
-    public static void For(int count, ITaskState state, Action<int> body)
-    {
-        var options = new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = state.Cancellation };
-        try
-        {
-            Parallel.For(0, count, options, body);
-        }
-        catch (OperationCanceledException)
-        {
-            state.CheckAbort();
-            throw;
-        }
-        catch (AggregateException e) when (e.InnerExceptions.FirstOrDefault(x => x is PbsException) is { } first)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
-        }
-    }
 }

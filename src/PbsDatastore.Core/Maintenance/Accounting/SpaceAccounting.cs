@@ -315,7 +315,7 @@ public static class SpaceAccounting
         var done = 0;
         try
         {
-            ParallelRun.For(table.ShardCount, state, StatShard);
+            WorkerPool.For(table.ShardCount, state, StatShard);
         }
         finally
         {

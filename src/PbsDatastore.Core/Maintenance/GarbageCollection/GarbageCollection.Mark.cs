@@ -170,7 +170,7 @@ public static partial class GarbageCollection
         List<(int Ordinal, long Entry, MissingChunk Chunk)> missing)
     {
         var processed = new HashSet<string>(StringComparer.Ordinal);
-        using var touchers = new Touchers(store, options.DryRun, Parallelism(options), state.Cancellation);
+        using var touchers = new Touchers(store, options.DryRun, Parallelism(options), state);
         var current = touchers.Rent();
         var lastPercent = 0;
         byte[]? spare = null;
@@ -327,67 +327,42 @@ public static partial class GarbageCollection
     {
         private readonly IDatastoreBackend _store;
         private readonly bool _dryRun;
-        private readonly BlockingCollection<TouchBatch> _queue;
+        private readonly WorkerPool<TouchBatch> _workers;
         private readonly ConcurrentBag<TouchBatch> _pool = new();
-        private readonly CancellationTokenSource _stop;
-        private readonly Task[] _workers;
-        private Exception? _failure;
 
-        public Touchers(IDatastoreBackend store, bool dryRun, int workers, CancellationToken cancellation)
+        public Touchers(IDatastoreBackend store, bool dryRun, int workers, ITaskState state)
         {
             _store = store;
             _dryRun = dryRun;
-            _queue = new BlockingCollection<TouchBatch>(boundedCapacity: 2 * workers);
-            _stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-            _workers = Enumerable.Range(0, workers).Select(_ => Task.Factory.StartNew(Work, TaskCreationOptions.LongRunning)).ToArray();
+            _workers = new WorkerPool<TouchBatch>(workers, 2 * workers, batches =>
+            {
+                foreach (var batch in batches) Touch(batch);
+            }, state);
         }
 
         /// <summary>References whose chunk file is missing, as the touches found them.</summary>
         public ConcurrentQueue<MissingRef> Missing { get; } = new();
 
         /// <summary>The first error of a worker (the run must fail).</summary>
-        public Exception? Failure => Volatile.Read(ref _failure);
+        public Exception? Failure => _workers.Fault;
 
         public TouchBatch Rent() => _pool.TryTake(out var batch) ? batch : new TouchBatch();
 
         public void Post(TouchBatch batch)
         {
-            if (!_queue.TryAdd(batch)) Touch(batch);
+            if (!_workers.TryPost(batch)) Touch(batch);
         }
 
         /// <summary>Lets the workers finish what was posted (or stop, when cancelled) and waits for them.</summary>
-        public void Complete()
-        {
-            _queue.CompleteAdding();
-            Task.WaitAll(_workers);
-        }
+        public void Complete() => _workers.Finish();
 
-        public void Dispose()
-        {
-            _queue.Dispose();
-            _stop.Dispose();
-        }
+        public void Dispose() => _workers.Dispose();
 
         private void Touch(TouchBatch batch)
         {
             TouchAll(_store, batch, _dryRun, Missing);
             batch.Count = 0;
             _pool.Add(batch);
-        }
-
-        private void Work()
-        {
-            try
-            {
-                foreach (var batch in _queue.GetConsumingEnumerable(_stop.Token))
-                    Touch(batch);
-            }
-            catch (OperationCanceledException) { }
-            catch (Exception e)
-            {
-                Interlocked.CompareExchange(ref _failure, e, null);
-                _stop.Cancel();
-            }
         }
     }
 

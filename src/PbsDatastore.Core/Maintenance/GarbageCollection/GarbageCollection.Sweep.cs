@@ -38,7 +38,6 @@ public static partial class GarbageCollection
         private int _nextToReport;
         private long _reportedFiles;
         private int _lastPercent;
-        private int _nextBlock = -1, _firstDir, _endDir;
 
         public long DiskBytes, DiskChunks, RemovedChunks, RemovedChunkBytes, RemovedBad, RemovedBadBytes;
         public long PendingChunks, PendingChunkBytes, StillBad, PendingBadBytes;
@@ -71,52 +70,38 @@ public static partial class GarbageCollection
         /// </summary>
         public Sweep Run(DigestRange range)
         {
-            _firstDir = (int)(range.First >> DigestPartitions.PrefixDirectoryBits);
-            _endDir = (int)(range.Last >> DigestPartitions.PrefixDirectoryBits) + 1;
-            _nextBlock = -1;
-            Exception? failure = null;
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(_state.Cancellation);
-            var tasks = Enumerable.Range(0, _workers).Select(_ => Task.Factory.StartNew(() =>
-            {
-                try { Work(stop.Token); }
-                catch (OperationCanceledException) { }
-                catch (Exception e)
-                {
-                    Interlocked.CompareExchange(ref failure, e, null);
-                    stop.Cancel();
-                }
-            }, TaskCreationOptions.LongRunning)).ToArray();
-            try { Task.WaitAll(tasks); }
-            finally { _state.Complete(Phase2Activity, Title); }
-            if (failure is not null) throw failure;
-            _state.CheckAbort();
-            return this;
-        }
-
-        private void Work(CancellationToken token)
-        {
-            var local = new Counters();
+            var firstDir = (int)(range.First >> DigestPartitions.PrefixDirectoryBits);
+            var endDir = (int)(range.Last >> DigestPartitions.PrefixDirectoryBits) + 1;
             try
             {
-                while (true)
+                // Blocks of neighbouring directories, so that each worker reads the store in directory order.
+                WorkerPool.For((endDir - firstDir + BlockSize - 1) / BlockSize, _state, block =>
                 {
-                    var first = _firstDir + Interlocked.Increment(ref _nextBlock) * BlockSize;
-                    if (first >= _endDir) break;
-                    for (var dir = first; dir < Math.Min(first + BlockSize, _endDir); dir++)
+                    var local = new Counters();
+                    try
                     {
-                        token.ThrowIfCancellationRequested();
-                        SweepDirectory(dir, ref local, token);
-                        DirectoryDone(dir);
+                        var first = firstDir + block * BlockSize;
+                        for (var dir = first; dir < Math.Min(first + BlockSize, endDir); dir++)
+                        {
+                            _state.Cancellation.ThrowIfCancellationRequested();
+                            SweepDirectory(dir, ref local);
+                            DirectoryDone(dir);
+                        }
                     }
-                }
+                    finally
+                    {
+                        lock (this) local.AddTo(this);
+                    }
+                }, _workers);
             }
             finally
             {
-                lock (this) local.AddTo(this);
+                _state.Complete(Phase2Activity, Title);
             }
+            return this;
         }
 
-        private void SweepDirectory(int dir, ref Counters c, CancellationToken token)
+        private void SweepDirectory(int dir, ref Counters c)
         {
             var errno = _store.OpenChunkDirectory(dir, out var directory);
             if (errno == Libc.ENOENT) return;
@@ -135,7 +120,7 @@ public static partial class GarbageCollection
                         continue;
                     }
                     _hasCandidates[dir] = true;
-                    if (token.IsCancellationRequested)
+                    if (_state.Cancellation.IsCancellationRequested)
                         throw new PbsException("OperationStopped", PbsErrorKind.OperationStopped, "abort requested - aborting task");
                     if (entries.Stat(out var st) != 0) continue;
                     if (!st.IsRegularFile) continue;

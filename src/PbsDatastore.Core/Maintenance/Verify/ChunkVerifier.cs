@@ -3,7 +3,6 @@ using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
-using System.Runtime.ExceptionServices;
 using System.IO.Hashing;
 using System.Security.Cryptography;
 using PbsDatastore.Core.Formats;
@@ -28,8 +27,9 @@ public sealed record IndexChunkResult(int ChunksLoaded, long ReadBytes, long Dec
 
 /// <summary>
 /// The chunk half of PBS's VerifyWorker: the verified and corrupt digest sets shared by every snapshot of one
-/// run, and the per-index procedure — order the chunks (by inode or as indexed), load them on the reader threads,
-/// handed out in that order, decode and check them on the verify threads, rename corrupt chunks to <c>.N.bad</c>.
+/// run, and the per-index procedure — order the chunks (by inode or as indexed), hand them out in that order to
+/// the verify threads, each of which loads a chunk (no more loads at once than read threads) and checks it, rename
+/// corrupt chunks to <c>.N.bad</c>.
 /// Every distinct chunk of an index is loaded once, so results do not depend on the thread counts.
 /// </summary>
 public sealed class ChunkVerifier
@@ -105,49 +105,46 @@ public sealed class ChunkVerifier
         var run = new IndexRun(archive, indexCryptMode == CryptMode.Encrypt ? CryptMode.Encrypt : CryptMode.None, task);
 
         var (order, repeats, distinct) = ChunksInOrder(index, run);
-        var next = -1;
-        using (var queue = new BlockingCollection<Loaded>(2 * Tuning.VerifyThreads))
+        try
         {
-            var decoders = StartThreads(Tuning.VerifyThreads, () => Decode(queue, run));
-            // The calling thread is one of the readers.
-            var readers = StartThreads(Tuning.ReadThreads - 1, Read);
-            Read();
-            Task.WaitAll(readers);
-            queue.CompleteAdding();
-            Task.WaitAll(decoders);
+            // Each worker loads the next chunk of the order and checks it itself: handing chunks from reader
+            // threads to verify threads costs a wake-up per chunk, which on a loaded machine is a lost time slice.
+            // At most ReadThreads loads run at once; a worker waiting for its turn to load yields the core instead
+            // of sleeping until woken, for the same reason.
+            var readSlots = Tuning.ReadThreads;
+            WorkerPool.For(order.Count, task, () => new Decompressor(), (i, decompressor) =>
+            {
+                task.CheckAbort();
+                if (i % ProgressEvery == 0)
+                    task.Progress(ChunkProgressId, $"Verify {archive}", $"{i} of {order.Count} chunks", i * 100 / order.Count);
+                var position = order[i];
+                var digest = index.DigestAt(position);
+                if (IsSettled(digest, run))
+                    return;
+                var spin = new SpinWait();
+                while (Interlocked.Decrement(ref readSlots) < 0)
+                {
+                    Interlocked.Increment(ref readSlots);
+                    task.CheckAbort();
+                    spin.SpinOnce(sleep1Threshold: -1);
+                }
+                Loaded? loaded;
+                try { loaded = Load(digest, index.ChunkLength(position), run); }
+                finally { Interlocked.Increment(ref readSlots); }
+                if (loaded is null)
+                    return;
+                try { Check(loaded, decompressor, run); }
+                finally { ArrayPool<byte>.Shared.Return(loaded.Buffer); }
+            }, decompressor => decompressor.Dispose(), Tuning.VerifyThreads);
             // Every repeat of a corrupt chunk counts an error, as in PBS (it meets the chunk again and either finds
             // it marked corrupt or fails to load or decode it once more); a repeat of a good one counts nothing.
-            if (run.Fault is null)
-                foreach (var position in repeats)
-                    IsSettled(index.DigestAt(position), run);
-
-            void Read()
-            {
-                try
-                {
-                    // Positions are handed out in the chosen order, one at a time, to whichever reader is free.
-                    for (var i = Interlocked.Increment(ref next); i < order.Count && run.Fault is null; i = Interlocked.Increment(ref next))
-                    {
-                        task.CheckAbort();
-                        if (i % ProgressEvery == 0)
-                            task.Progress(ChunkProgressId, $"Verify {archive}", $"{i} of {order.Count} chunks", i * 100 / order.Count);
-                        var position = order[i];
-                        var digest = index.DigestAt(position);
-                        if (IsSettled(digest, run))
-                            continue;
-                        if (Load(digest, index.ChunkLength(position), run) is { } loaded)
-                            queue.Add(loaded);
-                    }
-                }
-                catch (Exception e)
-                {
-                    run.SetFault(e);
-                }
-            }
+            foreach (var position in repeats)
+                IsSettled(index.DigestAt(position), run);
         }
-        task.Complete(ChunkProgressId, $"Verify {archive}");
-        if (run.Fault is not null)
-            ExceptionDispatchInfo.Throw(run.Fault);
+        finally
+        {
+            task.Complete(ChunkProgressId, $"Verify {archive}");
+        }
 
         var elapsed = started.Elapsed;
         Interlocked.Add(ref _readBytes, run.ReadBytes);
@@ -195,10 +192,6 @@ public sealed class ChunkVerifier
         return (order.ConvertAll(o => o.Position), repeats, seen.Count);
     }
 
-    private static Task[] StartThreads(int count, Action body) => Enumerable.Range(0, count)
-        .Select(_ => Task.Factory.StartNew(body, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default))
-        .ToArray();
-
     /// <summary>True when the digest needs no load: verified already, or known corrupt (which counts an error).</summary>
     private bool IsSettled(ChunkDigest digest, IndexRun run)
     {
@@ -233,28 +226,6 @@ public sealed class ChunkVerifier
         run.Error(digest, message);
         if (!_dryRun)
             _store.RenameCorruptChunk(digest, run.Task);
-    }
-
-    private void Decode(BlockingCollection<Loaded> queue, IndexRun run)
-    {
-        using var decompressor = new Decompressor();
-        foreach (var chunk in queue.GetConsumingEnumerable())
-        {
-            try
-            {
-                if (!run.Task.Cancellation.IsCancellationRequested && run.Fault is null)
-                    Check(chunk, decompressor, run);
-            }
-            catch (Exception e)
-            {
-                // Not bad data (that is reported per chunk) but a fault: keep draining so no reader blocks.
-                run.SetFault(e);
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(chunk.Buffer);
-            }
-        }
     }
 
     /// <summary>One loaded chunk: the rest of PBS's load (magic, CRC), crypt mode, then decode and digest/length.</summary>
@@ -361,11 +332,6 @@ public sealed class ChunkVerifier
         public readonly ConcurrentQueue<ChunkVerifyError> Errors = new();
         public long ReadBytes, DecodedBytes;
         public int LoadedCount, ErrorCount;
-        public volatile Exception? Fault;
-
-        /// <summary>Records the first fault of any reader or decoder; the others stop at their next chunk.</summary>
-        public void SetFault(Exception e) => Interlocked.CompareExchange(ref Fault, e, null);
-
         public void Error(ChunkDigest digest, string message)
         {
             Interlocked.Increment(ref ErrorCount);

@@ -3,8 +3,8 @@ using PbsDatastore.Core.Hierarchy;
 namespace PbsDatastore.Core.Maintenance;
 
 /// <summary>
-/// How a verification loads and decodes chunks: the datastore's <c>chunk-order</c>, <see cref="ReadThreads"/>
-/// threads loading chunks in that order and <see cref="VerifyThreads"/> threads decoding and checking them
+/// How a verification loads and decodes chunks: the datastore's <c>chunk-order</c>, <see cref="VerifyThreads"/>
+/// threads that load chunks in that order and check them, at most <see cref="ReadThreads"/> of them loading at once
 /// (PBS 4.0.22's <c>read-threads</c> / <c>verify-threads</c>, addendum §3.1).
 /// </summary>
 public sealed record VerifyTuning
