@@ -40,6 +40,8 @@ public static class Program
     {
         if (args is [GarbageCollectionBench.PeakRssArgument, var store]) return GarbageCollectionBench.PeakRssChild(store);
         if (args is [ScaleBenchmark.ChildArgument, var op, var scaleStore]) return ScaleBenchmark.RunChild(op, scaleStore);
+        if (args is [ScaleBenchmark.ChildArgument, var limitedOp, var limitedStore, var limit])
+            return ScaleBenchmark.RunChild(limitedOp, limitedStore, long.Parse(limit, System.Globalization.CultureInfo.InvariantCulture));
         var scale = args.Contains(ScaleBenchmark.Argument);
         args = args.Where(a => a != ScaleBenchmark.Argument).ToArray();
         var repoRoot = args.Length > 0 ? args[0] : Directory.GetCurrentDirectory();

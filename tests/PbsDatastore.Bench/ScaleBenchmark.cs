@@ -5,6 +5,7 @@ using System.Globalization;
 using PbsDatastore.Core;
 using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Maintenance;
+using PbsDatastore.Core.Memory;
 using PbsDatastore.Core.Native;
 using PbsDatastore.Core.Store;
 
@@ -168,26 +169,29 @@ public static class ScaleBenchmark
         return (double.Parse(parts[0], CultureInfo.InvariantCulture), long.Parse(parts[1], CultureInfo.InvariantCulture));
     }
 
-    /// <summary>Entry point of the child: one operation with default options, then "seconds peak-rss-bytes".</summary>
-    public static int RunChild(string op, string store)
+    /// <summary>
+    /// Entry point of the child: one operation with default options but the memory limit, then "seconds
+    /// peak-rss-bytes" (run by hand with a smaller store and limit to study the peak).
+    /// </summary>
+    public static int RunChild(string op, string store, long memoryLimit = DigestPartitions.DefaultMemoryLimit)
     {
         var state = NullTaskState.Instance;
         var sw = Stopwatch.StartNew();
         switch (op)
         {
             case "gc":
-                GarbageCollection.Run(store, new GarbageCollectionOptions(), state);
+                GarbageCollection.Run(store, new GarbageCollectionOptions { MemoryLimit = memoryLimit }, state);
                 break;
             case "measure-group":
-                SpaceAccounting.Measure(store, [new AccountingMember("vm/0", "vm/0")], state);
+                SpaceAccounting.Measure(store, [new AccountingMember("vm/0", "vm/0")], state, memoryLimit);
                 break;
             case "measure-store":
-                SpaceAccounting.Measure(store, [new AccountingMember("store", "")], state);
+                SpaceAccounting.Measure(store, [new AccountingMember("store", "")], state, memoryLimit);
                 break;
             case "verify-fast":
             {
                 using var backend = IndexPass.OpenStore(store);
-                var verifier = new ChunkVerifier(backend, null, new VerifyTuning(), dryRun: true);
+                var verifier = new ChunkVerifier(backend, null, new VerifyTuning(), dryRun: true, memoryLimit);
                 foreach (var file in IndexPass.ListIndexFiles(backend, state))
                 {
                     var path = Path.Combine(store, file.RelativePath);

@@ -29,11 +29,13 @@ public readonly record struct DigestRange(ulong First, ulong Last)
 /// caller computes per digest (mark, verify, count) is the same because every digest falls in exactly one slice.
 /// Index reads are sequential and cheap next to the memory they save.
 /// <para>
-/// The first slice is sized from an upper bound on the unique digests (the number of index entries) so that it
-/// fits even if no digest repeats; digests are uniformly distributed, so the count the first pass finds measures the
-/// real density, and the remaining space is cut into as few slices as fit the limit at that density (a store
-/// whose entries repeat a lot takes far fewer passes than its entry count suggests). A limit that holds everything
-/// gives one pass over <see cref="DigestRange.All"/>.
+/// The first slice is sized from an estimate of the unique digests (a <see cref="DigestSample"/>), or failing one
+/// from an upper bound (the number of index entries) so that it fits even if no digest repeats. Digests are
+/// uniformly distributed, so the count each pass finds measures the real density, and the remaining space is cut
+/// into as few slices as fit the limit at that density. A limit that holds everything gives one pass over
+/// <see cref="DigestRange.All"/>. <see cref="ExpectedDigests"/> lets a set be allocated at its final size once,
+/// instead of growing: the arrays a growing set leaves behind are large objects the runtime frees late, and they
+/// would double the peak.
 /// </para>
 /// </summary>
 public sealed class DigestPartitions
@@ -54,6 +56,8 @@ public sealed class DigestPartitions
     private bool _done;
     private long _counted;
     private double _covered;
+    private long _estimate;
+    private bool _estimated;
 
     /// <param name="memoryLimit">Bytes the set may hold at once.</param>
     /// <param name="bytesPerDigest">What one digest costs the set at worst (slot size over the lowest load factor).</param>
@@ -67,6 +71,21 @@ public sealed class DigestPartitions
         _capacity = Math.Max(1, (long)(memoryLimit * Headroom / bytesPerDigest));
         _alignBits = alignBits;
         MaxDigests = Math.Max(0, maxDigests);
+        _estimate = MaxDigests;
+    }
+
+    /// <summary>
+    /// Whether an estimate of the unique digests would pay for its extra read of the indexes: when the upper bound
+    /// does not fit the limit, or the set is large enough for its growth to matter.
+    /// </summary>
+    public bool WantsEstimate => _forced == 0 && Passes == 0 && MaxDigests > _capacity / 8;
+
+    /// <summary>Sizes the first slice (and its set) from an estimate of the unique digests instead of the upper bound.</summary>
+    public void SetEstimate(long digests)
+    {
+        if (Passes > 0) throw new InvalidOperationException("the estimate sizes the first slice");
+        _estimate = Math.Clamp(digests, 0, MaxDigests);
+        _estimated = true;
     }
 
     /// <summary>Exactly <paramref name="count"/> equal slices, whatever the memory (for tests and comparisons).</summary>
@@ -80,6 +99,9 @@ public sealed class DigestPartitions
 
     /// <summary>Digests one slice may hold within the limit.</summary>
     public long Capacity => _capacity;
+
+    /// <summary>Unique digests the slice last handed out is expected to hold (0 when unknown).</summary>
+    public long ExpectedDigests { get; private set; }
 
     /// <summary>Slices handed out so far.</summary>
     public int Passes { get; private set; }
@@ -101,7 +123,7 @@ public sealed class DigestPartitions
         if (_forced > 0)
             width = Passes == _forced - 1 ? remaining : 1.0 / _forced;
         else if (Passes == 0)
-            width = MaxDigests <= _capacity ? 1.0 : (double)_capacity / MaxDigests;
+            width = _estimate <= _capacity ? 1.0 : (double)_capacity / _estimate;
         else if (_counted == 0)
             width = remaining;
         else
@@ -131,6 +153,9 @@ public sealed class DigestPartitions
         }
         Passes++;
         Last = new DigestRange(first, last);
+        // Unknown for forced slices and for a first slice sized from the upper bound (the set then grows).
+        var density = _forced > 0 ? 0 : Passes > 1 ? _counted / _covered : _estimated ? _estimate : 0;
+        ExpectedDigests = (long)Math.Min(MaxDigests, Math.Ceiling(density * Last.Fraction));
         return Last;
     }
 

@@ -20,6 +20,10 @@ public sealed class DigestSeenSet
     private readonly object _shrinkGate = new();
     private ulong _bound = ulong.MaxValue;
     private long _count;
+    private long _outgrown;
+
+    // A HashSet slot: the digest, its hash code and the next index, plus the int of its bucket.
+    private const int BytesPerSlot = 44;
 
     public DigestSeenSet(long memoryLimit = DigestPartitions.DefaultMemoryLimit)
     {
@@ -50,12 +54,29 @@ public sealed class DigestSeenSet
     public void Add(in ChunkDigest digest)
     {
         var shard = ShardOf(digest);
+        int before, after;
         lock (shard)
         {
             // Read under the shard's lock: a shrink lowers the bound before it empties each shard under that lock.
-            if (digest.LeadingWord > Bound || !shard.Add(digest)) return;
+            if (digest.LeadingWord > Bound) return;
+            before = shard.EnsureCapacity(0);
+            if (!shard.Add(digest)) return;
+            after = shard.EnsureCapacity(0);
         }
+        if (after != before) Outgrown(before);
         if (Interlocked.Increment(ref _count) > _capacity) Shrink();
+    }
+
+    /// <summary>
+    /// A shard grew and left its old arrays behind. They are large objects, which the runtime collects only when
+    /// its own budget says so, long after a set that keeps growing has doubled the peak: once they add up to a
+    /// quarter of the limit, a compacting collection returns them.
+    /// </summary>
+    private void Outgrown(int oldCapacity)
+    {
+        if (Interlocked.Add(ref _outgrown, (long)oldCapacity * BytesPerSlot) < _capacity * MaxBytesPerDigest / 4) return;
+        Interlocked.Exchange(ref _outgrown, 0);
+        DigestPartitions.ReleaseSlice();
     }
 
     /// <summary>Digests held, in no particular order (a copy).</summary>
@@ -86,6 +107,9 @@ public sealed class DigestSeenSet
                     }
                 }
             }
+            // The untrimmed arrays are garbage now, as large as the set was.
+            Interlocked.Exchange(ref _outgrown, 0);
+            DigestPartitions.ReleaseSlice();
         }
     }
 }

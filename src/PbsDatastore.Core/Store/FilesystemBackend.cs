@@ -322,7 +322,7 @@ public sealed class FilesystemBackend : IDatastoreBackend
         ChunkLayout.WritePrefix(prefix, name);
         name[4] = 0;
         var fd = OpenDirectoryAt(ChunksFd, name);
-        directory = fd < 0 ? null : new ListedDirectory(fd, Encoding.ASCII.GetBytes($"{ChunkLayout.ChunkDirName}/{ChunkLayout.PrefixDirName(prefix)}"));
+        directory = fd < 0 ? null : new ListedDirectory(fd, null, prefix);
         return fd < 0 ? -fd : 0;
     }
 
@@ -454,17 +454,22 @@ public sealed class FilesystemBackend : IDatastoreBackend
     private sealed unsafe class ListedDirectory : IStoreDirectory
     {
         private readonly int _fd;
-        private readonly byte[] _relativePath;
+        private readonly int _prefix;
+        private byte[]? _relativePath;
         private byte[]? _buffer = ArrayPool<byte>.Shared.Rent(32 * 1024);
         private int _offset, _length, _nameStart, _nameLength;
 
-        public ListedDirectory(int fd, byte[] relativePath)
+        /// <param name="relativePath">Null for the chunk directory <paramref name="prefix"/>: a sweep opens all
+        /// 65536 of them and needs their path only for an error, so it is not built until then.</param>
+        public ListedDirectory(int fd, byte[]? relativePath, int prefix = -1)
         {
             _fd = fd;
             _relativePath = relativePath;
+            _prefix = prefix;
         }
 
-        public ReadOnlySpan<byte> RelativePath => _relativePath;
+        public ReadOnlySpan<byte> RelativePath
+            => _relativePath ??= Encoding.ASCII.GetBytes($"{ChunkLayout.ChunkDirName}/{ChunkLayout.PrefixDirName(_prefix)}");
         public int Errno { get; private set; }
         public ReadOnlySpan<byte> Name => _buffer.AsSpan(_nameStart, _nameLength);
         public StoreEntryType Type { get; private set; }
@@ -534,9 +539,10 @@ public sealed class FilesystemBackend : IDatastoreBackend
                 child = null;
                 return -fd;
             }
-            var path = new byte[_relativePath.Length + (_relativePath.Length > 0 ? 1 : 0) + name.Length];
-            _relativePath.CopyTo(path, 0);
-            if (_relativePath.Length > 0) path[_relativePath.Length] = (byte)'/';
+            var parent = RelativePath;
+            var path = new byte[parent.Length + (parent.Length > 0 ? 1 : 0) + name.Length];
+            parent.CopyTo(path);
+            if (parent.Length > 0) path[parent.Length] = (byte)'/';
             name.CopyTo(path.AsSpan(path.Length - name.Length));
             child = new ListedDirectory(fd, path);
             return 0;

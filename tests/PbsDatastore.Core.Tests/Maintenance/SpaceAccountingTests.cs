@@ -205,6 +205,22 @@ public class SpaceAccountingTests
     }
 
     [Fact]
+    public void FirstPassIsSizedFromTheUniqueChunksNotTheEntries()
+    {
+        using var store = new RandomStore(4);
+        var entries = store.Indexes.Values.Sum(i => (long)i.Digests.Length);
+        var unique = store.Indexes.Values.SelectMany(i => i.Digests).Distinct().LongCount();
+        Assert.True(entries > 2 * unique, $"the store repeats too few digests for this test ({entries} entries, {unique} unique)");
+        // Room for the unique chunks and half as many again, far from one digest per entry.
+        var limit = (long)(unique * 1.5 * ChunkDigestTable.MaxBytesPerDigest / 0.9);
+        var members = new[] { new AccountingMember("store", "") };
+        var log = new OrderedLog();
+        var usage = SpaceAccounting.Measure(store.Store.Path, members, log, limit);
+        Assert.DoesNotContain(log.Lines, l => l.StartsWith("measuring pass ", StringComparison.Ordinal));
+        AssertSame(store.Expected(members), usage);
+    }
+
+    [Fact]
     public void SetIsMeasuredAsAWholeNotAsTheSumOfItsMembers()
     {
         using var store = new SyntheticStore();

@@ -101,4 +101,54 @@ public class DigestPartitionsTests
         Assert.Equal(2, ranges.Count);
         AssertCoverExactly(ranges);
     }
+
+    [Fact]
+    public void AnEstimateThatFitsIsOnePassSizedForIt()
+    {
+        // 4 M entries would need two slices at 2.5 M digests a slice; the 1 M unique chunks they hold fit in one.
+        var partitions = new DigestPartitions(250_000_000, 90, 4_000_000);
+        Assert.True(partitions.WantsEstimate);
+        partitions.SetEstimate(1_000_000);
+        Assert.Equal(DigestRange.All, partitions.Next());
+        Assert.Equal(1_000_000, partitions.ExpectedDigests);
+        Assert.Null(partitions.Next(1_000_000));
+    }
+
+    [Fact]
+    public void WithoutAnEstimateTheFirstSliceFitsEvenIfNothingRepeats()
+    {
+        var partitions = new DigestPartitions(1_000_000, 100, 100_000);
+        var first = partitions.Next()!.Value;
+        Assert.InRange(first.Fraction, 0.08, 0.1);
+        Assert.Equal(0, partitions.ExpectedDigests); // unknown: the set grows
+        partitions.Next(900);
+        // 900 digests in 9 % of the space: about 10,000 in all, the other 9,100 in two slices of about 4,550.
+        Assert.InRange(partitions.ExpectedDigests, 4000, 5000);
+    }
+
+    [Theory]
+    [InlineData(5_000, 5_000)]
+    [InlineData(200_000, 2_000_000)]
+    [InlineData(3_000_000, 12_000_000)]
+    public void SampleEstimatesUniqueDigestsFromASmallSlice(int unique, int entries)
+    {
+        var random = new Random(unique);
+        var digests = new byte[unique * 32];
+        random.NextBytes(digests);
+        var sample = new DigestSample(entries);
+        // Each digest repeated entries/unique times, in index-like runs of 1000 entries (one entry = the digest).
+        var index = new byte[1000 * 32];
+        for (int n = 0, filled = 0; n < entries; n++)
+        {
+            var d = n % unique;
+            digests.AsSpan(d * 32, 32).CopyTo(index.AsSpan(filled * 32));
+            if (++filled == 1000 || n == entries - 1)
+            {
+                sample.AddEntries(index.AsSpan(0, filled * 32), 32);
+                filled = 0;
+            }
+        }
+        // Never much below (a slice sized from it would overflow), at most 10 % above.
+        Assert.InRange(sample.Estimate, unique, unique * 1.1 + 10);
+    }
 }

@@ -87,4 +87,20 @@ public class PartitionedGarbageCollectionTests
         Assert.Contains(limited.RawLines, l => l.StartsWith("marking pass 3: ", StringComparison.Ordinal));
         Assert.DoesNotContain(one.Lines, IsPassLine);
     }
+
+    [Fact]
+    public void FirstPassIsSizedFromTheUniqueChunksNotTheEntries()
+    {
+        var one = Collect(new GarbageCollectionOptions(), RunGc);
+        using var figures = JsonDocument.Parse(one.Result);
+        var entries = figures.RootElement.GetProperty("IndexEntries").GetInt64();
+        var unique = figures.RootElement.GetProperty("UniqueChunks").GetInt64();
+        Assert.True(entries > 2 * unique, $"the store repeats too few digests for this test ({entries} entries, {unique} unique)");
+        // Room for the unique chunks and half as many again, far from one digest per entry.
+        var limit = (long)(unique * 1.5 * ChunkMarkSet.MaxBytesPerDigest / 0.9);
+        var sized = Collect(new GarbageCollectionOptions { MemoryLimit = limit }, RunGc);
+        Assert.DoesNotContain(sized.RawLines, IsPassLine);
+        Assert.Equal(one.Result, sized.Result);
+        Assert.Equal(one.Lines, sized.Lines);
+    }
 }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using PbsDatastore.Core.Formats;
+using PbsDatastore.Core.Memory;
 
 namespace PbsDatastore.Core.Maintenance;
 
@@ -45,12 +46,29 @@ internal sealed class ChunkDigestTable
     private readonly int _shardBits;
 
     /// <param name="shardBits">log2 of the shard count: 8 for a whole store, 0 for a handful of digests.</param>
-    public ChunkDigestTable(int shardBits = 8)
+    /// <param name="expected">Unique digests expected: shards start large enough for them, so that they never grow
+    /// (a grown shard leaves its old array to the runtime, which frees large arrays late).</param>
+    /// <param name="range">The slice of the digest space the digests come from: only its shards are sized for them.</param>
+    public ChunkDigestTable(int shardBits = 8, long expected = 0, DigestRange? range = null)
     {
         if (shardBits is < 0 or > 16) throw new ArgumentOutOfRangeException(nameof(shardBits));
         _shards = new Shard[1 << shardBits];
-        for (var i = 0; i < _shards.Length; i++) _shards[i] = new Shard(MinShardCapacity);
+        var slice = range ?? DigestRange.All;
+        int first = shardBits == 0 ? 0 : (int)(slice.First >> (64 - shardBits)), last = shardBits == 0 ? 0 : (int)(slice.Last >> (64 - shardBits));
+        var capacity = ShardCapacityFor(expected, Math.Max(1, (int)Math.Round(slice.Fraction * _shards.Length)), MinShardCapacity);
+        for (var i = 0; i < _shards.Length; i++) _shards[i] = new Shard(i >= first && i <= last ? capacity : MinShardCapacity);
         _shardBits = shardBits;
+    }
+
+    /// <summary>
+    /// Power-of-two slots per shard that hold <paramref name="expected"/> digests spread over the shards below the
+    /// load of 3/4 that grows a shard, with three standard deviations of margin for the fullest shards.
+    /// </summary>
+    internal static int ShardCapacityFor(long expected, int shards, int minimum)
+    {
+        var perShard = (double)Math.Max(0, expected) / shards;
+        var needed = (perShard + 3 * Math.Sqrt(perShard)) * 4 / 3;
+        return (int)Math.Max((ulong)minimum, System.Numerics.BitOperations.RoundUpToPowerOf2((ulong)Math.Min(needed, 1 << 30)));
     }
 
     public int ShardCount => _shards.Length;

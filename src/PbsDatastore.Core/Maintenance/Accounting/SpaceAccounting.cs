@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using PbsDatastore.Core.Formats;
@@ -155,29 +156,38 @@ public static class SpaceAccounting
         var partitions = passes is { } n
             ? DigestPartitions.Fixed(n)
             : new DigestPartitions(memoryLimit, ChunkDigestTable.MaxBytesPerDigest, maxDigests);
+        if (partitions.WantsEstimate)
+        {
+            var sample = new DigestSample(maxDigests);
+            IndexPass.Run(store, setFiles, (current, _) => sample.AddEntries(current.Index.EntryBytes, current.Index.EntrySize),
+                state, "Estimating the measured chunks");
+            partitions.SetEstimate(sample.Estimate);
+        }
         var totals = new Totals(members.Count);
         long previousCount = 0;
         for (var next = partitions.Next(); next is { } range; next = partitions.Next(previousCount))
         {
             if (!range.IsAll)
-                state.Log($"measuring pass {partitions.Passes}: digests {range.First >> 48:x4}..{range.Last >> 48:x4}");
+                state.Log($"measuring pass {partitions.Passes}: digests {range.First >> 48:x4}..{range.Last >> 48:x4}, about {partitions.ExpectedDigests} chunks");
             if (partitions.Passes > 1) DigestPartitions.ReleaseSlice();
-            var table = MeasureSlice(store, setFiles, setMember, otherFiles, range, partitions.Passes == 1 ? totals : null, state);
-            totals.Add(table);
-            previousCount = table.Count;
+            previousCount = MeasureSlice(store, setFiles, setMember, otherFiles, range, partitions.ExpectedDigests, totals, partitions.Passes == 1, state);
         }
         return totals.ToUsage(store.BasePath, files.Count, members);
     }
 
     /// <summary>
     /// The digests of <paramref name="range"/>: the set's indexes fill the table, their chunk files are stat'ed
-    /// while the other indexes flag what they share. Counts index files and logical bytes into
-    /// <paramref name="counts"/> when given (the first slice).
+    /// while the other indexes flag what they share; the table's figures go into <paramref name="totals"/>, with
+    /// index files and logical bytes when <paramref name="countFiles"/> (the first slice). Returns the slice's unique
+    /// chunks. The table lives in this frame only: unoptimised code (a method that runs once is never optimised)
+    /// keeps every reference it loaded alive until it returns, and the next slice's table must not meet it.
     /// </summary>
-    private static ChunkDigestTable MeasureSlice(IDatastoreBackend store, List<StoreIndexFile> setFiles, int[] setMember,
-        List<StoreIndexFile> otherFiles, DigestRange range, Totals? counts, ITaskState state)
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static long MeasureSlice(IDatastoreBackend store, List<StoreIndexFile> setFiles, int[] setMember,
+        List<StoreIndexFile> otherFiles, DigestRange range, long expected, Totals totals, bool countFiles, ITaskState state)
     {
-        var table = new ChunkDigestTable();
+        var counts = countFiles ? totals : null;
+        var table = new ChunkDigestTable(expected: expected, range: range);
         using (var batches = new ThreadLocal<ShardBatch>(() => new ShardBatch(table.ShardCount)))
         {
             IndexPass.Run(store, setFiles, (current, previous) =>
@@ -218,7 +228,8 @@ public static class SpaceAccounting
             throw;
         }
         stat.GetAwaiter().GetResult();
-        return table;
+        totals.Add(table);
+        return table.Count;
     }
 
     /// <summary>

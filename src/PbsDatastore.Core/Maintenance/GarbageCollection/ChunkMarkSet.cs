@@ -29,9 +29,12 @@ internal sealed class ChunkMarkSet
     private readonly int[] _counts = new int[1 << ShardBits];
     private bool _hasZero;
 
-    public ChunkMarkSet()
+    /// <param name="expected">Unique digests expected: shards start large enough for them, so that they never grow
+    /// (a grown shard leaves its old array to the runtime, which frees large arrays late).</param>
+    public ChunkMarkSet(long expected = 0)
     {
-        for (var i = 0; i < _shards.Length; i++) _shards[i] = new Slot[MinShardCapacity];
+        var capacity = ChunkDigestTable.ShardCapacityFor(expected, _shards.Length, MinShardCapacity);
+        for (var i = 0; i < _shards.Length; i++) _shards[i] = new Slot[capacity];
     }
 
     public long Count

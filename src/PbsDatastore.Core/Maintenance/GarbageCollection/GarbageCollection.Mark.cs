@@ -14,12 +14,13 @@ public static partial class GarbageCollection
     /// <summary>
     /// What phase 1 found: the figures PBS counts, the digests whose chunk file is missing, and the referenced
     /// digests of <see cref="Range"/> (one 32-byte slot per unique chunk, see <see cref="ChunkMarkSet"/>): of the
-    /// whole digest space unless the marking was split into passes (<see cref="DigestPartitions"/>).
+    /// whole digest space unless the marking was split into passes (<see cref="DigestPartitions"/>). A real run
+    /// drops them before its sweep, which decides by atime alone.
     /// </summary>
     internal sealed class MarkResult
     {
         public long IndexFileCount, IndexDataBytes, IndexEntries, StrangePaths, UniqueChunks;
-        public ChunkMarkSet Referenced = new();
+        public ChunkMarkSet? Referenced;
         public DigestRange Range = DigestRange.All;
         public List<MissingChunk> Missing = [];
         public readonly HashSet<ChunkDigest> MissingDigests = new();
@@ -55,30 +56,21 @@ public static partial class GarbageCollection
         var partitions = options.Partitions is { } count
             ? DigestPartitions.Fixed(count, DigestPartitions.PrefixDirectoryBits)
             : new DigestPartitions(options.MemoryLimit, ChunkMarkSet.MaxBytesPerDigest, IndexEntryBound(store, images), DigestPartitions.PrefixDirectoryBits);
+        if (partitions.WantsEstimate)
+            partitions.SetEstimate(EstimateUniqueChunks(store, images, partitions.MaxDigests, state));
         var ordinals = new Dictionary<string, int>(StringComparer.Ordinal);
         var missing = new List<(int Ordinal, long Entry, MissingChunk Chunk)>();
         MoveJournal? journal = null;
         try
         {
-            for (var range = partitions.Next(); range is { } r; range = partitions.Next(result.Referenced.Count))
+            long previousCount = 0;
+            for (var range = partitions.Next(); range is { } r; range = partitions.Next(previousCount))
             {
                 journal?.Dispose();
                 journal = null;
-                var pass = partitions.Passes;
-                if (pass > 1)
-                {
-                    result.Referenced = null!;
-                    DigestPartitions.ReleaseSlice();
-                    result.Referenced = new ChunkMarkSet();
+                if (partitions.Passes > 1)
                     images = new List<IndexImage>(IndexImageWalk.List(store, state));
-                }
-                result.Range = r;
-                if (!r.IsAll)
-                    state.Log($"marking pass {pass}: digests {r.First >> 48:x4}..{r.Last >> 48:x4}");
-                journal = MarkPass(store, options, state, images, result, pass == 1, ordinals, missing);
-                result.UniqueChunks += result.Referenced.Count;
-                result.SetBytes = Math.Max(result.SetBytes, result.Referenced.AllocatedBytes);
-                result.Passes = pass;
+                journal = MarkSlice(store, options, state, images, result, r, partitions, ordinals, missing, out previousCount);
                 afterPass?.Invoke(result);
             }
             state.CheckAbort();
@@ -95,6 +87,59 @@ public static partial class GarbageCollection
             result.Missing.Add(chunk);
         }
         return result;
+    }
+
+    /// <summary>
+    /// One marking pass in a set of its own. The previous pass's set is released first; no frame but this one ever
+    /// holds a set, because unoptimised code (a method that runs once is never optimised) keeps every reference it
+    /// loaded alive until it returns, and two sets at once would double the peak.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static MoveJournal? MarkSlice(IDatastoreBackend store, GarbageCollectionOptions options, ITaskState state, List<IndexImage> images,
+        MarkResult result, DigestRange range, DigestPartitions partitions, Dictionary<string, int> ordinals,
+        List<(int Ordinal, long Entry, MissingChunk Chunk)> missing, out long count)
+    {
+        var pass = partitions.Passes;
+        if (pass > 1)
+        {
+            result.Referenced = null;
+            DigestPartitions.ReleaseSlice();
+        }
+        var referenced = result.Referenced = new ChunkMarkSet(partitions.ExpectedDigests);
+        result.Range = range;
+        if (!range.IsAll)
+            state.Log($"marking pass {pass}: digests {range.First >> 48:x4}..{range.Last >> 48:x4}, about {partitions.ExpectedDigests} chunks");
+        var journal = MarkPass(store, options, state, images, result, referenced, pass == 1, ordinals, missing);
+        count = referenced.Count;
+        result.UniqueChunks += count;
+        result.SetBytes = Math.Max(result.SetBytes, referenced.AllocatedBytes);
+        result.Passes = pass;
+        return journal;
+    }
+
+    /// <summary>
+    /// Reads every index once for a <see cref="DigestSample"/> of its digests: the first marking pass is then sized
+    /// from the unique chunks, not from the entries (mostly repeats). A file that vanished or cannot be read is left
+    /// out here; marking meets it again and handles it.
+    /// </summary>
+    private static long EstimateUniqueChunks(IDatastoreBackend store, IReadOnlyList<IndexImage> images, long entries, ITaskState state)
+    {
+        var sample = new DigestSample(entries);
+        byte[]? spare = null;
+        foreach (var image in images)
+        {
+            state.CheckAbort();
+            try
+            {
+                var data = ReadIndexFile(store, image.RelativePathBytes, image.RelativePath, spare);
+                if (data is null) continue;
+                var index = IndexFile.Parse(data, image.RelativePath);
+                sample.AddEntries(index.EntryBytes, index.EntrySize);
+                spare = data;
+            }
+            catch (PbsException) { }
+        }
+        return sample.Estimate;
     }
 
     /// <summary>
@@ -121,7 +166,7 @@ public static partial class GarbageCollection
     /// passed is marked from there. Returns the journal, still locked. Figures are counted in the first pass only.
     /// </summary>
     private static MoveJournal? MarkPass(IDatastoreBackend store, GarbageCollectionOptions options, ITaskState state,
-        List<IndexImage> images, MarkResult result, bool count, Dictionary<string, int> ordinals,
+        List<IndexImage> images, MarkResult result, ChunkMarkSet referenced, bool count, Dictionary<string, int> ordinals,
         List<(int Ordinal, long Entry, MissingChunk Chunk)> missing)
     {
         var processed = new HashSet<string>(StringComparer.Ordinal);
@@ -151,8 +196,8 @@ public static partial class GarbageCollection
                 try { index = IndexFile.Parse(data, display); }
                 catch (PbsException e) { throw IndexUnreadable(display, e.Message, e); }
                 var entries = result.Range.IsAll
-                    ? QueueFirstSeen(index.EntryBytes, index.EntrySize, i, result.Referenced, default(AllDigests), ref current, touchers, state)
-                    : QueueFirstSeen(index.EntryBytes, index.EntrySize, i, result.Referenced, new InRange(result.Range), ref current, touchers, state);
+                    ? QueueFirstSeen(index.EntryBytes, index.EntrySize, i, referenced, default(AllDigests), ref current, touchers, state)
+                    : QueueFirstSeen(index.EntryBytes, index.EntrySize, i, referenced, new InRange(result.Range), ref current, touchers, state);
                 var indexBytes = index.IndexBytes;
                 spare = data;
                 if (count)

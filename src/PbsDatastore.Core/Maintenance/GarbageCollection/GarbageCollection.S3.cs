@@ -210,7 +210,7 @@ public static partial class GarbageCollection
                     atime = phase1Start;
                 }
                 else atime = 0; // no local trace: unreferenced
-                if (dryRun && (bad ? mark.MissingDigests.Contains(chunk.Digest) : mark.Referenced.Contains(chunk.Digest)))
+                if (dryRun && (bad ? mark.MissingDigests.Contains(chunk.Digest) : mark.Referenced!.Contains(chunk.Digest)))
                     atime = oldestWriter; // phase 1 of a real run would have touched it: in use
 
                 if (atime < oldestWriter && Unreferenced is not null)

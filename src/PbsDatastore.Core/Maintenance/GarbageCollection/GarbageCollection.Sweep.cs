@@ -189,7 +189,7 @@ public static partial class GarbageCollection
         private bool WouldBeTouched(ReadOnlySpan<byte> name, bool bad)
         {
             if (!ChunkLayout.TryParseLowerHex(name, out var key)) return false;
-            if (!bad) return name.Length == 64 && _mark.Referenced.Contains(key);
+            if (!bad) return name.Length == 64 && _mark.Referenced!.Contains(key);
             return name[64] == (byte)'.' && name[65] is >= (byte)'0' and <= (byte)'9' && _mark.MissingDigests.Contains(key);
         }
 

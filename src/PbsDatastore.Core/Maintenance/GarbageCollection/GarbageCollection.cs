@@ -250,6 +250,12 @@ public static partial class GarbageCollection
             sweep.Run(pass.Range);
         });
         phase1 = sw.Elapsed;
+        if (mode == SweepMode.Remove && mark.SetBytes > options.MemoryLimit / 8)
+        {
+            // The sweep decides by atime alone: the set's memory goes back before the sweep adds its own.
+            mark.Referenced = null;
+            DigestPartitions.ReleaseSlice();
+        }
         if (mark.StrangePaths > 0)
             state.Log($"found (and marked) {mark.StrangePaths} index files outside of expected directory scheme");
         if (sweep is null)
