@@ -1,3 +1,5 @@
+using System.Runtime.ExceptionServices;
+
 namespace PbsDatastore.Core.Backup;
 
 /// <summary>
@@ -12,8 +14,10 @@ internal static class OrderedPipeline
     /// completes the oldest outstanding item hands it and every result after it that is ready to
     /// <paramref name="consume"/>, one thread at a time. No thread waits for another to be woken, which on a loaded
     /// machine costs a time slice per item. At most <paramref name="window"/> items are taken but not yet consumed.
-    /// On any failure or abort every step already started ends before the exception propagates, so nothing is
-    /// still writing when the caller cleans up.
+    /// A failing step is reported in source order too: its exception is raised when its turn to be consumed comes,
+    /// so the error is always that of the first bad item (the first missing chunk, as PBS reports), whichever worker
+    /// met a later one first. On any failure or abort every step already started ends before the exception
+    /// propagates, so nothing is still writing when the caller cleans up.
     /// </summary>
     public static void Run<TIn, TOut>(IEnumerable<TIn> source, Func<TIn, TOut> transform, Action<TOut> consume,
         ITaskState state, int? window = null)
@@ -21,7 +25,7 @@ internal static class OrderedPipeline
         var workers = Environment.ProcessorCount;
         var limit = Math.Max(2, window ?? workers * 2);
         using var items = source.GetEnumerator();
-        var ready = new Dictionary<long, TOut>();
+        var ready = new Dictionary<long, (TOut Value, ExceptionDispatchInfo? Error)>();
         long taken = 0, consumed = 0;
         var sourceGate = new object();
         var resultGate = new object();
@@ -52,14 +56,17 @@ internal static class OrderedPipeline
                     sequence = taken;
                     Volatile.Write(ref taken, taken + 1);
                 }
-                var result = transform(item);
+                (TOut Value, ExceptionDispatchInfo? Error) result;
+                try { result = (transform(item), null); }
+                catch (Exception e) { result = (default!, ExceptionDispatchInfo.Capture(e)); }
                 lock (resultGate)
                 {
                     ready.Add(sequence, result);
                     if (sequence != consumed) continue;
                     while (!stop.IsCancellationRequested && ready.Remove(consumed, out var next))
                     {
-                        consume(next);
+                        next.Error?.Throw();
+                        consume(next.Value);
                         consumed++;
                     }
                     Monitor.PulseAll(resultGate);
