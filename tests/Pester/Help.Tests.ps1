@@ -65,11 +65,13 @@ Describe 'about_PbsDatastore' {
 Describe 'ErrorId table of about_PbsDatastore' {
     BeforeAll {
         # The ids the code raises: the first string of a PbsException (directly or through a small factory such as
-        # Invalid("BlobCrcMismatch", ...)), an id chosen by errno, and the cmdlet layer's own ErrorRecords.
+        # Invalid("BlobCrcMismatch", ...)), an id chosen by errno, the not-found and unreadable ids a config file
+        # reader is given (SectionConfig.ReadText), and the cmdlet layer's own ErrorRecords.
         $patterns = @(
             '"([A-Z][A-Za-z]+)"\s*,\s*(?:PbsErrorKind|ErrorCategory)\.'
             '\?\s*"([A-Z][A-Za-z]+)"\s*:\s*"([A-Z][A-Za-z]+)"'
             '\b(?:Invalid|Bad|Error|Fail\w*|PbsException|new)\(\s*"([A-Z][A-Za-z]+)"\s*,'
+            '\bReadText\([^,()]+,\s*"([A-Z][A-Za-z]+)"\s*,\s*"([A-Z][A-Za-z]+)"'
         )
         $sources = Get-ChildItem (Join-Path $RepoRoot 'src') -Recurse -Filter *.cs | Get-Content -Raw
         $script:Raised = @(foreach ($p in $patterns) {

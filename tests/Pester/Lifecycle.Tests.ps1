@@ -57,7 +57,7 @@ Describe 'Remove-PbsSnapshot' {
         $s.Exists | Should -BeTrue
         $s | Remove-PbsSnapshot -Confirm:$false
         $s.Exists | Should -BeFalse
-        [PbsDatastore.Core.Locking.LockPaths]::SnapshotLockFile($s) | Should -Not -Exist
+        [PbsDatastore.Core.Hierarchy.BackupLocks]::SnapshotLockFile($s) | Should -Not -Exist
         @(Get-TestSnapshot $ds 'prod' 'vm/101').Count | Should -Be 1
     }
 
@@ -76,8 +76,8 @@ Describe 'Remove-PbsSnapshot' {
         $ds = New-LifecycleStore $Version
         $s = @(Get-TestSnapshot $ds 'prod' 'host/web01')[0]
         $path = if ($Lock -eq 'dir') { $s.FullPath } else {
-            ([PbsDatastore.Core.Locking.BackupLocks]::LockSnapshot($s, $true, 'x')).Dispose()
-            [PbsDatastore.Core.Locking.LockPaths]::SnapshotLockFile($s)
+            ([PbsDatastore.Core.Hierarchy.BackupLocks]::LockSnapshot($s, $true, 'x')).Dispose()
+            [PbsDatastore.Core.Hierarchy.BackupLocks]::SnapshotLockFile($s)
         }
         $holder = Start-Holder $path -Shared
         try {
@@ -235,8 +235,8 @@ Describe 'Update-PbsManifest' {
     It 'waits for a manifest lock held by another process, then fails cleanly' {
         $ds = New-LifecycleStore '3.2.4'
         $s = @(Get-TestSnapshot $ds '' 'vm/100')[0]
-        $lockPath = [PbsDatastore.Core.Locking.LockPaths]::LegacyManifestLock($s)
-        ([PbsDatastore.Core.Locking.BackupLocks]::LockManifest($s, $null)).Dispose()
+        $lockPath = [PbsDatastore.Core.Hierarchy.BackupLocks]::LegacyManifestLock($s)
+        ([PbsDatastore.Core.Hierarchy.BackupLocks]::LockManifest($s, $null)).Dispose()
         $holder = Start-Holder $lockPath
         try {
             $s | Update-PbsManifest -Notes 'blocked' -Confirm:$false -ErrorVariable err -ErrorAction SilentlyContinue

@@ -141,6 +141,17 @@ Describe 'Get-PbsChunkReference' {
         }
     }
 
+    It 'leaves no descriptor of the store open once a command ends, however often it runs' {
+        $under = { @(Get-ChildItem "/proc/$PID/fd" | Where-Object { "$($_.LinkTarget)" -eq $Store -or "$($_.LinkTarget)".StartsWith("$Store/") }).Count }
+        $before = & $under
+        $expectedBad = @($Expected.store.bad_files.name | ForEach-Object { $_.Substring(0, 64) } | Sort-Object -Unique)
+        foreach ($i in 1..20) {
+            @(Get-PbsChunkReference $Store -Bad).Digest.ForEach({ "$_" }) | Should -Be $expectedBad
+            $null = Measure-PbsDatastore $Store
+        }
+        & $under | Should -Be $before
+    }
+
     It 'gives the referencing snapshots as objects that pipe on to the snapshot cmdlets' {
         $refs = @(Get-PbsChunkReference $Store -Missing)
         $snapshots = @($refs.Snapshots | Sort-Object Path -Unique)

@@ -81,6 +81,7 @@ public static class ArchiveExporter
         if ((ulong)index.IndexBytes != entry.Size || csum != entry.Csum)
             throw new PbsException("ArchiveChecksumMismatch", PbsErrorKind.InvalidData,
                 $"wrong checksum for index {entry.Filename}: manifest has size {entry.Size} csum {entry.Csum}, index has size {index.IndexBytes} csum {csum}", path);
+        using var lease = snapshot.Datastore.LeaseBackend();
         var chunkStore = snapshot.Datastore.Backend;
         OrderedPipeline.Run(Enumerable.Range(0, index.Count), i =>
         {

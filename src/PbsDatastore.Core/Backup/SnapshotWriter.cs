@@ -41,6 +41,7 @@ public sealed class SnapshotWriter : IDisposable
     public static IReadOnlyList<int> AllowedChunkSizes { get; } = [64 << 10, 128 << 10, 256 << 10, 512 << 10, 1 << 20, 2 << 20, 4 << 20];
 
     private readonly Datastore _store;
+    private readonly BackendLease _lease;
     private readonly IDatastoreBackend _chunks;
     private readonly CryptConfig? _crypt;
     private readonly ITaskState _state;
@@ -57,7 +58,8 @@ public sealed class SnapshotWriter : IDisposable
     private SnapshotWriter(Datastore store, CryptConfig? crypt, ITaskState state)
     {
         _store = store;
-        _chunks = store.Backend;
+        _lease = store.LeaseBackend();
+        _chunks = _lease.Backend;
         _crypt = crypt;
         _state = state;
     }
@@ -404,6 +406,7 @@ public sealed class SnapshotWriter : IDisposable
             _finished = true;
         }
         ReleaseLocks();
+        _lease.Dispose();
     }
 
     private void ReleaseLocks()

@@ -19,6 +19,7 @@ namespace PbsDatastore.Core.Formats;
 public sealed class BackupManifest
 {
     private static readonly string[] BackupTypes = ["vm", "ct", "host"];
+    private static readonly UTF8Encoding StrictUtf8 = new(false, true);
 
     private readonly JsonObject _json;
     private readonly List<ManifestFile> _files;
@@ -88,6 +89,16 @@ public sealed class BackupManifest
 
     /// <summary>Loads <c>index.json.blob</c>: blob checks (size, magic, CRC), decode without key, parse.</summary>
     public static BackupManifest Load(string path) => FromBlob(DataBlob.Load(path));
+
+    /// <summary>As <see cref="Load(string)"/>, also giving the JSON text exactly as stored (strict UTF-8).</summary>
+    public static BackupManifest Load(string path, out string text)
+    {
+        var data = DataBlob.Load(path).Decode();
+        var manifest = Parse(data, path);
+        try { text = StrictUtf8.GetString(data); }
+        catch (DecoderFallbackException e) { throw Invalid("not valid UTF-8", path, e); }
+        return manifest;
+    }
 
     /// <summary>Decodes a manifest blob (never encrypted) and parses it.</summary>
     public static BackupManifest FromBlob(DataBlob blob) => Parse(blob.Decode(), blob.Target);

@@ -250,7 +250,7 @@ public sealed class DataBlob
         Zstd.TryDecompress(frames, MaxDataSize, Target)
         ?? throw Invalid("BlobDecompressFailed", "unable to decompress blob - invalid or truncated zstd data", Target);
 
-    private static byte[] ReadFile(string path)
+    internal static byte[] ReadFile(string path)
     {
         try
         {

@@ -125,7 +125,7 @@ public sealed partial class BackupSnapshot
                 $"refusing to change the signed part of the manifest of {this}: only 'unprotected' may change without the key", ManifestPath);
         var blob = manifest.ToBlob().Raw;
         // On S3 the bucket copy is updated first, as PBS does, so a failed upload leaves both unchanged.
-        if (Datastore.Backend is S3.S3Backend s3) s3.UploadContent($"{RelativePath}/{ManifestFileName}", blob.ToArray());
+        Datastore.S3Mirror?.UploadContent($"{RelativePath}/{ManifestFileName}", blob.ToArray());
         AtomicFile.Replace(ManifestPath, blob, AtomicFile.DefaultMode, BackupOwner.ForNewFiles());
         return manifest;
     }

@@ -11,8 +11,13 @@ namespace PbsDatastore.Core.Hierarchy;
 /// </summary>
 public sealed partial class Datastore : IDisposable
 {
-    private Lazy<IDatastoreBackend> _backend;
     private readonly Lazy<DatastoreTuning> _tuning;
+    private readonly Func<IDatastoreBackend> _openBackend;
+    private readonly Lock _backendGate = new();
+    private Func<IDatastoreBackend, IDatastoreBackend>? _wrapBackend;
+    private IDatastoreBackend? _backend;
+    private int _leases;
+    private bool _closeWhenIdle;
 
     private Datastore(string path, string name, DatastoreConfigEntry? config, LockScheme locking)
     {
@@ -22,9 +27,9 @@ public sealed partial class Datastore : IDisposable
         Locking = locking;
         // Parsed on first use, so that a broken tuning line fails the job that needs it, with the store named.
         _tuning = new(() => config is null ? DatastoreTuning.Default : DatastoreTuning.Parse(config.Tuning, name));
-        _backend = new(() => config?.Backend is { IsS3: true } s3
+        _openBackend = () => config?.Backend is { IsS3: true } s3
             ? S3.S3Backend.Open(Name, Path, s3, syncChunks: Tuning.SyncLevel == SyncLevel.File)
-            : FilesystemBackend.Open(Name, Path, syncChunks: Tuning.SyncLevel == SyncLevel.File));
+            : FilesystemBackend.Open(Name, Path, syncChunks: Tuning.SyncLevel == SyncLevel.File);
     }
 
     /// <summary>Whether the chunks live in an S3 bucket and this directory is only the local cache (addendum §4).</summary>
@@ -38,20 +43,81 @@ public sealed partial class Datastore : IDisposable
 
     /// <summary>
     /// The raw storage layer (chunk files, chunk directories, index reads), opened on first use and kept until
-    /// <see cref="Dispose"/> (or, for a store never disposed, until it is collected).
+    /// <see cref="Dispose"/>. A job holds a <see cref="LeaseBackend"/> while it uses it, so that a Dispose from
+    /// another thread (the command that opened the store ending) cannot close it under the job: while a lease is
+    /// held this is the leased backend.
     /// </summary>
-    public IDatastoreBackend Backend => _backend.Value;
-
-    /// <summary>Wraps the backend this store will open (tests inject storage faults this way).</summary>
-    internal void WrapBackend(Func<IDatastoreBackend, IDatastoreBackend> wrap)
+    public IDatastoreBackend Backend
     {
-        var open = _backend;
-        _backend = new(() => wrap(open.Value));
+        get
+        {
+            lock (_backendGate) return OpenedBackend();
+        }
     }
 
+    /// <summary>
+    /// The backend, held open until the lease is disposed: <see cref="Dispose"/> closes it only once no lease is
+    /// left. Its descriptors are plain numbers in the per-chunk calls, so closing them under a running job could
+    /// make its later calls act on whatever file reuses the number.
+    /// </summary>
+    public BackendLease LeaseBackend()
+    {
+        lock (_backendGate)
+        {
+            var backend = OpenedBackend();
+            _leases++;
+            return new BackendLease(this, backend);
+        }
+    }
+
+    internal void Release()
+    {
+        lock (_backendGate)
+        {
+            if (--_leases == 0 && _closeWhenIdle) CloseBackend();
+        }
+    }
+
+    private IDatastoreBackend OpenedBackend()
+    {
+        if (_backend is null)
+        {
+            var opened = _openBackend();
+            _backend = _wrapBackend is null ? opened : _wrapBackend(opened);
+            _closeWhenIdle = false;
+        }
+        return _backend;
+    }
+
+    private void CloseBackend()
+    {
+        _backend?.Dispose();
+        _backend = null;
+        _closeWhenIdle = false;
+    }
+
+    /// <summary>Wraps the backend this store opens from now on (tests inject storage faults this way).</summary>
+    internal void WrapBackend(Func<IDatastoreBackend, IDatastoreBackend> wrap)
+    {
+        lock (_backendGate)
+        {
+            var before = _wrapBackend;
+            _wrapBackend = before is null ? wrap : inner => wrap(before(inner));
+            if (_backend is not null) _backend = wrap(_backend);
+        }
+    }
+
+    /// <summary>
+    /// Closes the backend's descriptors (and S3 client) now, or when the last <see cref="LeaseBackend"/> ends. The
+    /// store stays usable: its objects live on in output, and a later use opens the backend again.
+    /// </summary>
     public void Dispose()
     {
-        if (_backend.IsValueCreated) _backend.Value.Dispose();
+        lock (_backendGate)
+        {
+            if (_leases == 0) CloseBackend();
+            else _closeWhenIdle = true;
+        }
     }
 
     /// <summary>Absolute path of the datastore root.</summary>

@@ -37,20 +37,7 @@ public sealed class DatastoreConfig
     public static DatastoreConfig Load(string? path = null)
     {
         path ??= PbsPaths.DatastoreConfigFile;
-        string text;
-        try { text = File.ReadAllText(path, new UTF8Encoding(false, true)); }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            throw new PbsException("DatastoreConfigNotFound", PbsErrorKind.ObjectNotFound,
-                $"datastore configuration \"{path}\" not found", path, e);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or DecoderFallbackException)
-        {
-            throw new PbsException("DatastoreConfigUnreadable",
-                e is UnauthorizedAccessException ? PbsErrorKind.PermissionDenied : PbsErrorKind.ReadError,
-                $"unable to read datastore configuration \"{path}\" - {e.Message}", path, e);
-        }
-        return Parse(text, path);
+        return Parse(SectionConfig.ReadText(path, "DatastoreConfigNotFound", "DatastoreConfigUnreadable", "datastore configuration"), path);
     }
 
     /// <summary>Parses datastore.cfg text; <paramref name="source"/> names it in errors.</summary>

@@ -234,6 +234,7 @@ public sealed partial class MovePlan
 
     private void Rename(string from, string to, string what)
     {
+        using var lease = Datastore.LeaseBackend();
         var errno = Datastore.Backend.RenameNoReplace(Path.GetRelativePath(Datastore.Path, from), Path.GetRelativePath(Datastore.Path, to));
         if (errno != 0)
             throw new PbsException("MoveFailed", PbsErrorKind.WriteError,

@@ -1,3 +1,5 @@
+using System.Text;
+
 namespace PbsDatastore.Core.Hierarchy;
 
 /// <summary>One section of a PBS section-config file: `TYPE: ID` header and its `key value` lines.</summary>
@@ -10,6 +12,26 @@ internal sealed record SectionConfigSection(string Type, string Id, Dictionary<s
 /// </summary>
 internal static class SectionConfig
 {
+    /// <summary>
+    /// Reads a section-config file as strict UTF-8 (PBS refuses other encodings). A missing file throws
+    /// <paramref name="notFoundId"/>, an unreadable one <paramref name="unreadableId"/>; messages name the file as
+    /// <paramref name="what"/>.
+    /// </summary>
+    public static string ReadText(string path, string notFoundId, string unreadableId, string what)
+    {
+        try { return File.ReadAllText(path, new UTF8Encoding(false, true)); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new PbsException(notFoundId, PbsErrorKind.ObjectNotFound, $"{what} \"{path}\" not found", path, e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or DecoderFallbackException)
+        {
+            throw new PbsException(unreadableId,
+                e is UnauthorizedAccessException ? PbsErrorKind.PermissionDenied : PbsErrorKind.ReadError,
+                $"unable to read {what} \"{path}\" - {e.Message}", path, e);
+        }
+    }
+
     /// <param name="sectionTypes">Accepted section types.</param>
     /// <param name="knownKey">Whether a key is valid (PBS refuses unknown keys).</param>
     /// <param name="arrayKey">Whether a key may repeat (array property).</param>

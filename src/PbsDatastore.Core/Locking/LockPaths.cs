@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using PbsDatastore.Core.Hierarchy;
 
 namespace PbsDatastore.Core.Locking;
 
@@ -20,25 +19,11 @@ public static class LockPaths
 
     public static string StoreLockDir(string store) => Path.Combine(PbsPaths.LockRoot, store);
 
-    /// <summary>3.2.4 manifest lock path (also used by PBS ≥ 3.3.5 in old-locking mode).</summary>
-    public static string LegacyManifestLock(BackupSnapshot s)
-        => Path.Combine(StoreLockDir(s.Datastore.Name), s.RelativePath, s.DirectoryName + ManifestLockName);
-
-    /// <summary>3.3.5+ group lock file (R = `type/id`).</summary>
-    public static string GroupLockFile(BackupGroup g) => LockFile(g.Datastore.Name, g.Namespace, g.GroupName);
-
-    /// <summary>3.3.5+ snapshot lock file (R = `type/id/time`).</summary>
-    public static string SnapshotLockFile(BackupSnapshot s) => LockFile(s.Datastore.Name, s.Namespace, s.SnapshotName);
-
-    /// <summary>3.3.5+ manifest lock file (R = `type/id/time/.index.json.lck`).</summary>
-    public static string ManifestLockFile(BackupSnapshot s)
-        => LockFile(s.Datastore.Name, s.Namespace, s.SnapshotName + "/" + ManifestLockName);
-
     /// <summary>PBS's `lock_file_path_helper`: the lock file of relative path <paramref name="relative"/>.</summary>
-    public static string LockFile(string store, BackupNamespace ns, string relative)
+    public static string LockFile(string store, IReadOnlyList<string> namespaceComponents, string relative)
     {
         var dir = StoreLockDir(store);
-        if (!ns.IsRoot) dir = Path.Combine(dir, string.Join(':', ns.Components));
+        if (namespaceComponents.Count > 0) dir = Path.Combine(dir, string.Join(':', namespaceComponents));
         var escaped = EscapeUnit(relative);
         if (escaped.Length < HashThreshold) return Path.Combine(dir, escaped);
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(relative)));

@@ -31,20 +31,7 @@ public sealed class S3EndpointConfig
     public static S3EndpointConfig Load(string? path = null)
     {
         path ??= DefaultPath;
-        string text;
-        try { text = File.ReadAllText(path, new UTF8Encoding(false, true)); }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            throw new PbsException("S3ConfigNotFound", PbsErrorKind.ObjectNotFound,
-                $"S3 endpoint configuration \"{path}\" not found", path, e);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or DecoderFallbackException)
-        {
-            throw new PbsException("S3ConfigUnreadable",
-                e is UnauthorizedAccessException ? PbsErrorKind.PermissionDenied : PbsErrorKind.ReadError,
-                $"unable to read S3 endpoint configuration \"{path}\" - {e.Message}", path, e);
-        }
-        return Parse(text, path);
+        return Parse(SectionConfig.ReadText(path, "S3ConfigNotFound", "S3ConfigUnreadable", "S3 endpoint configuration"), path);
     }
 
     public static S3EndpointConfig Parse(string text, string source = "s3.cfg")

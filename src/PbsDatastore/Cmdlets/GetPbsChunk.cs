@@ -70,5 +70,5 @@ public sealed class GetPbsChunk : PbsCmdlet
     }
 
     private void Inspect(string file, byte[]? raw = null)
-        => TryInvoke(file, () => WriteObject(Readers.Chunk(file, _crypt, e => WriteError(ErrorRecords.From(e, file)), raw)));
+        => TryInvoke(file, () => WriteObject(ChunkInfo.From(BlobFileCheck.Run(file, _crypt, e => WriteError(ErrorRecords.From(e, file)), raw))));
 }

@@ -79,7 +79,7 @@ public sealed class MeasurePbsDatastore : PbsCmdlet
         BackupSnapshot s => Snapshot(s),
         PruneResult p when p.Keep || p.Removed => (p.BackupSnapshot.Datastore, null),
         PruneResult p => Snapshot(p.BackupSnapshot),
-        string text => Whole(DatastoreTransformationAttribute.Resolve(text, SessionState.Path.GetUnresolvedProviderPathFromPSPath)),
+        string text => Whole(Opened(DatastoreTransformationAttribute.Resolve(text, SessionState.Path.GetUnresolvedProviderPathFromPSPath))),
         _ => throw new PbsException("InvalidMeasureInput", PbsErrorKind.InvalidArgument,
             $"cannot measure a {value?.GetType().Name ?? "null"}: give datastores, namespaces, groups or snapshots", value),
     };

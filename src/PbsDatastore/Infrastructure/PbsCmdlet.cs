@@ -10,13 +10,14 @@ namespace PbsDatastore.Infrastructure;
 /// Base of every PbsDatastore cmdlet: runs core work through the TaskState adapter and turns failures into
 /// ErrorRecords. Derived cmdlets stay thin: bind parameters, ask ShouldProcess, call the core, write objects.
 /// </summary>
-public abstract class PbsCmdlet : PSCmdlet
+public abstract class PbsCmdlet : PSCmdlet, IDisposable
 {
     /// <summary>Smallest -MemoryLimit: below it every pass would hold a handful of digests.</summary>
     protected const long MinMemoryLimit = 1L << 20;
 
     private TaskStateAdapter? _running;
     private Datastore? _datastore;
+    private readonly List<Datastore> _opened = [];
     private PbsException? _datastoreFailure;
 
     /// <summary>
@@ -37,6 +38,13 @@ public abstract class PbsCmdlet : PSCmdlet
             _datastore = value;
             _datastoreFailure = value is null ? DatastoreTransformationAttribute.TakeFailure() : null;
         }
+    }
+
+    /// <summary>A datastore this command opened itself (not through -Datastore): disposed with the command.</summary>
+    protected Datastore Opened(Datastore store)
+    {
+        _opened.Add(store);
+        return store;
     }
 
     /// <summary>Runs core work on a worker thread, relaying log/warning/progress and Ctrl+C.</summary>
@@ -184,5 +192,24 @@ public abstract class PbsCmdlet : PSCmdlet
     {
         _stopped = true;
         _running?.Stop();
+    }
+
+    /// <summary>
+    /// PowerShell disposes the cmdlets of a pipeline when it ends: the bound and opened datastores close their
+    /// descriptors (once no job holds them), so a script that runs a command per store in a loop does not collect
+    /// open directories.
+    /// The store's objects stay usable and open it again on use.
+    /// </summary>
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    protected virtual void Dispose(bool disposing)
+    {
+        if (!disposing) return;
+        _datastore?.Dispose();
+        foreach (var store in _opened) store.Dispose();
     }
 }

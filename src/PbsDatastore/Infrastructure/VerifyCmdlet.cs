@@ -115,6 +115,13 @@ public abstract class VerifyCmdlet : PbsCmdlet
         => $"Results of {_done} snapshot(s) were written before the stop ({_failed} failed); the snapshot being verified "
             + "when it stopped keeps the verify state it had.";
 
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+            foreach (var job in _jobs.Values) job.Dispose();
+        base.Dispose(disposing);
+    }
+
     private static string Describe(SnapshotVerifyResult result) =>
         result.Error ?? string.Join("; ", result.Archives.Where(a => !a.Ok).Select(a => $"{a.Filename}: {a.Error}"));
 }

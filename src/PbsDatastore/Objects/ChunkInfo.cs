@@ -1,3 +1,5 @@
+using PbsDatastore.Core.Formats;
+
 namespace PbsDatastore.Objects;
 
 /// <summary>
@@ -30,4 +32,23 @@ public sealed class ChunkInfo
     public bool Encrypted => Kind.StartsWith("encrypted", StringComparison.Ordinal);
 
     public override string ToString() => Digest ?? Path;
+
+    /// <summary>The output object of a core file check.</summary>
+    public static ChunkInfo From(BlobFileCheck check) => new()
+    {
+        Digest = check.Digest,
+        Path = check.Path,
+        Kind = check.Info.Kind.ToPbsName(),
+        Magic = Convert.ToHexStringLower(DataBlob.MagicOf(check.Info.Kind)),
+        FileSize = check.Info.FileSize,
+        PayloadOffset = check.Info.HeaderSize,
+        CrcStored = check.Info.StoredCrc,
+        CrcComputed = check.Info.ComputedCrc,
+        Iv = check.Info.Iv is null ? null : Convert.ToHexStringLower(check.Info.Iv),
+        Tag = check.Info.Tag is null ? null : Convert.ToHexStringLower(check.Info.Tag),
+        Bad = check.Bad,
+        DecodedLength = check.DecodedLength,
+        DecodedSha256 = check.DecodedSha256,
+        DigestOk = check.DigestOk,
+    };
 }

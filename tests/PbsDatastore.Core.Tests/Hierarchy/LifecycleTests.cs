@@ -35,9 +35,9 @@ public class LifecycleTests
         target.SetNotes("bye");                                        // creates manifest lock files
         target.Destroy();
         Assert.False(Directory.Exists(target.FullPath));
-        Assert.False(File.Exists(LockPaths.ManifestLockFile(target)));
-        Assert.False(File.Exists(LockPaths.LegacyManifestLock(target)));
-        Assert.False(File.Exists(LockPaths.SnapshotLockFile(target)));
+        Assert.False(File.Exists(BackupLocks.ManifestLockFile(target)));
+        Assert.False(File.Exists(BackupLocks.LegacyManifestLock(target)));
+        Assert.False(File.Exists(BackupLocks.SnapshotLockFile(target)));
         Assert.Equal([snaps[1].DirectoryName], group.ListSnapshots().Select(s => s.DirectoryName));
 
         snaps[1].Destroy();
@@ -80,7 +80,7 @@ public class LifecycleTests
         Assert.Equal(keep, vm.Exists);
         Assert.Equal(keep, File.Exists(vm.OwnerPath));
         Assert.Equal(keep, File.Exists(vm.NotesPath));
-        Assert.Equal(keep && store.Locking.LockFiles, File.Exists(LockPaths.GroupLockFile(vm)));
+        Assert.Equal(keep && store.Locking.LockFiles, File.Exists(BackupLocks.GroupLockFile(vm)));
     }
 
     [Fact]
@@ -101,7 +101,7 @@ public class LifecycleTests
             Assert.Equal(2, g.ListSnapshots().Count());
         }
         BackupLocks.LockSnapshot(snaps[0], true).Dispose();
-        using (new ChildLockHolder(LockPaths.SnapshotLockFile(snaps[0])))
+        using (new ChildLockHolder(BackupLocks.SnapshotLockFile(snaps[0])))
             Assert.Equal("LockBusy", Assert.Throws<PbsException>(() => g.Destroy()).ErrorId);
         Assert.Equal(2, g.ListSnapshots().Count());
     }
@@ -178,7 +178,7 @@ public class LifecycleTests
         Assert.Null(g.ReadNotes());
         if (!store.Locking.LockFiles) return;
         BackupLocks.LockGroup(g).Dispose();
-        using (new ChildLockHolder(LockPaths.GroupLockFile(g)))
+        using (new ChildLockHolder(BackupLocks.GroupLockFile(g)))
             Assert.Equal("LockBusy", Assert.Throws<PbsException>(() => g.SetOwner(Authid.RootPam)).ErrorId);
     }
 

@@ -61,8 +61,8 @@ public class MoveTests
             var to = Path.Combine(store.NamespacePath(target), (string)s["type"]!, (string)s["id"]!, (string)s["time_string"]!);
             Assert.Equal(Tree(from), Tree(to));
             var snapshot = Group(store, s).Snapshot((string)s["time_string"]!);
-            Assert.False(File.Exists(LockPaths.SnapshotLockFile(snapshot)));
-            Assert.False(File.Exists(LockPaths.ManifestLockFile(snapshot)));
+            Assert.False(File.Exists(BackupLocks.SnapshotLockFile(snapshot)));
+            Assert.False(File.Exists(BackupLocks.ManifestLockFile(snapshot)));
             expectedJournal.AddRange(Directory.EnumerateFiles(to).Where(f => f.EndsWith(".fidx") || f.EndsWith(".didx")));
         }
         Assert.Equal(expectedJournal.Order(StringComparer.Ordinal), journal.Order(StringComparer.Ordinal));
@@ -147,9 +147,9 @@ public class MoveTests
         var last = group.ListSnapshots().Last();
         var path = which switch
         {
-            "group-file" => LockPaths.GroupLockFile(group),
+            "group-file" => BackupLocks.GroupLockFile(group),
             "group-dir" => group.FullPath,
-            "snapshot-file" => LockPaths.SnapshotLockFile(last),
+            "snapshot-file" => BackupLocks.SnapshotLockFile(last),
             _ => last.FullPath,
         };
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);

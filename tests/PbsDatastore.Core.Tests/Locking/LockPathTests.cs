@@ -17,12 +17,12 @@ public class LockPathTests
     [InlineData("", "host/web.example.com/2025-01-31T23:59:59Z", @"store1/host-web.example.com-2025\x2d01\x2d31T23\x3a59\x3a59Z")]
     [InlineData("ns1/ns2/ns3/ns4/ns5/ns6/ns7", "vm/100/2022-05-02T08:11:33Z", @"store1/ns1:ns2:ns3:ns4:ns5:ns6:ns7/vm-100-2022\x2d05\x2d02T08\x3a11\x3a33Z")]
     public void Short_names_are_escaped(string ns, string relative, string expected)
-        => Assert.Equal(expected, Rel(LockPaths.LockFile("store1", BackupNamespace.Parse(ns), relative)));
+        => Assert.Equal(expected, Rel(LockPaths.LockFile("store1", BackupNamespace.Parse(ns).Components, relative)));
 
     [Fact]
     public void Long_names_switch_to_hashed_at_255_escaped_bytes()
     {
-        var tenant = BackupNamespace.Parse("tenant1");
+        var tenant = BackupNamespace.Parse("tenant1").Components;
         var unhashed = LockPaths.LockFile("store1", tenant, "host/backup-of-" + new string('x', 200) + "/2025-01-31T23:59:59Z");
         Assert.Equal(@"store1/tenant1/host-backup\x2dof\x2d" + new string('x', 200) + @"-2025\x2d01\x2d31T23\x3a59\x3a59Z", Rel(unhashed));
         Assert.Equal(254, Path.GetFileName(unhashed).Length);
@@ -39,15 +39,15 @@ public class LockPathTests
         Directory.CreateDirectory(Path.Combine(dir.Path, ".chunks"));
         var store = Datastore.Open(dir.Path, "store1", locking: LockScheme.For("3.4.1", false));
         var snap = store.Group(BackupNamespace.Root, BackupType.Host, new string('a', 202)).Snapshot("2025-01-31T23:59:59Z");
-        Assert.Equal("store1/host-" + new string('a', 202) + @"-2025\x2d01\x2d31T23\x3a59\x3a59Z", Rel(LockPaths.SnapshotLockFile(snap)));
+        Assert.Equal("store1/host-" + new string('a', 202) + @"-2025\x2d01\x2d31T23\x3a59\x3a59Z", Rel(BackupLocks.SnapshotLockFile(snap)));
         Assert.Equal("store1/hashed/host-" + new string('a', 75) + "..." + new string('a', 31)
             + @"-2025\x2d01\x2d31T23\x3a59\x3a59Z-.index.json.lck-af520845ec7406623c0b21e0417ba4833ac2a71d494e9b596b0942ec836eeaff",
-            Rel(LockPaths.ManifestLockFile(snap)));
+            Rel(BackupLocks.ManifestLockFile(snap)));
 
         var id = string.Concat(Enumerable.Repeat("db-", 40)) + "x";
         var group = store.Group(BackupNamespace.Parse("prod"), BackupType.Vm, id);
-        Assert.Equal("store1/prod/vm-" + string.Concat(Enumerable.Repeat(@"db\x2d", 40)) + "x", Rel(LockPaths.GroupLockFile(group)));
-        var snapLock = LockPaths.SnapshotLockFile(group.Snapshot("2025-01-31T23:59:59Z"));
+        Assert.Equal("store1/prod/vm-" + string.Concat(Enumerable.Repeat(@"db\x2d", 40)) + "x", Rel(BackupLocks.GroupLockFile(group)));
+        var snapLock = BackupLocks.SnapshotLockFile(group.Snapshot("2025-01-31T23:59:59Z"));
         Assert.Equal("store1/prod/hashed/vm-" + string.Concat(Enumerable.Repeat(@"db\x2d", 12)) + @"db\x2" + "..." + @"\x2d"
             + string.Concat(Enumerable.Repeat(@"db\x2d", 7)) + @"x-2025\x2d01\x2d31T23\x3a59\x3a59Z-e3c9ebefa97f269c03a49d63cfea72e8a6a525409934b2b51a298d0a83566776",
             Rel(snapLock));
@@ -61,9 +61,9 @@ public class LockPathTests
         Directory.CreateDirectory(Path.Combine(dir.Path, ".chunks"));
         var store = Datastore.Open(dir.Path, "store1", locking: LockScheme.For("3.2.4", false));
         var snap = store.Group(BackupNamespace.Parse("prod"), BackupType.Vm, "100").Snapshot("2024-06-05T10:00:00Z");
-        Assert.Equal("store1/ns/prod/vm/100/2024-06-05T10:00:00Z/2024-06-05T10:00:00Z.index.json.lck", Rel(LockPaths.LegacyManifestLock(snap)));
+        Assert.Equal("store1/ns/prod/vm/100/2024-06-05T10:00:00Z/2024-06-05T10:00:00Z.index.json.lck", Rel(BackupLocks.LegacyManifestLock(snap)));
         var root = store.Group(BackupNamespace.Root, BackupType.Vm, "100").Snapshot("2024-06-05T10:00:00Z");
-        Assert.Equal("store1/vm/100/2024-06-05T10:00:00Z/2024-06-05T10:00:00Z.index.json.lck", Rel(LockPaths.LegacyManifestLock(root)));
+        Assert.Equal("store1/vm/100/2024-06-05T10:00:00Z/2024-06-05T10:00:00Z.index.json.lck", Rel(BackupLocks.LegacyManifestLock(root)));
     }
 
     [Theory]

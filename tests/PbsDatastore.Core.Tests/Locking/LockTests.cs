@@ -69,7 +69,7 @@ public class LockTests
         using (var l = BackupLocks.LockSnapshot(snap, exclusive: true))
         {
             Assert.Equal(2, l.Handles.Count);
-            var file = LockPaths.SnapshotLockFile(snap);
+            var file = BackupLocks.SnapshotLockFile(snap);
             Assert.Equal(file, l.Handles[1].Path);
             Assert.Equal(Libc.Statx.S_IFREG | 0x1B0, (int)(Stat(file).Mode));
             var e = Assert.Throws<PbsException>(() => FileLocks.LockFile(file, exclusive: false, TimeSpan.Zero, "shared snapshot lock"));
@@ -77,7 +77,7 @@ public class LockTests
             Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(file)!, "*tmp_*"));
         }
         BackupLocks.LockGroup(snap.Group).Dispose();
-        Assert.True(File.Exists(LockPaths.GroupLockFile(snap.Group)));
+        Assert.True(File.Exists(BackupLocks.GroupLockFile(snap.Group)));
     }
 
     [Fact]
@@ -86,7 +86,7 @@ public class LockTests
         var (dir, snap) = Store(NewOnlyPaths, Unique());
         using var _ = dir;
         BackupLocks.LockSnapshot(snap, exclusive: true).Dispose(); // creates the lock file
-        using (new ChildLockHolder(LockPaths.SnapshotLockFile(snap)))
+        using (new ChildLockHolder(BackupLocks.SnapshotLockFile(snap)))
         {
             var e = Assert.Throws<PbsException>(() => BackupLocks.LockSnapshot(snap, exclusive: true));
             Assert.Contains("unable to acquire snapshot lock", e.Message);
@@ -95,7 +95,7 @@ public class LockTests
         }
         using (new ChildLockHolder(snap.FullPath))
             Assert.Contains("snapshot directory", Assert.Throws<PbsException>(() => BackupLocks.LockSnapshot(snap, exclusive: true)).Message);
-        using (new ChildLockHolder(LockPaths.GroupLockFile(snap.Group)))
+        using (new ChildLockHolder(BackupLocks.GroupLockFile(snap.Group)))
             Assert.Contains("unable to acquire backup group lock", Assert.Throws<PbsException>(() => BackupLocks.LockGroup(snap.Group)).Message);
     }
 
@@ -109,9 +109,9 @@ public class LockTests
             using (var held = BackupLocks.LockManifest(snap))
             {
                 Assert.Equal(scheme.LockFiles ? 2 : 1, held.Handles.Count);
-                Assert.Equal(LockPaths.LegacyManifestLock(snap), held.Handles[0].Path);
+                Assert.Equal(BackupLocks.LegacyManifestLock(snap), held.Handles[0].Path);
             }
-            var path = scheme.LockFiles ? LockPaths.ManifestLockFile(snap) : LockPaths.LegacyManifestLock(snap);
+            var path = scheme.LockFiles ? BackupLocks.ManifestLockFile(snap) : BackupLocks.LegacyManifestLock(snap);
             using (var child = new ChildLockHolder(path))
             {
                 var e = Assert.Throws<PbsException>(() => BackupLocks.LockManifest(snap, TimeSpan.FromMilliseconds(300)));

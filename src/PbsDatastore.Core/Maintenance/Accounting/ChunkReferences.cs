@@ -61,6 +61,7 @@ public static class ChunkReferences
     public static IReadOnlyList<ChunkReference> Find(Datastore datastore, IEnumerable<ChunkDigest> digests, ITaskState state)
     {
         datastore.CheckOperation(DatastoreOperation.Read);
+        using var lease = datastore.LeaseBackend();
         return Find(ChunkStore(datastore, state), digests, state);
     }
 
@@ -78,6 +79,7 @@ public static class ChunkReferences
     public static IReadOnlyList<ChunkReference> FindMissing(Datastore datastore, ITaskState state)
     {
         datastore.CheckOperation(DatastoreOperation.Read);
+        using var lease = datastore.LeaseBackend();
         var store = ChunkStore(datastore, state);
         var existing = new ChunkDigestTable();
         ReadChunkStore(store, state, entry =>
@@ -96,6 +98,7 @@ public static class ChunkReferences
     public static IReadOnlyList<ChunkReference> FindBad(Datastore datastore, ITaskState state)
     {
         datastore.CheckOperation(DatastoreOperation.Read);
+        using var lease = datastore.LeaseBackend();
         var store = ChunkStore(datastore, state);
         var bad = new List<ChunkDigest>();
         ReadChunkStore(store, state, entry =>

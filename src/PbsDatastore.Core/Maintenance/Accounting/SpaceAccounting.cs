@@ -127,6 +127,7 @@ public static class SpaceAccounting
         long memoryLimit = DigestPartitions.DefaultMemoryLimit)
     {
         datastore.CheckOperation(DatastoreOperation.Read);
+        using var lease = datastore.LeaseBackend();
         // An S3 store's chunks are counted from the bucket listing, as its GC counts them.
         return Measure(S3.S3ChunkListing.Over(datastore.Backend, state), members, state, memoryLimit);
     }

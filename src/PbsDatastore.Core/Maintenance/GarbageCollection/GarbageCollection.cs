@@ -31,6 +31,7 @@ public static partial class GarbageCollection
         // Counted where PBS counts operations, so that PBS does not take the store for idle meanwhile.
         using var registration = datastore.Config is null ? null : ActiveOperations.Register(datastore.Name, operation);
         var settings = WithDatastoreSettings(datastore, options);
+        using var lease = datastore.LeaseBackend();
         return datastore.Backend is S3Backend s3 ? RunS3(s3, settings, state) : Run(datastore.Backend, settings, state);
     }
 
@@ -42,6 +43,7 @@ public static partial class GarbageCollection
     {
         datastore.CheckOperation(DatastoreOperation.Read);
         var settings = WithDatastoreSettings(datastore, options);
+        using var lease = datastore.LeaseBackend();
         return datastore.Backend is S3Backend s3 ? FindUnreferencedObjects(s3, settings, state) : FindUnreferencedChunks(datastore.Backend, settings, state);
     }
 

@@ -10,12 +10,13 @@ namespace PbsDatastore.Core.Maintenance;
 /// One verify task over a datastore (PBS's VerifyWorker, spec §8): snapshots verified through one job share the
 /// verified/corrupt chunk sets, so a chunk is normally read once per job. Not thread-safe: one snapshot at a time.
 /// </summary>
-public sealed class VerifyJob
+public sealed class VerifyJob : IDisposable
 {
     /// <summary>Progress activity of the run; <see cref="ProgressId"/> + 1 is the current snapshot's.</summary>
     public const int ProgressId = 1;
 
     private readonly Datastore _store;
+    private readonly BackendLease _lease;
 
     public VerifyJob(Datastore datastore, VerifyOptions options, Upid? upid = null)
     {
@@ -24,12 +25,17 @@ public sealed class VerifyJob
         _store = datastore;
         Options = options;
         Upid = upid ?? Upid.Create("verify", datastore.Name, options.AuthId);
-        Chunks = new ChunkVerifier(datastore.Backend, options.Key,
+        // Held for the job's life: the command that opened the store may dispose it while this job still runs.
+        _lease = datastore.LeaseBackend();
+        Chunks = new ChunkVerifier(_lease.Backend, options.Key,
             VerifyTuning.For(datastore, options.ReadThreads, options.VerifyThreads), dryRun: options.DryRun || options.Fast,
             options.MemoryLimit);
     }
 
     public VerifyOptions Options { get; }
+
+    /// <summary>Ends the job's hold on the store's backend.</summary>
+    public void Dispose() => _lease.Dispose();
 
     /// <summary>The task identifier written into each verified manifest's <c>verify_state</c>.</summary>
     public Upid Upid { get; }

@@ -1,10 +1,10 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
-using PbsDatastore.Core.Hierarchy;
+using PbsDatastore.Core.Locking;
 using PbsDatastore.Core.Store;
 
-namespace PbsDatastore.Core.Locking;
+namespace PbsDatastore.Core.Hierarchy;
 
 /// <summary>
 /// This process's entry in PBS's active-operations file of a datastore (§12.5):

@@ -1,36 +1,6 @@
-using PbsDatastore.Core.Hierarchy;
+using PbsDatastore.Core.Locking;
 
-namespace PbsDatastore.Core.Locking;
-
-/// <summary>A set of held locks for one object (one per scheme in use), released in reverse order.</summary>
-public sealed class PbsLock : IDisposable
-{
-    private readonly List<FlockHandle> _handles;
-
-    internal PbsLock(string description, List<FlockHandle> handles)
-    {
-        Description = description;
-        _handles = handles;
-    }
-
-    /// <summary>What is locked, e.g. `snapshot vm/100/2024-03-01T10:00:00Z`.</summary>
-    public string Description { get; }
-
-    public IReadOnlyList<FlockHandle> Handles => _handles;
-
-    /// <summary>Unlinks every lock file of this set while still holding it (after the object was removed).</summary>
-    public void UnlinkLockFiles()
-    {
-        foreach (var h in _handles) h.UnlinkWhileHeld();
-    }
-
-    public void Dispose()
-    {
-        for (var i = _handles.Count - 1; i >= 0; i--) _handles[i].Dispose();
-    }
-
-    public override string ToString() => Description;
-}
+namespace PbsDatastore.Core.Hierarchy;
 
 /// <summary>
 /// Group, snapshot and manifest locks as PBS takes them, in the scheme(s) of the store's <see cref="LockScheme"/>:
@@ -52,7 +22,7 @@ public static class BackupLocks
         var scheme = group.Datastore.Locking;
         return Take($"backup group {group}", scheme,
             () => FileLocks.LockDirectory(group.FullPath, exclusive: true, "backup group", wouldBlock),
-            () => FileLocks.LockFile(LockPaths.GroupLockFile(group), exclusive: true, TimeSpan.Zero, "backup group lock"));
+            () => FileLocks.LockFile(GroupLockFile(group), exclusive: true, TimeSpan.Zero, "backup group lock"));
     }
 
     /// <summary>Snapshot lock, exclusive or shared, non-blocking. <paramref name="wouldBlock"/> as PBS words it.</summary>
@@ -61,7 +31,7 @@ public static class BackupLocks
         var scheme = snapshot.Datastore.Locking;
         return Take($"snapshot {snapshot}", scheme,
             () => FileLocks.LockDirectory(snapshot.FullPath, exclusive, "snapshot", wouldBlock),
-            () => FileLocks.LockFile(LockPaths.SnapshotLockFile(snapshot), exclusive, TimeSpan.Zero,
+            () => FileLocks.LockFile(SnapshotLockFile(snapshot), exclusive, TimeSpan.Zero,
                 exclusive ? "snapshot lock" : "shared snapshot lock"));
     }
 
@@ -72,9 +42,23 @@ public static class BackupLocks
         var wait = timeout ?? ManifestLockTimeout;
         var legacy = scheme.DirectoryLocks && !(scheme.LockFiles && !scheme.OldLockingSentinel && HasCollidingNamespace(snapshot.Datastore));
         return Take($"manifest of snapshot {snapshot}", scheme with { DirectoryLocks = legacy },
-            () => FileLocks.LockFile(LockPaths.LegacyManifestLock(snapshot), exclusive: true, wait, "manifest lock"),
-            () => FileLocks.LockFile(LockPaths.ManifestLockFile(snapshot), exclusive: true, wait, "manifest lock"));
+            () => FileLocks.LockFile(LegacyManifestLock(snapshot), exclusive: true, wait, "manifest lock"),
+            () => FileLocks.LockFile(ManifestLockFile(snapshot), exclusive: true, wait, "manifest lock"));
     }
+
+    /// <summary>3.2.4 manifest lock path (also used by PBS ≥ 3.3.5 in old-locking mode).</summary>
+    public static string LegacyManifestLock(BackupSnapshot s)
+        => Path.Combine(LockPaths.StoreLockDir(s.Datastore.Name), s.RelativePath, s.DirectoryName + LockPaths.ManifestLockName);
+
+    /// <summary>3.3.5+ group lock file (R = `type/id`).</summary>
+    public static string GroupLockFile(BackupGroup g) => LockPaths.LockFile(g.Datastore.Name, g.Namespace.Components, g.GroupName);
+
+    /// <summary>3.3.5+ snapshot lock file (R = `type/id/time`).</summary>
+    public static string SnapshotLockFile(BackupSnapshot s) => LockPaths.LockFile(s.Datastore.Name, s.Namespace.Components, s.SnapshotName);
+
+    /// <summary>3.3.5+ manifest lock file (R = `type/id/time/.index.json.lck`).</summary>
+    public static string ManifestLockFile(BackupSnapshot s)
+        => LockPaths.LockFile(s.Datastore.Name, s.Namespace.Components, s.SnapshotName + "/" + LockPaths.ManifestLockName);
 
     /// <summary>
     /// True when a top-level namespace is named like a backup type or `ns`: its 3.3.5+ lock directory would
