@@ -191,7 +191,9 @@ public abstract class PbsCmdlet : PSCmdlet, IDisposable
     protected override void StopProcessing()
     {
         _stopped = true;
-        _running?.Stop();
+        // Between two core jobs (e.g. while the next pipeline record is bound) no job will fail to say it.
+        if (_running is { } running) running.Stop();
+        else ReportStop(null);
     }
 
     /// <summary>
