@@ -153,6 +153,18 @@ public class S3GarbageCollectionTests(S3TestServer server)
     }
 
     [Fact]
+    public void An_unreferenced_object_whose_cache_file_is_fresh_is_listed_but_not_due()
+    {
+        using var s = Prepare();
+        // As a chunk a backup writes while the list runs: its atime is not before the list's start.
+        var orphan = (string)ReferenceStore.Expected["gc_cases"]!["orphan_chunks"]![0]!;
+        File.SetLastAccessTimeUtc(Path.Combine(s.Copy.StorePath, ".chunks", orphan[..4], orphan), DateTime.UtcNow.AddMinutes(1));
+        var list = GarbageCollection.FindUnreferencedChunks(s.Datastore, new GarbageCollectionOptions(), new RecordingTaskState());
+        Assert.Equal(ExpectedRemovedKeys(s.Name), list.Select(u => $"{s.Name}/.chunks/{u.Digest[..4]}/{u.Name}").Order(StringComparer.Ordinal));
+        Assert.Equal([orphan], list.Where(u => !u.WouldRemoveNow).Select(u => u.Name));
+    }
+
+    [Fact]
     public void Transient_faults_are_retried_and_the_result_is_unchanged()
     {
         using var s = Prepare();

@@ -159,7 +159,7 @@ public static partial class GarbageCollection
         /// <summary>Keys deleted from the bucket (in a dry run: that would be).</summary>
         public IReadOnlyList<string> RemovedKeys => _removedKeys;
 
-        /// <summary>When set, collects every object a real run would not find touched (removed or pending).</summary>
+        /// <summary>When set (dry run), collects every object a real run's phase 1 would not touch.</summary>
         public List<UnreferencedChunk>? Unreferenced { get; init; }
 
         public void Run()
@@ -212,9 +212,10 @@ public static partial class GarbageCollection
                 else atime = 0; // no local trace: unreferenced
                 if (dryRun && (bad ? mark.MissingDigests.Contains(chunk.Digest) : mark.Referenced!.Contains(chunk.Digest)))
                     atime = oldestWriter; // phase 1 of a real run would have touched it: in use
-
-                if (atime < oldestWriter && Unreferenced is not null)
-                    Unreferenced.Add(new UnreferencedChunk
+                else
+                    // Every object no index references, however fresh its atime (as on a filesystem store): a real
+                    // run would keep a fresh one, and WouldRemoveNow says so.
+                    Unreferenced?.Add(new UnreferencedChunk
                     {
                         Digest = chunk.Digest.ToString(),
                         Name = chunk.FileName,
