@@ -3,6 +3,7 @@ using System.Text;
 using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Locking;
+using PbsDatastore.Core.Memory;
 using PbsDatastore.Core.Native;
 using PbsDatastore.Core.Store;
 
@@ -242,6 +243,29 @@ public sealed class S3Backend : IDatastoreBackend
     /// Uploads a file of the snapshot tree (manifest, index, blob, owner, notes) to its `.cnt/` key, replacing it:
     /// PBS mirrors such changes to the bucket before it changes the local copy (addendum §4.7).
     /// </summary>
+    /// <summary>
+    /// The objects under `STORE/.chunks/` whose prefix directory holds digests of <paramref name="range"/> (a range
+    /// of whole prefix directories, <see cref="DigestPartitions.PrefixDirectoryBits"/>), in key order. Such a range
+    /// is a contiguous run of keys: the listing starts after the key that precedes its first directory and stops
+    /// at the first key past its last, so a pass over one slice fetches at most one page of the next.
+    /// </summary>
+    public IEnumerable<S3ObjectInfo> ListChunkObjects(DigestRange range)
+    {
+        const ulong inDirectory = (1UL << DigestPartitions.PrefixDirectoryBits) - 1;
+        if ((range.First & inDirectory) != 0 || (range.Last & inDirectory) != inDirectory)
+            throw new ArgumentException($"digest range {range} is not a run of whole prefix directories", nameof(range));
+        var first = (int)(range.First >> DigestPartitions.PrefixDirectoryBits);
+        var last = (int)(range.Last >> DigestPartitions.PrefixDirectoryBits);
+        // `STORE/.chunks/xxxx` sorts before every key in directory xxxx and after every key of the ones before.
+        var startAfter = first == 0 ? null : Keys.ChunksPrefix + ChunkLayout.PrefixDirName(first);
+        var end = last == ChunkLayout.PrefixCount - 1 ? null : Keys.ChunksPrefix + ChunkLayout.PrefixDirName(last + 1);
+        foreach (var o in Client.ListObjects(Keys.ChunksPrefix, startAfter: startAfter))
+        {
+            if (end != null && string.CompareOrdinal(o.Key, end) >= 0) yield break;
+            yield return o;
+        }
+    }
+
     public void UploadContent(string relativePath, byte[] data) => Client.PutObject(Keys.Content(relativePath), data);
 
     /// <summary>Deletes the `.cnt/` object of one file of the snapshot tree (owner, notes, `.protected`, a marker).</summary>
