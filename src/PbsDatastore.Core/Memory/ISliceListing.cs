@@ -9,9 +9,13 @@ namespace PbsDatastore.Core.Memory;
 /// </summary>
 public interface ISliceListing
 {
+    /// <summary>What one kept object costs, to size the passes with.</summary>
+    int BytesPerObject { get; }
+
     /// <summary>
     /// Lists the chunk and `.bad` objects of <paramref name="range"/> (whole prefix directories) whose digest
     /// <paramref name="keep"/> accepts, in place of the previous slice; lookups outside it find nothing.
+    /// <paramref name="expected"/> (the digests kept, about) sizes the listing once instead of growing it.
     /// </summary>
-    void ListSlice(DigestRange range, Func<ChunkDigest, bool> keep);
+    void ListSlice(DigestRange range, Func<ChunkDigest, bool> keep, long expected = 0);
 }

@@ -25,13 +25,12 @@ internal sealed class S3ChunkListing : IDatastoreBackend, ISliceListing
         public int CompareTo(Listed other) => Digest.CompareTo(other.Digest) is var c && c != 0 ? c : BadIndex.CompareTo(other.BadIndex);
     }
 
-    /// <summary>What one kept object costs the listing.</summary>
-    public static int BytesPerObject => Unsafe.SizeOf<Listed>();
+    public int BytesPerObject => Unsafe.SizeOf<Listed>();
 
     private readonly S3Backend _s3;
     private readonly ITaskState _state;
     private readonly object _gate = new();
-    private Listed[]? _listed;
+    private List<Listed>? _listed;
 
     private S3ChunkListing(S3Backend s3, ITaskState state)
     {
@@ -39,12 +38,12 @@ internal sealed class S3ChunkListing : IDatastoreBackend, ISliceListing
         _state = state;
     }
 
-    public void ListSlice(DigestRange range, Func<ChunkDigest, bool> keep)
+    public void ListSlice(DigestRange range, Func<ChunkDigest, bool> keep, long expected = 0)
     {
         lock (_gate)
         {
             _listed = null; // the previous slice goes before the next one fills
-            var kept = new List<Listed>();
+            var kept = new List<Listed>((int)Math.Min(expected, Array.MaxLength));
             long count = 0;
             foreach (var o in _s3.ListChunkObjects(range))
             {
@@ -57,14 +56,13 @@ internal sealed class S3ChunkListing : IDatastoreBackend, ISliceListing
                 kept.Add(new Listed(chunk.Digest, o.Size, o.LastModified?.ToUnixTimeSeconds() ?? 0, chunk.BadIndex ?? -1));
             }
             _state.Complete(4, "Listing the bucket's chunks");
-            var listed = kept.ToArray();
-            Array.Sort(listed);
-            _listed = listed;
+            kept.Sort();
+            _listed = kept;
         }
     }
 
     /// <summary>The listing: the slice last listed, else (on first use) the whole bucket's.</summary>
-    private Listed[] Current
+    private List<Listed> Current
     {
         get
         {
@@ -78,9 +76,9 @@ internal sealed class S3ChunkListing : IDatastoreBackend, ISliceListing
     }
 
     /// <summary>Index of the first object whose digest's leading 64 bits are not below <paramref name="word"/>.</summary>
-    private static int LowerBound(Listed[] listed, ulong word)
+    private static int LowerBound(List<Listed> listed, ulong word)
     {
-        int lo = 0, hi = listed.Length;
+        int lo = 0, hi = listed.Count;
         while (lo < hi)
         {
             var mid = (lo + hi) >>> 1;
@@ -104,7 +102,7 @@ internal sealed class S3ChunkListing : IDatastoreBackend, ISliceListing
         var bad = -1;
         if (suffix.Length > 0 && !TryParseBadSuffix(Encoding.ASCII.GetString(suffix), out bad)) return Libc.ENOENT;
         var listed = Current;
-        for (var at = LowerBound(listed, digest.LeadingWord); at < listed.Length && listed[at].Digest.LeadingWord == digest.LeadingWord; at++)
+        for (var at = LowerBound(listed, digest.LeadingWord); at < listed.Count && listed[at].Digest.LeadingWord == digest.LeadingWord; at++)
         {
             if (listed[at].Digest != digest || listed[at].BadIndex != bad) continue;
             stat = ToStat(listed[at]);
@@ -126,8 +124,8 @@ internal sealed class S3ChunkListing : IDatastoreBackend, ISliceListing
         var listed = Current;
         var first = LowerBound(listed, (ulong)prefix << DigestPartitions.PrefixDirectoryBits);
         var end = first;
-        while (end < listed.Length && listed[end].Digest.PrefixIndex == prefix) end++;
-        directory = end > first ? new ListedPrefix(prefix, new ArraySegment<Listed>(listed, first, end - first)) : null;
+        while (end < listed.Count && listed[end].Digest.PrefixIndex == prefix) end++;
+        directory = end > first ? new ListedPrefix(prefix, listed, first, end) : null;
         return directory is null ? Libc.ENOENT : 0;
     }
 
@@ -151,10 +149,10 @@ internal sealed class S3ChunkListing : IDatastoreBackend, ISliceListing
 
     private static ChunkFileStat ToStat(in Listed l) => new(l.Size, l.ModifiedSeconds, l.ModifiedSeconds, StoreEntryType.File);
 
-    private sealed class ListedPrefix(int prefix, ArraySegment<Listed> listed) : IStoreDirectory
+    private sealed class ListedPrefix(int prefix, List<Listed> listed, int first, int end) : IStoreDirectory
     {
         private readonly byte[] _relativePath = Encoding.ASCII.GetBytes($"{ChunkLayout.ChunkDirName}/{ChunkLayout.PrefixDirName(prefix)}");
-        private int _at = -1;
+        private int _at = first - 1;
         private byte[] _name = [];
 
         public ReadOnlySpan<byte> RelativePath => _relativePath;
@@ -164,7 +162,7 @@ internal sealed class S3ChunkListing : IDatastoreBackend, ISliceListing
 
         public bool MoveNext()
         {
-            if (++_at >= listed.Count) return false;
+            if (++_at >= end) return false;
             var l = listed[_at];
             _name = Encoding.ASCII.GetBytes(l.BadIndex < 0 ? l.Digest.ToString() : $"{l.Digest}.{l.BadIndex}.bad");
             return true;

@@ -66,7 +66,7 @@ public static class ChunkReferences
         var wanted = digests.Distinct().ToList();
         var store = ChunkStore(datastore, state);
         // A bucket listing keeps the objects asked about only.
-        (store as ISliceListing)?.ListSlice(DigestRange.All, wanted.ToHashSet().Contains);
+        (store as ISliceListing)?.ListSlice(DigestRange.All, wanted.ToHashSet().Contains, wanted.Count);
         return Find(store, wanted, state);
     }
 
