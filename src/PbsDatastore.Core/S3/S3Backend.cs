@@ -240,10 +240,6 @@ public sealed class S3Backend : IDatastoreBackend
     }
 
     /// <summary>
-    /// Uploads a file of the snapshot tree (manifest, index, blob, owner, notes) to its `.cnt/` key, replacing it:
-    /// PBS mirrors such changes to the bucket before it changes the local copy (addendum §4.7).
-    /// </summary>
-    /// <summary>
     /// The objects under `STORE/.chunks/` whose prefix directory holds digests of <paramref name="range"/> (a range
     /// of whole prefix directories, <see cref="DigestPartitions.PrefixDirectoryBits"/>), in key order. Such a range
     /// is a contiguous run of keys: the listing starts after the key that precedes its first directory and stops
@@ -266,6 +262,10 @@ public sealed class S3Backend : IDatastoreBackend
         }
     }
 
+    /// <summary>
+    /// Uploads a file of the snapshot tree (manifest, index, blob, owner, notes) to its `.cnt/` key, replacing it:
+    /// PBS mirrors such changes to the bucket before it changes the local copy (addendum §4.7).
+    /// </summary>
     public void UploadContent(string relativePath, byte[] data) => Client.PutObject(Keys.Content(relativePath), data);
 
     /// <summary>Deletes the `.cnt/` object of one file of the snapshot tree (owner, notes, `.protected`, a marker).</summary>
