@@ -1,5 +1,4 @@
 using System.Text;
-using PbsDatastore.Core.Hierarchy;
 
 namespace PbsDatastore.Core.S3;
 
