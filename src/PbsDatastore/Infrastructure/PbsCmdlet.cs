@@ -3,6 +3,7 @@ using System.Security;
 using PbsDatastore.Core;
 using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Hierarchy;
+using PbsDatastore.Objects;
 
 namespace PbsDatastore.Infrastructure;
 
@@ -17,8 +18,11 @@ public abstract class PbsCmdlet : PSCmdlet, IDisposable
 
     private TaskStateAdapter? _running;
     private Datastore? _datastore;
-    private readonly List<Datastore> _opened = [];
     private PbsException? _datastoreFailure;
+
+    // Every store this command worked on, and those met since the last record brought another one.
+    private readonly HashSet<Datastore> _stores = new(ReferenceEqualityComparer.Instance);
+    private readonly List<Datastore> _recentStores = [];
 
     /// <summary>
     /// What the -Datastore parameters read and set. A name or path that did not resolve binds as null with its
@@ -35,16 +39,37 @@ public abstract class PbsCmdlet : PSCmdlet, IDisposable
         }
         set
         {
-            _datastore = value;
+            _datastore = value is null ? null : Hold(value);
             _datastoreFailure = value is null ? DatastoreTransformationAttribute.TakeFailure() : null;
         }
     }
 
-    /// <summary>A datastore this command opened itself (not through -Datastore): disposed with the command.</summary>
-    protected Datastore Opened(Datastore store)
+    /// <summary>
+    /// Registers the stores this command works on: a datastore, or the store of a group, snapshot or output
+    /// object (or of each in an array), whether the binder opened it from a name, a path or a deserialized
+    /// object, or it came live from the pipeline; returns <paramref name="value"/>. The command closes them when
+    /// it ends (<see cref="Dispose()"/>), and closes those of earlier records when a record brings another store:
+    /// the binder opens a new store for every deserialized record, each worth two descriptors once used. A
+    /// closed store stays usable: it opens again on use.
+    /// </summary>
+    protected T Hold<T>(T value)
     {
-        _opened.Add(store);
-        return store;
+        switch (value)
+        {
+            case Datastore store:
+                if (!_stores.Add(store)) break;
+                foreach (var earlier in _recentStores) earlier.Dispose();
+                _recentStores.Clear();
+                _recentStores.Add(store);
+                break;
+            case BackupGroup group: Hold(group.Datastore); break;
+            case BackupSnapshot snapshot: Hold(snapshot.Datastore); break;
+            case IDatastoreItem item: Hold(item.Datastore); break;
+            case System.Collections.IEnumerable items and not string:
+                foreach (var item in items) Hold(item);
+                break;
+        }
+        return value;
     }
 
     /// <summary>Runs core work on a worker thread, relaying log/warning/progress and Ctrl+C.</summary>
@@ -197,9 +222,9 @@ public abstract class PbsCmdlet : PSCmdlet, IDisposable
     }
 
     /// <summary>
-    /// PowerShell disposes the cmdlets of a pipeline when it ends: the bound and opened datastores close their
-    /// descriptors (once no job holds them), so a script that runs a command per store in a loop does not collect
-    /// open directories.
+    /// PowerShell disposes the cmdlets of a pipeline when it ends, after EndProcessing, a stop or a terminating
+    /// error: the stores the command held (<see cref="Hold{T}"/>) close their descriptors (once no job holds
+    /// them), so a script that runs a command per store in a loop does not collect open directories.
     /// The store's objects stay usable and open it again on use.
     /// </summary>
     public void Dispose()
@@ -211,7 +236,6 @@ public abstract class PbsCmdlet : PSCmdlet, IDisposable
     protected virtual void Dispose(bool disposing)
     {
         if (!disposing) return;
-        _datastore?.Dispose();
-        foreach (var store in _opened) store.Dispose();
+        foreach (var store in _stores) store.Dispose();
     }
 }
