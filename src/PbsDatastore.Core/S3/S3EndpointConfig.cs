@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace PbsDatastore.Core.S3;
 
 /// <summary>

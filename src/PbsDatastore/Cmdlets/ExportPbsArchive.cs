@@ -3,7 +3,6 @@ using System.Security;
 using PbsDatastore.Completion;
 using PbsDatastore.Core;
 using PbsDatastore.Core.Backup;
-using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Infrastructure;
 using PbsDatastore.Objects;
 
