@@ -388,7 +388,35 @@ Describe 'Ctrl+C' {
             "Test-PbsDatastore -WhatIf -ErrorAction SilentlyContinue -WarningAction SilentlyContinue | Out-Null; 'not stopped'")
         $text = $out -join ' '
         $text | Should -Match 'Test-PbsDatastore was stopped \(Ctrl\+C\)\. Results of \d+ snapshot\(s\) were written'
+        [regex]::Matches($text, 'was stopped \(Ctrl\+C\)').Count | Should -Be 1
         $text | Should -Not -Match 'not stopped'
+    }
+
+    # StopProcessing comes on its own thread, at any point of the command's jobs: each order is played here on the
+    # class where the two sides meet (internal, so through reflection).
+    It 'is reported once, whichever comes first (<Order>)' -ForEach @(
+        @{ Order = 'stop between two jobs, then the next job'; Steps = 'Stop', 'JobStarted', 'JobEnded'; Said = $null }
+        @{ Order = 'stop during a job that fails or ends just then'; Steps = 'JobStarted', 'Stop', 'JobEnded'; Said = 'verifying vm/100' }
+        @{ Order = 'stop after the last job'; Steps = 'JobStarted', 'JobEnded', 'Stop'; Said = $null }
+        @{ Order = 'Ctrl+C twice during a job'; Steps = 'JobStarted', 'Stop', 'Stop', 'JobEnded'; Said = 'verifying vm/100' }
+    ) {
+        $assembly = [PbsDatastore.Infrastructure.PbsCmdlet].Assembly
+        $reportType = $assembly.GetType('PbsDatastore.Infrastructure.StopReport', $true)
+        $jobType = $assembly.GetType('PbsDatastore.Infrastructure.TaskStateAdapter', $true)
+        $said = [System.Collections.Generic.List[object]]::new()
+        $report = [Activator]::CreateInstance($reportType, [object[]] @([Action[string]] { param($step) $said.Add($step) }.GetNewClosure()))
+        $job = [Activator]::CreateInstance($jobType, [object[]] @(-1))
+        try {
+            $jobType.GetMethod('Log').Invoke($job, @('verifying vm/100'))
+            foreach ($step in $Steps) {
+                $reportType.GetMethod($step).Invoke($report, $(if ($step -eq 'Stop') { @() } else { @(, $job) }))
+            }
+            $said.Count | Should -Be 1
+            $said[0] | Should -Be $Said
+            $cancelled = $jobType.GetProperty('Cancellation').GetValue($job).IsCancellationRequested
+            $cancelled | Should -Be ($Steps.IndexOf('Stop') -lt $Steps.IndexOf('JobEnded')) -Because 'a job the stop came before or during is cancelled'
+        }
+        finally { $jobType.GetMethod('Dispose').Invoke($job, @()) }
     }
 }
 

@@ -16,7 +16,7 @@ public abstract class PbsCmdlet : PSCmdlet, IDisposable
     /// <summary>Smallest -MemoryLimit: below it every pass would hold a handful of digests.</summary>
     protected const long MinMemoryLimit = 1L << 20;
 
-    private TaskStateAdapter? _running;
+    private readonly StopReport _stop;
     private Datastore? _datastore;
     private PbsException? _datastoreFailure;
 
@@ -72,28 +72,24 @@ public abstract class PbsCmdlet : PSCmdlet, IDisposable
         return value;
     }
 
+    protected PbsCmdlet() => _stop = new StopReport(ReportStop);
+
     /// <summary>Runs core work on a worker thread, relaying log/warning/progress and Ctrl+C.</summary>
     protected T RunTask<T>(Func<ITaskState, T> operation)
     {
         using var adapter = new TaskStateAdapter();
-        _running = adapter;
+        _stop.JobStarted(adapter);
         try { return adapter.Run(this, operation); }
-        catch (Exception) when (_stopped)
-        {
-            ReportStop(adapter.LastLog);
-            throw;
-        }
-        finally { _running = null; }
+        finally { _stop.JobEnded(adapter); }
     }
-
-    private volatile bool _stopped;
 
     /// <summary>What was done before a Ctrl+C, for the message the user gets then (null: nothing to say).</summary>
     protected virtual string? DoneBeforeStop => null;
 
     /// <summary>
     /// Says on the host that the command was stopped and how far it got: a stopping pipeline takes no more
-    /// output, warnings or errors, and a silent stop leaves the user guessing what happened to the store.
+    /// output, warnings or errors, and a silent stop leaves the user guessing what happened to the store. Called
+    /// once per command (<see cref="StopReport"/>).
     /// </summary>
     private void ReportStop(string? lastStep)
     {
@@ -213,13 +209,7 @@ public abstract class PbsCmdlet : PSCmdlet, IDisposable
     protected void ThrowTerminating(PbsException e, object? target = null)
         => ThrowTerminatingError(ErrorRecords.From(e, target));
 
-    protected override void StopProcessing()
-    {
-        _stopped = true;
-        // Between two core jobs (e.g. while the next pipeline record is bound) no job will fail to say it.
-        if (_running is { } running) running.Stop();
-        else ReportStop(null);
-    }
+    protected override void StopProcessing() => _stop.Stop();
 
     /// <summary>
     /// PowerShell disposes the cmdlets of a pipeline when it ends, after EndProcessing, a stop or a terminating
