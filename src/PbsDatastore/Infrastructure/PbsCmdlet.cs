@@ -215,10 +215,12 @@ public abstract class PbsCmdlet : PSCmdlet, IDisposable
     /// PowerShell disposes the cmdlets of a pipeline when it ends, after EndProcessing, a stop or a terminating
     /// error: the stores the command held (<see cref="Hold{T}"/>) close their descriptors (once no job holds
     /// them), so a script that runs a command per store in a loop does not collect open directories.
-    /// The store's objects stay usable and open it again on use.
+    /// The store's objects stay usable and open it again on use. A stop no job reported is reported here, on the
+    /// pipeline thread (<see cref="Cmdlet.Stopping"/>: the pipeline is being stopped, not failing).
     /// </summary>
     public void Dispose()
     {
+        _stop.CommandEnded(Stopping);
         Dispose(true);
         GC.SuppressFinalize(this);
     }

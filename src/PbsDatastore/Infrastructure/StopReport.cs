@@ -3,9 +3,12 @@ namespace PbsDatastore.Infrastructure;
 /// <summary>
 /// Where a command's Ctrl+C (StopProcessing, on another thread) meets the core jobs the command runs one after
 /// another on the pipeline thread, so that the user is told exactly once that the command was stopped: by the job
-/// that was running (it knows the last step), else by the stop itself. Either side may come first: a stop that
-/// finds no job reports at once and cancels a job that starts after it; a job that ends, however it ends, after a
-/// stop reached it reports. The report is single-shot, so the two sides may both try.
+/// the stop reached (it knows the last step), else when the command ends. Both are on the pipeline thread: a
+/// message written from StopProcessing's thread races the process's exit when the stopped pipeline was the last
+/// thing a script did, and is lost; and PowerShell calls the commands' StopProcessing one after another without
+/// waiting for them before it disposes the commands, so a command may end before its StopProcessing came (it then
+/// sees the pipeline stopping). Either side may come first: a job that starts after the stop is cancelled at
+/// once; a job that ends after a stop reports however it ended. The report is single-shot.
 /// </summary>
 internal sealed class StopReport(Action<string?> report)
 {
@@ -13,15 +16,14 @@ internal sealed class StopReport(Action<string?> report)
     private volatile bool _stopped;
     private int _reported;
 
-    /// <summary>From StopProcessing: cancels the running job (which reports when it ends), or reports now.</summary>
+    /// <summary>From StopProcessing: cancels the running job, which reports when it ends.</summary>
     public void Stop()
     {
         _stopped = true;
         // Dekker-style: this write, then the read of _running; JobStarted writes _running, then reads _stopped.
         // With a full fence on both sides at least one of them sees the other.
         Interlocked.MemoryBarrier();
-        if (Volatile.Read(ref _running) is { } job) job.Stop();
-        else Report(null);
+        Volatile.Read(ref _running)?.Stop();
     }
 
     /// <summary>Before a job runs; a stop that came before it found no job to cancel, so it is cancelled here.</summary>
@@ -36,6 +38,15 @@ internal sealed class StopReport(Action<string?> report)
     {
         Interlocked.CompareExchange(ref _running, null, job);
         if (_stopped) Report(job.LastLog);
+    }
+
+    /// <summary>
+    /// When the command ends (disposed by the pipeline): reports a stop no job reported. <paramref name="stopping"/>:
+    /// the pipeline is being stopped; PowerShell may dispose the command before its StopProcessing is called.
+    /// </summary>
+    public void CommandEnded(bool stopping)
+    {
+        if (_stopped || stopping) Report(null);
     }
 
     private void Report(string? lastStep)
