@@ -122,6 +122,48 @@ Describe 'Objects through <_>' -ForEach 'Start-Job', 'Start-ThreadJob', 'Export-
     }
 }
 
+Describe 'Stores opened from deserialized objects' {
+    BeforeAll {
+        $script:Store, $script:Ns, $script:Group, $script:Snap, $null = @(Invoke-Transport 'Export-Clixml')
+        $script:StorePath = $Store.Path
+        # Descriptors of this process under the store (the backend keeps the root and .chunks open while in use).
+        $script:OpenUnderStore = { @(Get-ChildItem "/proc/$PID/fd" | Where-Object { "$($_.LinkTarget)" -eq $StorePath -or "$($_.LinkTarget)".StartsWith("$StorePath/") }).Count }
+    }
+    BeforeEach {
+        # Stores the earlier tests dropped close when collected; their count would blur this baseline.
+        [GC]::Collect(); [GC]::WaitForPendingFinalizers(); [GC]::Collect()
+    }
+
+    It 'are closed by the command that opened them, however often it runs' {
+        $before = & $OpenUnderStore
+        foreach ($i in 1..20) {
+            $Snap | Test-PbsSnapshot -Fast | ForEach-Object State | Should -Be 'Ok'
+            @($Group | Test-PbsSnapshot -Fast).Count | Should -BeGreaterThan 1
+            $Store | Test-PbsDatastore -Fast -WarningAction SilentlyContinue | Should -Not -BeNullOrEmpty
+            ($Store, $Ns, $Group, $Snap | Measure-PbsDatastore).IndexFiles | Should -BeGreaterThan 0
+            $Snap | Export-PbsArchive -ArchiveName disk.img -Destination (Join-Path $Roots 'fd.img') -Force | Should -Not -BeNullOrEmpty
+            $null = $Store | Get-PbsChunkReference -Missing
+            @($Group | Invoke-PbsPrune -KeepLast 1 -WhatIf).Count | Should -Be 2
+            # Ended early: by Select-Object -First (a stop) and by a failure downstream (an error).
+            @($Group | Test-PbsSnapshot -Fast | Select-Object -First 1).Count | Should -Be 1
+            { $Group | Test-PbsSnapshot -Fast | ForEach-Object { throw 'failed downstream' } } | Should -Throw 'failed downstream'
+        }
+        & $OpenUnderStore | Should -Be $before
+    }
+
+    It 'leave a live datastore bound from the pipeline usable' {
+        $before = & $OpenUnderStore
+        $live = Get-PbsDatastore store1
+        foreach ($i in 1..3) {
+            $states = @(($live | Test-PbsDatastore -Fast).State)
+            $states.Count | Should -BeGreaterThan 0
+            $states | Should -Not -Contain 'Failed'
+            ($live | Measure-PbsDatastore).IndexFiles | Should -BeGreaterThan 0
+        }
+        & $OpenUnderStore | Should -Be $before
+    }
+}
+
 Describe 'Binding by property name' {
     It 'opens a snapshot from any object with the identity properties' {
         $handmade = [pscustomobject]@{ Datastore = 'store1'; Namespace = 'prod'; BackupType = 'vm'; BackupId = '100'; BackupTime = $Live.BackupTime }

@@ -390,7 +390,52 @@ Describe 'Ctrl+C' {
             "Test-PbsDatastore -WhatIf -ErrorAction SilentlyContinue -WarningAction SilentlyContinue | Out-Null; 'not stopped'")
         $text = $out -join ' '
         $text | Should -Match 'Test-PbsDatastore was stopped \(Ctrl\+C\)\. Results of \d+ snapshot\(s\) were written'
+        [regex]::Matches($text, 'was stopped \(Ctrl\+C\)').Count | Should -Be 1
         $text | Should -Not -Match 'not stopped'
+    }
+
+    # StopProcessing comes on its own thread, at any point of the command's jobs: each order is played here on the
+    # class where the two sides meet (internal, so through reflection). The pipeline ends every command
+    # (CommandEnded, from Dispose; ...Stopping: the pipeline is stopping, as when PowerShell disposes the command
+    # before calling its StopProcessing). Returns what was said and whether the job was cancelled.
+    BeforeAll {
+        function script:Invoke-StopSteps([string[]] $Steps) {
+            $assembly = [PbsDatastore.Infrastructure.PbsCmdlet].Assembly
+            $reportType = $assembly.GetType('PbsDatastore.Infrastructure.StopReport', $true)
+            $jobType = $assembly.GetType('PbsDatastore.Infrastructure.TaskStateAdapter', $true)
+            $said = [System.Collections.Generic.List[object]]::new()
+            $report = [Activator]::CreateInstance($reportType, [object[]] @([Action[string]] { param($step) $said.Add($step) }.GetNewClosure()))
+            $job = [Activator]::CreateInstance($jobType, [object[]] @(-1))
+            try {
+                $null = $jobType.GetMethod('Log').Invoke($job, @('verifying vm/100'))
+                foreach ($step in $Steps) {
+                    $arguments = switch ($step) { { $_ -like 'Job*' } { @(, $job) } 'CommandEnded' { @($false) } 'CommandEndedStopping' { @($true) } default { @() } }
+                    $null = $reportType.GetMethod($step -replace 'Stopping$').Invoke($report, $arguments)
+                }
+                [pscustomobject]@{ Said = @($said); Cancelled = $jobType.GetProperty('Cancellation').GetValue($job).IsCancellationRequested }
+            }
+            finally { $null = $jobType.GetMethod('Dispose').Invoke($job, @()) }
+        }
+    }
+
+    It 'is reported once, whichever comes first (<Order>)' -ForEach @(
+        @{ Order = 'stop between two jobs, then the next job'; Steps = 'Stop', 'JobStarted', 'JobEnded', 'CommandEnded'; Said = 'verifying vm/100' }
+        @{ Order = 'stop during a job that fails or ends just then'; Steps = 'JobStarted', 'Stop', 'JobEnded', 'CommandEnded'; Said = 'verifying vm/100' }
+        @{ Order = 'stop after the last job'; Steps = 'JobStarted', 'JobEnded', 'Stop', 'CommandEnded'; Said = $null }
+        @{ Order = 'stop while no job ran'; Steps = 'Stop', 'CommandEnded'; Said = $null }
+        @{ Order = 'Ctrl+C twice during a job'; Steps = 'JobStarted', 'Stop', 'Stop', 'JobEnded', 'CommandEnded'; Said = 'verifying vm/100' }
+        @{ Order = 'disposed while stopping, StopProcessing after'; Steps = 'JobStarted', 'JobEnded', 'CommandEndedStopping', 'Stop'; Said = $null }
+    ) {
+        $run = Invoke-StopSteps $Steps
+        $run.Said.Count | Should -Be 1
+        $run.Said[0] | Should -Be $Said
+        $run.Cancelled | Should -Be ($Steps.IndexOf('Stop') -lt $Steps.IndexOf('JobEnded')) -Because 'a job the stop came before or during is cancelled'
+    }
+
+    It 'says nothing when no Ctrl+C came' {
+        $run = Invoke-StopSteps 'JobStarted', 'JobEnded', 'CommandEnded'
+        $run.Said.Count | Should -Be 0
+        $run.Cancelled | Should -BeFalse
     }
 }
 

@@ -1,5 +1,3 @@
-using PbsDatastore.Core.Hierarchy;
-
 namespace PbsDatastore.Core.Backup;
 
 /// <summary>What kind of archive a snapshot file is; PBS decides it by the last extension alone.</summary>

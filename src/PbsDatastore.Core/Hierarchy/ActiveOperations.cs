@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
 using PbsDatastore.Core.Locking;
-using PbsDatastore.Core.Store;
 
 namespace PbsDatastore.Core.Hierarchy;
 

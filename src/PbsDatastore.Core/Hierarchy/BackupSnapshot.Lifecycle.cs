@@ -1,7 +1,6 @@
 using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Locking;
 using PbsDatastore.Core.Native;
-using PbsDatastore.Core.Store;
 
 namespace PbsDatastore.Core.Hierarchy;
 

@@ -28,7 +28,7 @@ public sealed partial class Datastore : IDisposable
         // Parsed on first use, so that a broken tuning line fails the job that needs it, with the store named.
         _tuning = new(() => config is null ? DatastoreTuning.Default : DatastoreTuning.Parse(config.Tuning, name));
         _openBackend = () => config?.Backend is { IsS3: true } s3
-            ? S3.S3Backend.Open(Name, Path, s3, syncChunks: Tuning.SyncLevel == SyncLevel.File)
+            ? S3.S3Backend.Open(Name, Path, s3.Client!, s3.Bucket!, syncChunks: Tuning.SyncLevel == SyncLevel.File)
             : FilesystemBackend.Open(Name, Path, syncChunks: Tuning.SyncLevel == SyncLevel.File);
     }
 

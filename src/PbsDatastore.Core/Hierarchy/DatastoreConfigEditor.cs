@@ -2,7 +2,6 @@ using System.IO.MemoryMappedFiles;
 using System.Text;
 using PbsDatastore.Core.Locking;
 using PbsDatastore.Core.Native;
-using PbsDatastore.Core.Store;
 
 namespace PbsDatastore.Core.Hierarchy;
 

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
 using PbsDatastore.Core.Native;
-using PbsDatastore.Core.Store;
 
 namespace PbsDatastore.Core.Locking;
 

@@ -1,5 +1,3 @@
-using PbsDatastore.Core.Store;
-
 namespace PbsDatastore.Core.Locking;
 
 /// <summary>

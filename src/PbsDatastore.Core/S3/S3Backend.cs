@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Text;
 using PbsDatastore.Core.Formats;
-using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Locking;
 using PbsDatastore.Core.Memory;
 using PbsDatastore.Core.Native;
@@ -44,14 +43,14 @@ public sealed class S3Backend : IDatastoreBackend
     }
 
     /// <summary>
-    /// Opens the cache at <paramref name="path"/> and the bucket named by <paramref name="backend"/>, with the
-    /// endpoint from s3.cfg under the config root.
+    /// Opens the cache at <paramref name="path"/> and <paramref name="bucket"/> through the s3.cfg endpoint
+    /// <paramref name="endpointId"/> (the config under the config root unless <paramref name="endpoints"/> is given).
     /// </summary>
-    public static S3Backend Open(string name, string path, DatastoreBackend backend, bool syncChunks, S3EndpointConfig? endpoints = null)
+    public static S3Backend Open(string name, string path, string endpointId, string bucket, bool syncChunks, S3EndpointConfig? endpoints = null)
     {
-        var endpoint = (endpoints ?? S3EndpointConfig.Load()).Get(backend.Client!);
+        var endpoint = (endpoints ?? S3EndpointConfig.Load()).Get(endpointId);
         var local = FilesystemBackend.Open(name, path, syncChunks);
-        return new S3Backend(local, new S3Client(endpoint, backend.Bucket!));
+        return new S3Backend(local, new S3Client(endpoint, bucket));
     }
 
     public S3Client Client { get; }

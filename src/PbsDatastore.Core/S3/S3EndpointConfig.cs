@@ -1,6 +1,3 @@
-using System.Text;
-using PbsDatastore.Core.Hierarchy;
-
 namespace PbsDatastore.Core.S3;
 
 /// <summary>

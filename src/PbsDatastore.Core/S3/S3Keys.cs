@@ -1,5 +1,4 @@
 using PbsDatastore.Core.Formats;
-using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Store;
 
 namespace PbsDatastore.Core.S3;
@@ -22,7 +21,8 @@ public readonly record struct S3ChunkObject(string Key, ChunkDigest Digest, int?
 /// PBS 4.2's object key layout of an S3-backed datastore (addendum §4.2): every key starts with the datastore
 /// name; chunks under `.chunks/`, snapshot files, owner, notes and markers under `.cnt/` with the on-disk
 /// relative path, the `.in-use` marker at the top. Prefixes for deleting by prefix always end in `/`, so
-/// `vm/100` never matches `vm/1000` (the upstream hazard of §4.7).
+/// `vm/100` never matches `vm/1000` (the upstream hazard of §4.7). Content keys take the datastore-relative paths
+/// the snapshot tree's objects give (`BackupGroup.RelativePath`, …): the raw layer knows no backup objects.
 /// </summary>
 public sealed class S3Keys
 {
@@ -64,16 +64,6 @@ public sealed class S3Keys
         return relativeDir.Length == 0 ? ContentPrefix : $"{ContentPrefix}{relativeDir}/";
     }
 
-    public string NamespacePrefix(BackupNamespace ns) => ContentDirPrefix(ns.RelativePath);
-
-    public string NamespaceMarker(BackupNamespace ns)
-        => ns.IsRoot ? throw new ArgumentException("the root namespace has no marker", nameof(ns)) : Content($"{ns.RelativePath}/{NamespaceMarkerName}");
-
-    public string GroupPrefix(BackupNamespace ns, BackupType type, string id) => ContentDirPrefix(GroupPath(ns, type, id));
-
-    public string SnapshotPrefix(BackupNamespace ns, BackupType type, string id, long time)
-        => ContentDirPrefix($"{GroupPath(ns, type, id)}/{BackupTime.Format(time)}");
-
     /// <summary>The relative path a `.cnt/` key stands for, or null for keys of another store or outside `.cnt/`.</summary>
     public string? RelativePathOf(string key)
     {
@@ -100,12 +90,6 @@ public sealed class S3Keys
         var number = suffix[1..^4];
         if (number.Length == 0 || number.Length > 9 || !number.ToString().All(char.IsAsciiDigit)) return null;
         return new S3ChunkObject(key, digest, int.Parse(number));
-    }
-
-    private static string GroupPath(BackupNamespace ns, BackupType type, string id)
-    {
-        PbsNames.ValidateBackupId(id);
-        return ns.IsRoot ? $"{type.ToPbsString()}/{id}" : $"{ns.RelativePath}/{type.ToPbsString()}/{id}";
     }
 
     private static string CheckRelative(string rel, bool allowEmpty)

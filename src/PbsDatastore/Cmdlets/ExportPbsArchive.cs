@@ -3,7 +3,6 @@ using System.Security;
 using PbsDatastore.Completion;
 using PbsDatastore.Core;
 using PbsDatastore.Core.Backup;
-using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Infrastructure;
 using PbsDatastore.Objects;
 
@@ -24,7 +23,7 @@ public sealed class ExportPbsArchive : PbsCmdlet
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
     [IdentityTransformation(typeof(SnapshotInfo))]
     [Alias("Snapshot")]
-    public SnapshotInfo BackupSnapshot { get; set; } = null!;
+    public SnapshotInfo BackupSnapshot { get; set => field = Hold(value); } = null!;
 
     /// <summary>Archive name as listed in the manifest; the final .fidx/.didx/.blob may be left out.</summary>
     [Parameter(Mandatory = true, Position = 1)]

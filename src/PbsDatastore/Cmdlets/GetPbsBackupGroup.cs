@@ -1,6 +1,4 @@
 using System.Management.Automation;
-using PbsDatastore.Completion;
-using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Infrastructure;
 using PbsDatastore.Objects;
 

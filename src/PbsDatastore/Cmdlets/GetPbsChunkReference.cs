@@ -1,6 +1,5 @@
 using System.Management.Automation;
 using PbsDatastore.Completion;
-using PbsDatastore.Core;
 using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Maintenance;

@@ -25,7 +25,7 @@ public sealed class InvokePbsPruneCommand : PbsCmdlet
     /// <summary>Groups to prune (Get-PbsBackupGroup output binds here).</summary>
     [Parameter(Mandatory = true, ParameterSetName = GroupSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [IdentityTransformation(typeof(BackupGroup))]
-    public BackupGroup[] BackupGroup { get; set; } = [];
+    public BackupGroup[] BackupGroup { get; set => field = Hold(value); } = [];
 
     /// <summary>
     /// Prune every group of a datastore (object, configured name or path) below -Namespace. Not bound from the

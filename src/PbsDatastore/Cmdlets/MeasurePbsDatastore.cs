@@ -42,6 +42,7 @@ public sealed class MeasurePbsDatastore : PbsCmdlet
                 var (store, member) = Member(Identity.IsPropertyBag(input)
                     ? Identity.Open((PSObject)input, SessionState.Path.GetUnresolvedProviderPathFromPSPath) ?? value
                     : value);
+                Hold(store);
                 if (!_sets.TryGetValue(store.Path, out var set))
                     _sets[store.Path] = set = (store, new List<AccountingMember>());
                 if (member != null && !set.Members.Any(m => m.RelativePath == member.RelativePath))
@@ -79,7 +80,7 @@ public sealed class MeasurePbsDatastore : PbsCmdlet
         BackupSnapshot s => Snapshot(s),
         PruneResult p when p.Keep || p.Removed => (p.BackupSnapshot.Datastore, null),
         PruneResult p => Snapshot(p.BackupSnapshot),
-        string text => Whole(Opened(DatastoreTransformationAttribute.Resolve(text, SessionState.Path.GetUnresolvedProviderPathFromPSPath))),
+        string text => Whole(DatastoreTransformationAttribute.Resolve(text, SessionState.Path.GetUnresolvedProviderPathFromPSPath)),
         _ => throw new PbsException("InvalidMeasureInput", PbsErrorKind.InvalidArgument,
             $"cannot measure a {value?.GetType().Name ?? "null"}: give datastores, namespaces, groups or snapshots", value),
     };

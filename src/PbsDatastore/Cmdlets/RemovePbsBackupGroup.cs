@@ -16,7 +16,7 @@ public sealed class RemovePbsBackupGroup : PbsCmdlet
     /// <summary>The group (a Get-PbsBackupGroup object binds through its BackupGroup property).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [IdentityTransformation(typeof(BackupGroup))]
-    public BackupGroup BackupGroup { get; set; } = null!;
+    public BackupGroup BackupGroup { get; set => field = Hold(value); } = null!;
 
     /// <summary>Write the removal result (counts of removed and protected snapshots).</summary>
     [Parameter]

@@ -13,7 +13,7 @@ public sealed class RemovePbsSnapshot : PbsCmdlet
     /// <summary>The snapshot (a Get-PbsSnapshot object binds through its BackupSnapshot property).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [IdentityTransformation(typeof(BackupSnapshot))]
-    public BackupSnapshot BackupSnapshot { get; set; } = null!;
+    public BackupSnapshot BackupSnapshot { get; set => field = Hold(value); } = null!;
 
     /// <summary>Skip PBS's locks (only for a snapshot whose lock this process already holds). Protection still applies.</summary>
     [Parameter]

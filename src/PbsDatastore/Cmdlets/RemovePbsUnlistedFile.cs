@@ -14,7 +14,7 @@ public sealed class RemovePbsUnlistedFile : PbsCmdlet
 {
     [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [IdentityTransformation(typeof(BackupSnapshot))]
-    public BackupSnapshot BackupSnapshot { get; set; } = null!;
+    public BackupSnapshot BackupSnapshot { get; set => field = Hold(value); } = null!;
 
     /// <summary>Write the full path of every removed file.</summary>
     [Parameter]

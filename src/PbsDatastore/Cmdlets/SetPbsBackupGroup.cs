@@ -12,7 +12,7 @@ public sealed class SetPbsBackupGroup : PbsCmdlet
 {
     [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [IdentityTransformation(typeof(BackupGroup))]
-    public BackupGroup BackupGroup { get; set; } = null!;
+    public BackupGroup BackupGroup { get; set => field = Hold(value); } = null!;
 
     [Parameter(Mandatory = true)]
     [AllowNull, AllowEmptyString]

@@ -12,7 +12,7 @@ public sealed class SetPbsBackupOwner : PbsCmdlet
 {
     [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [IdentityTransformation(typeof(BackupGroup))]
-    public BackupGroup BackupGroup { get; set; } = null!;
+    public BackupGroup BackupGroup { get; set => field = Hold(value); } = null!;
 
     /// <summary>New owner Auth-ID: `user@realm` or `user@realm!token`.</summary>
     [Parameter(Mandatory = true, Position = 0)]

@@ -15,7 +15,7 @@ public sealed class SetPbsSnapshot : PbsCmdlet
 {
     [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [IdentityTransformation(typeof(BackupSnapshot))]
-    public BackupSnapshot BackupSnapshot { get; set; } = null!;
+    public BackupSnapshot BackupSnapshot { get; set => field = Hold(value); } = null!;
 
     [Parameter]
     public bool Protected { get; set; }

@@ -19,11 +19,11 @@ public sealed class TestPbsSnapshotCommand : VerifyCmdlet
 
     [Parameter(Mandatory = true, ParameterSetName = SnapshotSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [IdentityTransformation(typeof(BackupSnapshot))]
-    public BackupSnapshot[] BackupSnapshot { get; set; } = [];
+    public BackupSnapshot[] BackupSnapshot { get; set => field = Hold(value); } = [];
 
     [Parameter(Mandatory = true, ParameterSetName = GroupSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [IdentityTransformation(typeof(BackupGroup))]
-    public BackupGroup[] BackupGroup { get; set; } = [];
+    public BackupGroup[] BackupGroup { get; set => field = Hold(value); } = [];
 
     protected override void ProcessRecord()
     {

@@ -20,7 +20,7 @@ public sealed class UpdatePbsManifest : PbsCmdlet
 {
     [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [IdentityTransformation(typeof(BackupSnapshot))]
-    public BackupSnapshot BackupSnapshot { get; set; } = null!;
+    public BackupSnapshot BackupSnapshot { get; set => field = Hold(value); } = null!;
 
     /// <summary>Runs with the manifest (BackupManifest) as `$_` while the manifest lock is held.</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "ScriptBlock")]

@@ -1,6 +1,5 @@
 using System.Management.Automation;
 using PbsDatastore.Completion;
-using PbsDatastore.Core.Hierarchy;
 
 namespace PbsDatastore.Infrastructure;
 

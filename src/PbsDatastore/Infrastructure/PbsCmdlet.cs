@@ -3,6 +3,7 @@ using System.Security;
 using PbsDatastore.Core;
 using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Hierarchy;
+using PbsDatastore.Objects;
 
 namespace PbsDatastore.Infrastructure;
 
@@ -15,10 +16,13 @@ public abstract class PbsCmdlet : PSCmdlet, IDisposable
     /// <summary>Smallest -MemoryLimit: below it every pass would hold a handful of digests.</summary>
     protected const long MinMemoryLimit = 1L << 20;
 
-    private TaskStateAdapter? _running;
+    private readonly StopReport _stop;
     private Datastore? _datastore;
-    private readonly List<Datastore> _opened = [];
     private PbsException? _datastoreFailure;
+
+    // Every store this command worked on, and those met since the last record brought another one.
+    private readonly HashSet<Datastore> _stores = new(ReferenceEqualityComparer.Instance);
+    private readonly List<Datastore> _recentStores = [];
 
     /// <summary>
     /// What the -Datastore parameters read and set. A name or path that did not resolve binds as null with its
@@ -35,40 +39,57 @@ public abstract class PbsCmdlet : PSCmdlet, IDisposable
         }
         set
         {
-            _datastore = value;
+            _datastore = value is null ? null : Hold(value);
             _datastoreFailure = value is null ? DatastoreTransformationAttribute.TakeFailure() : null;
         }
     }
 
-    /// <summary>A datastore this command opened itself (not through -Datastore): disposed with the command.</summary>
-    protected Datastore Opened(Datastore store)
+    /// <summary>
+    /// Registers the stores this command works on: a datastore, or the store of a group, snapshot or output
+    /// object (or of each in an array), whether the binder opened it from a name, a path or a deserialized
+    /// object, or it came live from the pipeline; returns <paramref name="value"/>. The command closes them when
+    /// it ends (<see cref="Dispose()"/>), and closes those of earlier records when a record brings another store:
+    /// the binder opens a new store for every deserialized record, each worth two descriptors once used. A
+    /// closed store stays usable: it opens again on use.
+    /// </summary>
+    protected T Hold<T>(T value)
     {
-        _opened.Add(store);
-        return store;
+        switch (value)
+        {
+            case Datastore store:
+                if (!_stores.Add(store)) break;
+                foreach (var earlier in _recentStores) earlier.Dispose();
+                _recentStores.Clear();
+                _recentStores.Add(store);
+                break;
+            case BackupGroup group: Hold(group.Datastore); break;
+            case BackupSnapshot snapshot: Hold(snapshot.Datastore); break;
+            case IDatastoreItem item: Hold(item.Datastore); break;
+            case System.Collections.IEnumerable items and not string:
+                foreach (var item in items) Hold(item);
+                break;
+        }
+        return value;
     }
+
+    protected PbsCmdlet() => _stop = new StopReport(ReportStop);
 
     /// <summary>Runs core work on a worker thread, relaying log/warning/progress and Ctrl+C.</summary>
     protected T RunTask<T>(Func<ITaskState, T> operation)
     {
         using var adapter = new TaskStateAdapter();
-        _running = adapter;
+        _stop.JobStarted(adapter);
         try { return adapter.Run(this, operation); }
-        catch (Exception) when (_stopped)
-        {
-            ReportStop(adapter.LastLog);
-            throw;
-        }
-        finally { _running = null; }
+        finally { _stop.JobEnded(adapter); }
     }
-
-    private volatile bool _stopped;
 
     /// <summary>What was done before a Ctrl+C, for the message the user gets then (null: nothing to say).</summary>
     protected virtual string? DoneBeforeStop => null;
 
     /// <summary>
     /// Says on the host that the command was stopped and how far it got: a stopping pipeline takes no more
-    /// output, warnings or errors, and a silent stop leaves the user guessing what happened to the store.
+    /// output, warnings or errors, and a silent stop leaves the user guessing what happened to the store. Called
+    /// once per command (<see cref="StopReport"/>).
     /// </summary>
     private void ReportStop(string? lastStep)
     {
@@ -188,22 +209,18 @@ public abstract class PbsCmdlet : PSCmdlet, IDisposable
     protected void ThrowTerminating(PbsException e, object? target = null)
         => ThrowTerminatingError(ErrorRecords.From(e, target));
 
-    protected override void StopProcessing()
-    {
-        _stopped = true;
-        // Between two core jobs (e.g. while the next pipeline record is bound) no job will fail to say it.
-        if (_running is { } running) running.Stop();
-        else ReportStop(null);
-    }
+    protected override void StopProcessing() => _stop.Stop();
 
     /// <summary>
-    /// PowerShell disposes the cmdlets of a pipeline when it ends: the bound and opened datastores close their
-    /// descriptors (once no job holds them), so a script that runs a command per store in a loop does not collect
-    /// open directories.
-    /// The store's objects stay usable and open it again on use.
+    /// PowerShell disposes the cmdlets of a pipeline when it ends, after EndProcessing, a stop or a terminating
+    /// error: the stores the command held (<see cref="Hold{T}"/>) close their descriptors (once no job holds
+    /// them), so a script that runs a command per store in a loop does not collect open directories.
+    /// The store's objects stay usable and open it again on use. A stop no job reported is reported here, on the
+    /// pipeline thread (<see cref="Cmdlet.Stopping"/>: the pipeline is being stopped, not failing).
     /// </summary>
     public void Dispose()
     {
+        _stop.CommandEnded(Stopping);
         Dispose(true);
         GC.SuppressFinalize(this);
     }
@@ -211,7 +228,6 @@ public abstract class PbsCmdlet : PSCmdlet, IDisposable
     protected virtual void Dispose(bool disposing)
     {
         if (!disposing) return;
-        _datastore?.Dispose();
-        foreach (var store in _opened) store.Dispose();
+        foreach (var store in _stores) store.Dispose();
     }
 }

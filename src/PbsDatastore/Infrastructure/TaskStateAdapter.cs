@@ -45,8 +45,12 @@ internal sealed class TaskStateAdapter : ITaskState, IDisposable
 
     public void Complete(int activityId, string activity) => Post(c => CompleteBar(c, activityId, activity));
 
-    /// <summary>Called from StopProcessing (Ctrl+C).</summary>
-    public void Stop() => _stop.Cancel();
+    /// <summary>Called from StopProcessing (Ctrl+C), on its own thread: the job may have ended and this been disposed.</summary>
+    public void Stop()
+    {
+        try { _stop.Cancel(); }
+        catch (ObjectDisposedException) { /* nothing left to cancel */ }
+    }
 
     /// <summary>Queues a write of the operation's output, made on the pipeline thread in order with its messages.</summary>
     public void Emit(Action<Cmdlet> write) => Post(write);

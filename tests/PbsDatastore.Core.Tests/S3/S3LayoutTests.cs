@@ -20,9 +20,9 @@ public class S3LayoutTests
         Assert.Equal("store1/.chunks/298a/298ad4340388916a1d3845241f8a9370c09780a941714b3e5cb3940409e24174.3.bad", _keys.BadChunk(Digest, 3));
         Assert.Equal("store1/.in-use", _keys.InUseMarker);
         Assert.Equal("store1/.cnt/vm/100/owner", _keys.Content("vm/100/owner"));
-        Assert.Equal("store1/.cnt/ns/prod/ns/db/.namespace", _keys.NamespaceMarker(prodDb));
+        Assert.Equal("store1/.cnt/ns/prod/ns/db/.namespace", _keys.Content($"{prodDb.RelativePath}/{S3Keys.NamespaceMarkerName}"));
         Assert.Equal("store1/.cnt/ns/prod/ns/db/ct/300/2024-03-01T03:00:00Z/",
-            _keys.SnapshotPrefix(prodDb, BackupType.Ct, "300", BackupTime.Parse("2024-03-01T03:00:00Z")));
+            _keys.ContentDirPrefix($"{prodDb.RelativePath}/ct/300/2024-03-01T03:00:00Z"));
         Assert.Equal("store1/.cnt/ns/prod/ns/db/ct/300/2024-03-01T03:00:00Z/index.json.blob", _keys.Content("ns/prod/ns/db/ct/300/2024-03-01T03:00:00Z/index.json.blob"));
         Assert.Equal("ns/prod/vm/101/notes", _keys.RelativePathOf("store1/.cnt/ns/prod/vm/101/notes"));
         Assert.Null(_keys.RelativePathOf("store10/.cnt/vm/100/owner"));
@@ -32,11 +32,11 @@ public class S3LayoutTests
     [Fact]
     public void Prefix_deletes_always_end_in_a_slash()
     {
-        var group = _keys.GroupPrefix(BackupNamespace.Root, BackupType.Vm, "100");
-        var ns = _keys.NamespacePrefix(BackupNamespace.Parse("a"));
+        var group = _keys.ContentDirPrefix("vm/100");
+        var ns = _keys.ContentDirPrefix(BackupNamespace.Parse("a").RelativePath);
         Assert.Equal("store1/.cnt/vm/100/", group);
         Assert.Equal("store1/.cnt/ns/a/", ns);
-        Assert.Equal("store1/.cnt/", _keys.NamespacePrefix(BackupNamespace.Root));
+        Assert.Equal("store1/.cnt/", _keys.ContentDirPrefix(BackupNamespace.Root.RelativePath));
         // The upstream hazard: without the '/' these prefixes also match other groups and namespaces.
         Assert.False(_keys.Content("vm/1000/owner").StartsWith(group, StringComparison.Ordinal));
         Assert.False(_keys.Content("vm/100-x/owner").StartsWith(group, StringComparison.Ordinal));

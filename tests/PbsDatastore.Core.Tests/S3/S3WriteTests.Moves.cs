@@ -33,15 +33,15 @@ public partial class S3WriteTests
     public void Moving_a_namespace_moves_markers_and_objects_and_never_a_sibling_whose_name_starts_alike()
     {
         using var s = Prepare();
-        var prod = KeysBelow(s, s.Keys.NamespacePrefix(BackupNamespace.Parse("prod")));
-        var prod2 = KeysBelow(s, s.Keys.NamespacePrefix(BackupNamespace.Parse("prod2")));
+        var prod = KeysBelow(s, s.Keys.ContentDirPrefix(BackupNamespace.Parse("prod").RelativePath));
+        var prod2 = KeysBelow(s, s.Keys.ContentDirPrefix(BackupNamespace.Parse("prod2").RelativePath));
         var result = MovePlan.ForNamespace(s.Datastore, BackupNamespace.Parse("prod"), BackupNamespace.Parse("moved")).Execute();
         Assert.True(result.Complete);
         Assert.Equal(["prod/db", "prod"], result.RemovedNamespaces.Select(n => n.Name));
-        Assert.Empty(KeysBelow(s, s.Keys.NamespacePrefix(BackupNamespace.Parse("prod"))));
+        Assert.Empty(KeysBelow(s, s.Keys.ContentDirPrefix(BackupNamespace.Parse("prod").RelativePath)));
         // Markers included: the new namespaces got theirs, the removed ones lost theirs.
-        Assert.Equal(prod, KeysBelow(s, s.Keys.NamespacePrefix(BackupNamespace.Parse("moved"))));
-        Assert.Equal(prod2, KeysBelow(s, s.Keys.NamespacePrefix(BackupNamespace.Parse("prod2"))));
+        Assert.Equal(prod, KeysBelow(s, s.Keys.ContentDirPrefix(BackupNamespace.Parse("moved").RelativePath)));
+        Assert.Equal(prod2, KeysBelow(s, s.Keys.ContentDirPrefix(BackupNamespace.Parse("prod2").RelativePath)));
         AssertBucketMirrorsCache(s);
     }
 
@@ -86,7 +86,7 @@ public partial class S3WriteTests
         var rerun = MovePlan.ForNamespace(s.Datastore, source, target).Execute(new RecordingTaskState());
         Assert.True(rerun.Complete);
         Assert.False(s.Datastore.NamespaceExists(source));
-        Assert.Empty(KeysBelow(s, s.Keys.NamespacePrefix(source)));
+        Assert.Empty(KeysBelow(s, s.Keys.ContentDirPrefix(source.RelativePath)));
         AssertBucketMirrorsCache(s);
     }
 }

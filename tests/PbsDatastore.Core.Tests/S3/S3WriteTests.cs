@@ -125,16 +125,16 @@ public partial class S3WriteTests(S3TestServer server)
     public void Removing_a_namespace_deletes_its_subtree_and_never_a_sibling_whose_name_starts_alike()
     {
         using var s = Prepare();
-        var prod2 = s.Client.ListObjects(s.Keys.NamespacePrefix(BackupNamespace.Parse("prod2"))).Select(o => o.Key).ToList();
+        var prod2 = s.Client.ListObjects(s.Keys.ContentDirPrefix(BackupNamespace.Parse("prod2").RelativePath)).Select(o => o.Key).ToList();
         Assert.Equal(2, prod2.Count); // marker + owner
         var result = s.Datastore.RemoveNamespace(BackupNamespace.Parse("prod"), deleteGroups: true);
         Assert.True(result.Complete);
-        Assert.Empty(s.Client.ListObjects(s.Keys.NamespacePrefix(BackupNamespace.Parse("prod"))));
-        Assert.Equal(prod2, s.Client.ListObjects(s.Keys.NamespacePrefix(BackupNamespace.Parse("prod2"))).Select(o => o.Key).ToList());
+        Assert.Empty(s.Client.ListObjects(s.Keys.ContentDirPrefix(BackupNamespace.Parse("prod").RelativePath)));
+        Assert.Equal(prod2, s.Client.ListObjects(s.Keys.ContentDirPrefix(BackupNamespace.Parse("prod2").RelativePath)).Select(o => o.Key).ToList());
         AssertBucketMirrorsCache(s);
 
         var created = s.Datastore.CreateNamespace(BackupNamespace.Parse("prod"));
-        Assert.NotNull(s.Client.HeadObject(s.Keys.NamespaceMarker(created)));
+        Assert.NotNull(s.Client.HeadObject(s.Keys.Content($"{created.RelativePath}/{S3Keys.NamespaceMarkerName}")));
         AssertBucketMirrorsCache(s);
     }
 
@@ -145,8 +145,10 @@ public partial class S3WriteTests(S3TestServer server)
         var group = s.Datastore.Group(BackupNamespace.Root, BackupType.Ct, "200");
         var isProtected = group.Snapshot("2024-03-08T12:00:00Z");
         Assert.Equal("SnapshotProtected", Assert.Throws<PbsException>(() => isProtected.Destroy()).ErrorId);
-        group.Snapshot("2024-03-01T12:00:00Z").Destroy();
-        Assert.Empty(s.Client.ListObjects(s.Keys.SnapshotPrefix(BackupNamespace.Root, BackupType.Ct, "200", BackupTime.Parse("2024-03-01T12:00:00Z"))));
+        var removed = group.Snapshot("2024-03-01T12:00:00Z");
+        Assert.NotEmpty(s.Client.ListObjects(s.Keys.ContentDirPrefix(removed.RelativePath)));
+        removed.Destroy();
+        Assert.Empty(s.Client.ListObjects(s.Keys.ContentDirPrefix(removed.RelativePath)));
         AssertBucketMirrorsCache(s);
 
         // A bucket that refuses leaves the cache as it was: the removal can be repeated.

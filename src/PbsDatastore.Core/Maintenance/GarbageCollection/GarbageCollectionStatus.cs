@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Text;
 using System.Text.Json;
-using PbsDatastore.Core.Store;
 
 namespace PbsDatastore.Core.Maintenance;
 

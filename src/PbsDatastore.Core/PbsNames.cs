@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 
-namespace PbsDatastore.Core.Hierarchy;
+namespace PbsDatastore.Core;
 
 /// <summary>
 /// PBS's name rules (pbs-api-types), translated to .NET: every `^…$` becomes `\A…\z` because .NET's `$` also

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace PbsDatastore.Core.Hierarchy;
+namespace PbsDatastore.Core;
 
 /// <summary>One section of a PBS section-config file: `TYPE: ID` header and its `key value` lines.</summary>
 internal sealed record SectionConfigSection(string Type, string Id, Dictionary<string, string> Properties, int HeaderLine);
