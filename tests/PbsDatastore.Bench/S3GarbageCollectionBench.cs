@@ -42,8 +42,14 @@ public sealed class S3GarbageCollectionBench : IBenchmark
         var config = DatastoreConfig.Parse($"datastore: {StoreName}\n\tbackend type=s3,client=bench,bucket={Bucket}\n\tpath {storePath}\n");
 
         GarbageCollectionResult result;
+        long dryOne, dryMany, listingBytes;
         using (var store = Datastore.Open(storePath, StoreName, config))
+        {
+            dryOne = DryRunListRequests(store, 1);
+            dryMany = DryRunListRequests(store, DryRunPasses);
+            listingBytes = ListingBytes(store);
             result = GarbageCollection.Run(store, new GarbageCollectionOptions(), NullTaskState.Instance);
+        }
         var removed = count - referenced;
         if (result.RemovedChunks != removed || result.S3RemovedKeys.Count != removed || result.Status.DiskChunks != referenced)
             throw new InvalidOperationException($"S3 GC removed {result.RemovedChunks} and kept {result.Status.DiskChunks}, expected {removed} and {referenced}");
@@ -58,7 +64,27 @@ public sealed class S3GarbageCollectionBench : IBenchmark
         yield return new BenchRow(Name, $"list requests {label}", r.Get, "req", pages, "minimum: one page per 1,000 objects");
         yield return new BenchRow(Name, $"DeleteObjects requests {label}", r.Post + r.Delete, "req", deletes, "minimum: one request per 1,000 removed keys");
         yield return new BenchRow(Name, $"retried requests {label}", r.Retries, "req", 0, "included above; the server's transient errors");
+        yield return new BenchRow(Name, $"dry-run list requests, {DryRunPasses} passes", dryMany, "req", dryOne,
+            $"one pass; each extra pass may add one partial page (at most {dryOne + DryRunPasses - 1})");
+        yield return new BenchRow(Name, $"chunk listing bytes per object", listingBytes / (double)count, "B", ChunkDigest.Size,
+            "the digest alone; the whole listing held (Get-PbsChunkReference -Bad/-Missing), a pass holds its slice");
         Directory.Delete(storePath, true);
+    }
+
+    private const int DryRunPasses = 4;
+
+    private static long DryRunListRequests(Datastore store, int passes)
+        => GarbageCollection.Run(store, new GarbageCollectionOptions { DryRun = true, Partitions = passes }, NullTaskState.Instance).S3Requests!.Get;
+
+    /// <summary>Managed memory retained by the S3 chunk listing of the whole bucket (what Measure-PbsDatastore lists in one pass).</summary>
+    private static long ListingBytes(Datastore store)
+    {
+        var before = GC.GetTotalMemory(forceFullCollection: true);
+        var listing = S3ChunkListing.Over(store.Backend, NullTaskState.Instance);
+        listing.StatChunk(default, default, out _); // the first lookup lists the bucket
+        var bytes = GC.GetTotalMemory(forceFullCollection: true) - before;
+        GC.KeepAlive(listing);
+        return bytes;
     }
 
     /// <summary>

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Text;
 using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Locking;
+using PbsDatastore.Core.Memory;
 using PbsDatastore.Core.Native;
 using PbsDatastore.Core.Store;
 
@@ -235,6 +236,29 @@ public sealed class S3Backend : IDatastoreBackend
             state.Log($"could not rename corrupted chunk \"{path}\" - {Libc.StrError(errno)}");
         state.Log($"corrupted chunk renamed to \"{target}\"");
         return target;
+    }
+
+    /// <summary>
+    /// The objects under `STORE/.chunks/` whose prefix directory holds digests of <paramref name="range"/> (a range
+    /// of whole prefix directories, <see cref="DigestPartitions.PrefixDirectoryBits"/>), in key order. Such a range
+    /// is a contiguous run of keys: the listing starts after the key that precedes its first directory and stops
+    /// at the first key past its last, so a pass over one slice fetches at most one page of the next.
+    /// </summary>
+    public IEnumerable<S3ObjectInfo> ListChunkObjects(DigestRange range)
+    {
+        const ulong inDirectory = (1UL << DigestPartitions.PrefixDirectoryBits) - 1;
+        if ((range.First & inDirectory) != 0 || (range.Last & inDirectory) != inDirectory)
+            throw new ArgumentException($"digest range {range} is not a run of whole prefix directories", nameof(range));
+        var first = (int)(range.First >> DigestPartitions.PrefixDirectoryBits);
+        var last = (int)(range.Last >> DigestPartitions.PrefixDirectoryBits);
+        // `STORE/.chunks/xxxx` sorts before every key in directory xxxx and after every key of the ones before.
+        var startAfter = first == 0 ? null : Keys.ChunksPrefix + ChunkLayout.PrefixDirName(first);
+        var end = last == ChunkLayout.PrefixCount - 1 ? null : Keys.ChunksPrefix + ChunkLayout.PrefixDirName(last + 1);
+        foreach (var o in Client.ListObjects(Keys.ChunksPrefix, startAfter: startAfter))
+        {
+            if (end != null && string.CompareOrdinal(o.Key, end) >= 0) yield break;
+            yield return o;
+        }
     }
 
     /// <summary>

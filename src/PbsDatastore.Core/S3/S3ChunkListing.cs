@@ -1,44 +1,91 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
 using PbsDatastore.Core.Formats;
+using PbsDatastore.Core.Memory;
 using PbsDatastore.Core.Native;
 using PbsDatastore.Core.Store;
 
 namespace PbsDatastore.Core.S3;
 
 /// <summary>
-/// A read-only view of an S3 store whose chunk store is the bucket's `STORE/.chunks/` listing, taken once: a chunk
-/// or `.N.bad` file exists when its object does, with the object's size, as PBS 4.2's GC counts them (addendum
-/// §2.8, §4.6); the cache's zero-length markers say nothing about size or presence. The snapshot tree (indexes),
-/// chunk reads and everything else come from the S3 backend. Space accounting, chunk references and unreferenced
-/// chunks run on it unchanged. Memory: about 60 bytes per listed object.
+/// A read-only view of an S3 store whose chunk store is the bucket's `STORE/.chunks/` listing: a chunk or `.N.bad`
+/// file exists when its object does, with the object's size, as PBS 4.2's GC counts them (addendum §2.8, §4.6);
+/// the cache's zero-length markers say nothing about size or presence. The snapshot tree (indexes), chunk reads
+/// and everything else come from the S3 backend. Space accounting, chunk references and unreferenced chunks run on
+/// it unchanged. The listing is held one slice at a time (<see cref="ISliceListing"/>): a partitioned pass lists
+/// its slice and keeps the objects of its own set only; a caller that names no slice gets the whole listing on
+/// first use. Memory: <see cref="BytesPerObject"/> per kept object.
 /// </summary>
-internal sealed class S3ChunkListing : IDatastoreBackend
+internal sealed class S3ChunkListing : IDatastoreBackend, ISliceListing
 {
-    private readonly record struct Listed(string Name, long Size, long ModifiedSeconds);
+    /// <summary>A kept object, sorted by digest then `.N.bad` number (-1 for the chunk itself).</summary>
+    private readonly record struct Listed(ChunkDigest Digest, long Size, long ModifiedSeconds, int BadIndex) : IComparable<Listed>
+    {
+        public int CompareTo(Listed other) => Digest.CompareTo(other.Digest) is var c && c != 0 ? c : BadIndex.CompareTo(other.BadIndex);
+    }
+
+    public int BytesPerObject => Unsafe.SizeOf<Listed>();
 
     private readonly S3Backend _s3;
-    // Per prefix directory: the objects' file names (`DIGEST` or `DIGEST.N.bad`), sorted ordinally.
-    private readonly Listed[]?[] _prefixes = new Listed[]?[ChunkLayout.PrefixCount];
+    private readonly ITaskState _state;
+    private readonly object _gate = new();
+    private List<Listed>? _listed;
 
     private S3ChunkListing(S3Backend s3, ITaskState state)
     {
         _s3 = s3;
-        var lists = new List<Listed>?[ChunkLayout.PrefixCount];
-        long count = 0;
-        foreach (var o in s3.Client.ListObjects(s3.Keys.ChunksPrefix))
+        _state = state;
+    }
+
+    public void ListSlice(DigestRange range, Func<ChunkDigest, bool> keep, long expected = 0)
+    {
+        lock (_gate)
         {
-            if (++count % 10_000 == 0)
+            _listed = null; // the previous slice goes before the next one fills
+            var kept = new List<Listed>((int)Math.Min(expected, Array.MaxLength));
+            long count = 0;
+            foreach (var o in _s3.ListChunkObjects(range))
             {
-                state.CheckAbort();
-                state.Progress(4, "Listing the bucket's chunks", $"{count} objects", -1);
+                if (++count % 10_000 == 0)
+                {
+                    _state.CheckAbort();
+                    _state.Progress(4, "Listing the bucket's chunks", $"{count} objects", -1);
+                }
+                if (_s3.Keys.ParseChunkKey(o.Key) is not { } chunk || !keep(chunk.Digest)) continue;
+                kept.Add(new Listed(chunk.Digest, o.Size, o.LastModified?.ToUnixTimeSeconds() ?? 0, chunk.BadIndex ?? -1));
             }
-            if (s3.Keys.ParseChunkKey(o.Key) is not { } chunk) continue;
-            var prefix = chunk.Digest.PrefixIndex;
-            (lists[prefix] ??= new()).Add(new Listed(chunk.FileName, o.Size, o.LastModified?.ToUnixTimeSeconds() ?? 0));
+            _state.Complete(4, "Listing the bucket's chunks");
+            kept.Sort();
+            _listed = kept;
         }
-        state.Complete(4, "Listing the bucket's chunks");
-        for (var i = 0; i < lists.Length; i++)
-            if (lists[i] is { } list) _prefixes[i] = list.OrderBy(l => l.Name, StringComparer.Ordinal).ToArray();
+    }
+
+    /// <summary>The listing: the slice last listed, else (on first use) the whole bucket's.</summary>
+    private List<Listed> Current
+    {
+        get
+        {
+            if (Volatile.Read(ref _listed) is { } listed) return listed;
+            lock (_gate)
+            {
+                if (_listed is null) ListSlice(DigestRange.All, _ => true);
+                return _listed!;
+            }
+        }
+    }
+
+    /// <summary>Index of the first object whose digest's leading 64 bits are not below <paramref name="word"/>.</summary>
+    private static int LowerBound(List<Listed> listed, ulong word)
+    {
+        int lo = 0, hi = listed.Count;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (listed[mid].Digest.LeadingWord < word) lo = mid + 1;
+            else hi = mid;
+        }
+        return lo;
     }
 
     /// <summary>The listing view of an S3 store; any other store as it is.</summary>
@@ -52,17 +99,33 @@ internal sealed class S3ChunkListing : IDatastoreBackend
     public int StatChunk(in ChunkDigest digest, ReadOnlySpan<byte> suffix, out ChunkFileStat stat)
     {
         stat = default;
-        if (_prefixes[digest.PrefixIndex] is not { } listed) return Libc.ENOENT;
-        var name = digest + Encoding.ASCII.GetString(suffix);
-        var at = Array.BinarySearch(listed, new Listed(name, 0, 0), ByName.Instance);
-        if (at < 0) return Libc.ENOENT;
-        stat = ToStat(listed[at]);
-        return 0;
+        var bad = -1;
+        if (suffix.Length > 0 && !TryParseBadSuffix(Encoding.ASCII.GetString(suffix), out bad)) return Libc.ENOENT;
+        var listed = Current;
+        for (var at = LowerBound(listed, digest.LeadingWord); at < listed.Count && listed[at].Digest.LeadingWord == digest.LeadingWord; at++)
+        {
+            if (listed[at].Digest != digest || listed[at].BadIndex != bad) continue;
+            stat = ToStat(listed[at]);
+            return 0;
+        }
+        return Libc.ENOENT;
+    }
+
+    // `.N.bad`, N as a key's name carries it.
+    private static bool TryParseBadSuffix(string suffix, out int index)
+    {
+        index = -1;
+        return suffix.Length >= 6 && suffix[0] == '.' && suffix.EndsWith(".bad", StringComparison.Ordinal)
+               && int.TryParse(suffix.AsSpan(1, suffix.Length - 5), NumberStyles.None, CultureInfo.InvariantCulture, out index);
     }
 
     public int OpenChunkDirectory(int prefix, out IStoreDirectory? directory)
     {
-        directory = _prefixes[prefix] is { } listed ? new ListedPrefix(prefix, listed) : null;
+        var listed = Current;
+        var first = LowerBound(listed, (ulong)prefix << DigestPartitions.PrefixDirectoryBits);
+        var end = first;
+        while (end < listed.Count && listed[end].Digest.PrefixIndex == prefix) end++;
+        directory = end > first ? new ListedPrefix(prefix, listed, first, end) : null;
         return directory is null ? Libc.ENOENT : 0;
     }
 
@@ -86,16 +149,10 @@ internal sealed class S3ChunkListing : IDatastoreBackend
 
     private static ChunkFileStat ToStat(in Listed l) => new(l.Size, l.ModifiedSeconds, l.ModifiedSeconds, StoreEntryType.File);
 
-    private sealed class ByName : IComparer<Listed>
-    {
-        public static readonly ByName Instance = new();
-        public int Compare(Listed a, Listed b) => string.CompareOrdinal(a.Name, b.Name);
-    }
-
-    private sealed class ListedPrefix(int prefix, Listed[] listed) : IStoreDirectory
+    private sealed class ListedPrefix(int prefix, List<Listed> listed, int first, int end) : IStoreDirectory
     {
         private readonly byte[] _relativePath = Encoding.ASCII.GetBytes($"{ChunkLayout.ChunkDirName}/{ChunkLayout.PrefixDirName(prefix)}");
-        private int _at = -1;
+        private int _at = first - 1;
         private byte[] _name = [];
 
         public ReadOnlySpan<byte> RelativePath => _relativePath;
@@ -105,8 +162,9 @@ internal sealed class S3ChunkListing : IDatastoreBackend
 
         public bool MoveNext()
         {
-            if (++_at >= listed.Length) return false;
-            _name = Encoding.ASCII.GetBytes(listed[_at].Name);
+            if (++_at >= end) return false;
+            var l = listed[_at];
+            _name = Encoding.ASCII.GetBytes(l.BadIndex < 0 ? l.Digest.ToString() : $"{l.Digest}.{l.BadIndex}.bad");
             return true;
         }
 

@@ -189,11 +189,15 @@ public sealed class S3Client : IDisposable
         return errors;
     }
 
-    /// <summary>One ListObjectsV2 page of keys starting with <paramref name="prefix"/>.</summary>
-    public S3ListPage ListObjectsPage(string prefix, string? continuationToken, int maxKeys = MaxDeleteBatch)
+    /// <summary>
+    /// One ListObjectsV2 page of keys starting with <paramref name="prefix"/>; the first page begins after the key
+    /// <paramref name="startAfter"/> when given (S3 ignores it once a continuation token is sent).
+    /// </summary>
+    public S3ListPage ListObjectsPage(string prefix, string? continuationToken, int maxKeys = MaxDeleteBatch, string? startAfter = null)
     {
         var query = new List<KeyValuePair<string, string>> { new("list-type", "2"), new("prefix", prefix), new("max-keys", maxKeys.ToString()) };
         if (continuationToken != null) query.Add(new("continuation-token", continuationToken));
+        else if (startAfter != null) query.Add(new("start-after", CheckKey(startAfter)));
         var r = Send(HttpMethod.Get, null, query, null, null);
         if (r.Status != HttpStatusCode.OK) throw Failure(HttpMethod.Get, prefix, r);
         var root = ParseXml(r, HttpMethod.Get, prefix).Root!;
@@ -210,13 +214,16 @@ public sealed class S3Client : IDisposable
         return new S3ListPage(objects, next);
     }
 
-    /// <summary>Every key starting with <paramref name="prefix"/>, page by page (pages are fetched as enumerated).</summary>
-    public IEnumerable<S3ObjectInfo> ListObjects(string prefix, int pageSize = MaxDeleteBatch)
+    /// <summary>
+    /// Every key starting with <paramref name="prefix"/> (and after <paramref name="startAfter"/>), in key order,
+    /// page by page: pages are fetched as enumerated, so a caller that stops early fetches no further page.
+    /// </summary>
+    public IEnumerable<S3ObjectInfo> ListObjects(string prefix, int pageSize = MaxDeleteBatch, string? startAfter = null)
     {
         string? token = null;
         do
         {
-            var page = ListObjectsPage(prefix, token, pageSize);
+            var page = ListObjectsPage(prefix, token, pageSize, startAfter);
             foreach (var o in page.Objects) yield return o;
             token = page.NextContinuationToken;
         } while (token != null);

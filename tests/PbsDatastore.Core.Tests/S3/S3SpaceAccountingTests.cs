@@ -1,4 +1,6 @@
 using PbsDatastore.Core.Hierarchy;
+using PbsDatastore.Core.Maintenance;
+using PbsDatastore.Core.S3;
 using PbsDatastore.Core.Tests.Maintenance;
 using PbsDatastore.Core.Tests.Support;
 
@@ -30,5 +32,32 @@ public sealed class S3SpaceAccountingTests(S3TestServer server) : SpaceAccountin
             }
         }
         return Datastore.Open(s_copy.StorePath, StoreName, S3TestServer.DatastoreConfig(StoreName, s_copy.StorePath));
+    }
+
+    /// <summary>
+    /// Measured in 2, 3 or 17 passes, each listing only its slice of the bucket and keeping its set's objects only:
+    /// the figures of one pass byte for byte, with at most one more listing page per extra pass.
+    /// </summary>
+    [Theory]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(17)]
+    public void Passes_over_slices_of_the_bucket_measure_as_one_pass(int passes)
+    {
+        using var store = Open();
+        var client = ((S3Backend)store.Backend).Client;
+        foreach (var members in new List<AccountingMember>[] { [new("store", "")], [new("vm/100", "vm/100"), new("db", "ns/prod/ns/db")] })
+        {
+            string Measure(int n, out long listRequests)
+            {
+                var before = client.Counters.Snapshot();
+                var usage = SpaceAccounting.Measure(S3ChunkListing.Over(store.Backend, NullTaskState.Instance), members, NullTaskState.Instance, long.MaxValue, n);
+                listRequests = (client.Counters.Snapshot() - before).Get;
+                return System.Text.Json.JsonSerializer.Serialize(usage);
+            }
+            var one = Measure(1, out var oneRequests);
+            Assert.Equal(one, Measure(passes, out var requests));
+            Assert.InRange(requests, oneRequests, oneRequests + passes - 1);
+        }
     }
 }

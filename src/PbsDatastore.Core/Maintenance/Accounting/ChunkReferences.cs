@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Hierarchy;
+using PbsDatastore.Core.Memory;
 using PbsDatastore.Core.Store;
 
 namespace PbsDatastore.Core.Maintenance;
@@ -62,7 +63,11 @@ public static class ChunkReferences
     {
         datastore.CheckOperation(DatastoreOperation.Read);
         using var lease = datastore.LeaseBackend();
-        return Find(ChunkStore(datastore, state), digests, state);
+        var wanted = digests.Distinct().ToList();
+        var store = ChunkStore(datastore, state);
+        // A bucket listing keeps the objects asked about only.
+        (store as ISliceListing)?.ListSlice(DigestRange.All, wanted.ToHashSet().Contains, wanted.Count);
+        return Find(store, wanted, state);
     }
 
     internal static IReadOnlyList<ChunkReference> Find(IDatastoreBackend store, IEnumerable<ChunkDigest> digests, ITaskState state)

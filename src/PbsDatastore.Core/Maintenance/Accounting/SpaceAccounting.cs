@@ -153,9 +153,12 @@ public static class SpaceAccounting
         var otherFiles = files.Where((_, i) => memberOf[i] == 0).ToList();
         // Every entry is at least a digest long: the entry count bounds the set's unique chunks.
         var maxDigests = setFiles.Sum(f => Math.Max(0, f.FileSize - IndexFile.HeaderSize) / ChunkDigest.Size);
+        // Whole prefix directories per slice: a bucket listing (ISliceListing) fetches a slice as one run of keys,
+        // and what it keeps of the slice counts against the limit beside the table.
+        var perDigest = ChunkDigestTable.MaxBytesPerDigest + ((store as ISliceListing)?.BytesPerObject ?? 0);
         var partitions = passes is { } n
-            ? DigestPartitions.Fixed(n)
-            : new DigestPartitions(memoryLimit, ChunkDigestTable.MaxBytesPerDigest, maxDigests);
+            ? DigestPartitions.Fixed(n, DigestPartitions.PrefixDirectoryBits)
+            : new DigestPartitions(memoryLimit, perDigest, maxDigests, DigestPartitions.PrefixDirectoryBits);
         if (partitions.WantsEstimate)
         {
             var sample = new DigestSample(maxDigests);
@@ -208,8 +211,9 @@ public static class SpaceAccounting
             }, state, "Reading the measured indexes");
         }
 
-        // The set's chunks are all known now: their files are stat'ed while the other indexes are read, which only
-        // set another state bit of the same entries.
+        // The set's chunks are all known now: a bucket listing keeps only theirs of the slice. Their files are
+        // stat'ed while the other indexes are read, which only set another state bit of the same entries.
+        (store as ISliceListing)?.ListSlice(range, d => !Unsafe.IsNullRef(ref table.Find(d)), table.Count);
         var stat = Task.Run(() => StatChunks(store, table, state));
         try
         {

@@ -3,6 +3,7 @@ using System.Text;
 using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Locking;
+using PbsDatastore.Core.Memory;
 using PbsDatastore.Core.Native;
 using PbsDatastore.Core.S3;
 using PbsDatastore.Core.Store;
@@ -55,21 +56,18 @@ public static partial class GarbageCollection
             if (oldestWriter < minAtime) minAtime = oldestWriter - 300;
 
             state.Log("Start GC phase1 (mark used chunks)");
-            var sw = Stopwatch.StartNew();
-            // The dry run judges each listed object by the referenced set, which must then cover the whole digest
-            // space: one pass, whatever the memory limit (the bucket listing is not split by prefix).
-            var mark = Mark(store, options.DryRun ? options with { Partitions = 1 } : options, state);
-            if (!options.DryRun) CreateUsingMarkers(store, mark);
-            var phase1 = sw.Elapsed;
-            if (mark.StrangePaths > 0)
-                state.Log($"found (and marked) {mark.StrangePaths} index files outside of expected directory scheme");
-
-            state.Log("Start GC phase2 (sweep unused chunks)");
-            sw.Restart();
-            var sweep = new S3Sweep(store, options.DryRun, mark, minAtime, oldestWriter, phase1Start, state);
-            sweep.Run();
+            Stopwatch? sw = null;
+            // Phase 2 lists the bucket: a dry run in several marking passes lists each pass's slice of it (its
+            // prefix directories' keys, a contiguous run), so that the requests grow by at most a page per pass.
+            var (mark, sweep) = MarkAndSweep(store, options, state,
+                m => new S3Sweep(store, options.DryRun, m, minAtime, oldestWriter, phase1Start, list: false, state), () =>
+            {
+                state.Log("Start GC phase2 (sweep unused chunks)");
+                sw = Stopwatch.StartNew();
+            }, out var phase1, options.DryRun ? null : m => CreateUsingMarkers(store, m));
             if (!options.DryRun) CleanLocalCache(store, minAtime, state);
-            var phase2 = sw.Elapsed;
+            // A dry run in several passes sweeps within phase 1, which then includes its first sweep.
+            var phase2 = sw?.Elapsed ?? TimeSpan.Zero;
 
             return Conclude(storePath, name, options, state, upid, mark, sweep.Totals, new RunTimes(phase1Start, minAtime, cutoff, phase1, phase2),
                 bucket: client.Bucket, s3Requests: client.Counters.Snapshot() - requestsBefore, s3RemovedKeys: sweep.RemovedKeys);
@@ -90,10 +88,9 @@ public static partial class GarbageCollection
         var cutoff = ValidateCutoff(options.EffectiveAtimeCutoff);
         store.Client.HeadBucket();
         var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        var mark = Mark(store, options with { DryRun = true, Partitions = 1 }, state);
-        var sweep = new S3Sweep(store, dryRun: true, mark, now - (long)cutoff.TotalSeconds, now, now, state) { Unreferenced = new() };
-        sweep.Run();
-        return sweep.Unreferenced;
+        var (_, sweep) = MarkAndSweep(store, options with { DryRun = true }, state,
+            m => new S3Sweep(store, dryRun: true, m, now - (long)cutoff.TotalSeconds, now, now, list: true, state), null, out _);
+        return sweep.Unreferenced!;
     }
 
     /// <summary>
@@ -142,7 +139,8 @@ public static partial class GarbageCollection
     }
 
     /// <summary>Phase 2 of an S3 store: the bucket listing judged by the cache's atimes, deletes batched.</summary>
-    private sealed class S3Sweep(S3Backend store, bool dryRun, MarkResult mark, long minAtime, long oldestWriter, long phase1Start, ITaskState state)
+    private sealed class S3Sweep(S3Backend store, bool dryRun, MarkResult mark, long minAtime, long oldestWriter, long phase1Start,
+        bool list, ITaskState state) : ISliceSweep
     {
         private readonly List<string> _queue = new();
         // Flocks of queued keys, by digest: a chunk and its .N.bad share one, held until their delete completed.
@@ -159,14 +157,15 @@ public static partial class GarbageCollection
         /// <summary>Keys deleted from the bucket (in a dry run: that would be).</summary>
         public IReadOnlyList<string> RemovedKeys => _removedKeys;
 
-        /// <summary>When set, collects every object a real run would not find touched (removed or pending).</summary>
-        public List<UnreferencedChunk>? Unreferenced { get; init; }
+        /// <summary>With <c>list</c> (a dry run): every object a real run's phase 1 would not touch.</summary>
+        public List<UnreferencedChunk>? Unreferenced { get; } = list ? new() : null;
 
-        public void Run()
+        /// <summary>Judges the objects of the prefix directories of <paramref name="range"/>, deleting as it goes.</summary>
+        public void Run(DigestRange range)
         {
             try
             {
-                foreach (var obj in store.Client.ListObjects(store.Keys.ChunksPrefix))
+                foreach (var obj in store.ListChunkObjects(range))
                 {
                     state.CheckAbort();
                     if (store.Keys.ParseChunkKey(obj.Key) is not { } chunk) continue;
@@ -212,9 +211,10 @@ public static partial class GarbageCollection
                 else atime = 0; // no local trace: unreferenced
                 if (dryRun && (bad ? mark.MissingDigests.Contains(chunk.Digest) : mark.Referenced!.Contains(chunk.Digest)))
                     atime = oldestWriter; // phase 1 of a real run would have touched it: in use
-
-                if (atime < oldestWriter && Unreferenced is not null)
-                    Unreferenced.Add(new UnreferencedChunk
+                else
+                    // Every object no index references, however fresh its atime (as on a filesystem store): a real
+                    // run would keep a fresh one, and WouldRemoveNow says so.
+                    Unreferenced?.Add(new UnreferencedChunk
                     {
                         Digest = chunk.Digest.ToString(),
                         Name = chunk.FileName,

@@ -16,7 +16,7 @@ public static partial class GarbageCollection
     /// else in use. Each file is decided and unlinked before the next abort check, so a stopped sweep never leaves a
     /// file half-decided. Progress lines are logged in prefix order exactly as PBS words and numbers them.
     /// </summary>
-    internal sealed class Sweep
+    private sealed class Sweep : ISliceSweep
     {
         private const int DirectoryCount = ChunkLayout.PrefixCount;
         private const int BlockSize = 256;
@@ -68,7 +68,7 @@ public static partial class GarbageCollection
         /// Sweeps the prefix directories of <paramref name="range"/> (whole directories). Called again with the
         /// next range, it goes on counting, listing and logging progress as one sweep over both.
         /// </summary>
-        public Sweep Run(DigestRange range)
+        public void Run(DigestRange range)
         {
             var firstDir = (int)(range.First >> DigestPartitions.PrefixDirectoryBits);
             var endDir = (int)(range.Last >> DigestPartitions.PrefixDirectoryBits) + 1;
@@ -98,7 +98,6 @@ public static partial class GarbageCollection
             {
                 _state.Complete(Phase2Activity, Title);
             }
-            return this;
         }
 
         private void SweepDirectory(int dir, ref Counters c)

@@ -124,7 +124,8 @@ public static partial class GarbageCollection
             state.Log("Start GC phase1 (mark used chunks)");
             Stopwatch? sw = null;
             var mode = options.DryRun ? SweepMode.DryRun : SweepMode.Remove;
-            var (mark, sweep) = MarkAndSweep(store, options, mode, minAtime, oldestWriter, state, () =>
+            var (mark, sweep) = MarkAndSweep(store, options, state,
+                m => new Sweep(store, mode, m, minAtime, oldestWriter, Parallelism(options), state, options.RemoveStaleTempFiles), () =>
             {
                 state.Log("Start GC phase2 (sweep unused chunks)");
                 sw = Stopwatch.StartNew();
@@ -224,33 +225,44 @@ public static partial class GarbageCollection
     {
         var cutoff = ValidateCutoff(options.EffectiveAtimeCutoff);
         var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        var (_, sweep) = MarkAndSweep(store, options with { DryRun = true }, SweepMode.List, now - (long)cutoff.TotalSeconds, now, state, null, out _);
+        var (_, sweep) = MarkAndSweep(store, options with { DryRun = true }, state,
+            m => new Sweep(store, SweepMode.List, m, now - (long)cutoff.TotalSeconds, now, Parallelism(options), state), null, out _);
         return sweep.Unreferenced;
     }
 
+    /// <summary>A phase 2 that can be run one slice of the digest space (whole prefix directories) at a time.</summary>
+    private interface ISliceSweep
+    {
+        /// <summary>Sweeps the slice; called again with the next one, it goes on as one sweep over both.</summary>
+        void Run(DigestRange range);
+    }
+
     /// <summary>
-    /// Phase 1, then phase 2. A real run needs nothing of phase 1 but the touches, so it sweeps once after all
-    /// marking passes; a dry run and the listing decide by the referenced set instead, so when the marking takes
-    /// several passes (each a slice of whole prefix directories) they sweep each slice's directories right after
-    /// its pass, while its set is held. <paramref name="phase2Starting"/> runs before the first sweep.
+    /// Phase 1, then phase 2 (a <paramref name="newSweep"/> over the store's chunks, directories or bucket keys).
+    /// A real run needs nothing of phase 1 but the touches (and <paramref name="afterMarking"/>), so it sweeps once
+    /// after all marking passes; a dry run and the listing decide by the referenced set instead, so when the marking
+    /// takes several passes (each a slice of whole prefix directories) they sweep each slice right after its pass,
+    /// while its set is held. <paramref name="phase2Starting"/> runs before the first sweep.
     /// </summary>
-    private static (MarkResult Mark, Sweep Sweep) MarkAndSweep(IDatastoreBackend store, GarbageCollectionOptions options, SweepMode mode,
-        long minAtime, long oldestWriter, ITaskState state, Action? phase2Starting, out TimeSpan phase1)
+    private static (MarkResult Mark, TSweep Sweep) MarkAndSweep<TSweep>(IDatastoreBackend store, GarbageCollectionOptions options,
+        ITaskState state, Func<MarkResult, TSweep> newSweep, Action? phase2Starting, out TimeSpan phase1, Action<MarkResult>? afterMarking = null)
+        where TSweep : class, ISliceSweep
     {
         var sw = Stopwatch.StartNew();
-        Sweep? sweep = null;
-        var mark = Mark(store, options, state, mode == SweepMode.Remove ? null : pass =>
+        TSweep? sweep = null;
+        var mark = Mark(store, options, state, !options.DryRun ? null : pass =>
         {
             if (pass.Range.IsAll) return;
             if (sweep is null)
             {
                 phase2Starting?.Invoke();
-                sweep = new Sweep(store, mode, pass, minAtime, oldestWriter, Parallelism(options), state, options.RemoveStaleTempFiles);
+                sweep = newSweep(pass);
             }
             sweep.Run(pass.Range);
         });
+        afterMarking?.Invoke(mark);
         phase1 = sw.Elapsed;
-        if (mode == SweepMode.Remove && mark.SetBytes > options.MemoryLimit / 8)
+        if (!options.DryRun && mark.SetBytes > options.MemoryLimit / 8)
         {
             // The sweep decides by atime alone: the set's memory goes back before the sweep adds its own.
             mark.Referenced = null;
@@ -261,7 +273,8 @@ public static partial class GarbageCollection
         if (sweep is null)
         {
             phase2Starting?.Invoke();
-            sweep = new Sweep(store, mode, mark, minAtime, oldestWriter, Parallelism(options), state, options.RemoveStaleTempFiles).Run(DigestRange.All);
+            sweep = newSweep(mark);
+            sweep.Run(DigestRange.All);
         }
         return (mark, sweep);
     }
