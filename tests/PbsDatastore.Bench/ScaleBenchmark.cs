@@ -34,6 +34,8 @@ public static class ScaleBenchmark
 {
     public const string Argument = "--scale";
     public const string ChildArgument = "--scale-child";
+    /// <summary>Builds one store of a given number of groups and keeps it (to study an operation by hand).</summary>
+    public const string BuildArgument = "--scale-build";
 
     private const int SnapshotsPerGroup = 4, ChunksPerIndex = 25206, ChangedPerSnapshot = ChunksPerIndex / 10;
     private const int ChunksPerGroup = ChunksPerIndex + (SnapshotsPerGroup - 1) * ChangedPerSnapshot;
@@ -192,10 +194,11 @@ public static class ScaleBenchmark
             {
                 using var backend = IndexPass.OpenStore(store);
                 var verifier = new ChunkVerifier(backend, null, new VerifyTuning(), dryRun: true, memoryLimit);
+                byte[]? buffer = null;
                 foreach (var file in IndexPass.ListIndexFiles(backend, state))
                 {
                     var path = Path.Combine(store, file.RelativePath);
-                    if (verifier.VerifyIndexFast(IndexFile.Open(path), file.RelativePath) is { } error)
+                    if (verifier.VerifyIndexFast(IndexFile.Open(path, ref buffer), file.RelativePath) is { } error)
                         throw new InvalidOperationException(error.Message);
                 }
                 break;
@@ -224,7 +227,7 @@ public static class ScaleBenchmark
     /// files; returns the index paths (NUL-terminated, relative to the store) and the chunk names of group vm/0 and
     /// of the whole store, sorted (directory order).
     /// </summary>
-    private static (byte[][] Files, byte[] GroupNames, byte[] AllNames) Build(string store, int groups)
+    internal static (byte[][] Files, byte[] GroupNames, byte[] AllNames) Build(string store, int groups)
     {
         var sw = Stopwatch.StartNew();
         FilesystemBackend.Create(Path.GetFileName(store), store);
