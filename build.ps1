@@ -11,7 +11,8 @@
            with one line 'N passed, N failed' over both. Exits non-zero on any failure or when no test ran.
     Bench  runs the benchmarks (each figure beside a floor measured in the same run). With -Scale, only the scale
            benchmark: GC, accounting, fast verify and chunk references on stores of 1 M and 10 M chunks, time and
-           peak RSS per chunk beside their floors (opt-in, not in CI).
+           peak RSS per chunk beside their floors (opt-in, not in CI). As root it mounts a tmpfs for the stores
+           (unmounted afterwards); PBS_BENCH_SCALE_DIR names another directory.
     Demo   writes, lists, prunes, garbage-collects, verifies and restores backups on a throwaway datastore.
 #>
 [CmdletBinding()]
@@ -177,6 +178,29 @@ function Use-TestScratch {
     return $scratch
 }
 
+# The scale benchmark's stores, 10 M chunk names, go to a tmpfs of their own when this runs as root: /dev/shm has too
+# few inodes (every link takes one), and on disk the names do not stay cached, so stat times would measure the disk.
+# The links cost kernel memory (about 4 GiB for 10 M), not the mount's size. Unmounted afterwards, also on failure.
+function Mount-ScaleTmpfs {
+    if ($env:PBS_BENCH_SCALE_DIR -or -not $IsLinux -or (& id -u) -ne '0') { return $null }
+    $dir = "/mnt/pbsdatastore-scale-$PID"
+    $null = New-Item -ItemType Directory $dir -Force
+    & mount -t tmpfs -o 'size=20g,nr_inodes=14m' tmpfs $dir
+    if ($LASTEXITCODE -ne 0) {
+        Remove-Item $dir
+        Write-Warning "could not mount a tmpfs at $dir; the scale benchmark picks its own place"
+        return $null
+    }
+    $env:PBS_BENCH_SCALE_DIR = $dir
+    return $dir
+}
+
+function Dismount-ScaleTmpfs([string] $Dir) {
+    Remove-Item Env:PBS_BENCH_SCALE_DIR -ErrorAction SilentlyContinue
+    & umount $Dir
+    if ($LASTEXITCODE -eq 0) { Remove-Item $Dir } else { Write-Warning "could not unmount $Dir" }
+}
+
 switch ($Task) {
     'Build' { Invoke-Build }
     'Package' { Invoke-Build; Invoke-Package }
@@ -200,8 +224,13 @@ switch ($Task) {
         Invoke-Build
         $bench = Join-Path $Root 'tests/PbsDatastore.Bench/PbsDatastore.Bench.csproj'
         $benchArgs = @('run', '--project', $bench, '-c', 'Release', '--', $Root)
-        if ($Scale) { $benchArgs += '--scale' }
-        Invoke-Native dotnet $benchArgs
+        $mount = $null
+        if ($Scale) {
+            $benchArgs += '--scale'
+            $mount = Mount-ScaleTmpfs
+        }
+        try { Invoke-Native dotnet $benchArgs }
+        finally { if ($mount) { Dismount-ScaleTmpfs $mount } }
     }
     'Demo' {
         Invoke-Build

@@ -42,6 +42,11 @@ public static class Program
         if (args is [ScaleBenchmark.ChildArgument, var op, var scaleStore]) return ScaleBenchmark.RunChild(op, scaleStore);
         if (args is [ScaleBenchmark.ChildArgument, var limitedOp, var limitedStore, var limit])
             return ScaleBenchmark.RunChild(limitedOp, limitedStore, long.Parse(limit, System.Globalization.CultureInfo.InvariantCulture));
+        if (args is [ScaleBenchmark.BuildArgument, var buildStore, var groups])
+        {
+            ScaleBenchmark.Build(buildStore, int.Parse(groups, System.Globalization.CultureInfo.InvariantCulture));
+            return 0;
+        }
         var scale = args.Contains(ScaleBenchmark.Argument);
         args = args.Where(a => a != ScaleBenchmark.Argument).ToArray();
         var repoRoot = args.Length > 0 ? args[0] : Directory.GetCurrentDirectory();

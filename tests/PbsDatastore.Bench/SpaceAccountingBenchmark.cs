@@ -18,7 +18,8 @@ namespace PbsDatastore.Bench;
 /// Floors, measured in the same run: (a) reading every index file once, in full, in parallel on all cores, into
 /// one reused buffer per thread (the issue's floor); (b) the same plus one statx of each chunk file of the measured
 /// set, relative to `.chunks` with the names prepared, in parallel. Exclusive bytes need the size of each chunk of
-/// the measured set, so (b) is the fair floor.
+/// the measured set, so (b) is the fair floor. Floor and measurement run back to back in each round (see
+/// <see cref="Interleaved"/>): on a shared machine, figures measured minutes apart see different loads.
 /// </summary>
 public sealed class SpaceAccountingBenchmark : IBenchmark
 {
@@ -26,7 +27,8 @@ public sealed class SpaceAccountingBenchmark : IBenchmark
     private const int ChunksPerGroup = ChunksPerIndex + (SnapshotsPerGroup - 1) * ChangedPerSnapshot;
     private const long ChunkSize = 4 << 20;
     private const int NameSize = 70; // `xxxx/<64 hex>` and a NUL
-    private const int Repeats = 5;
+    private const int Rounds = 5;
+    private const double RoundSeconds = 2;
 
     public string Name => "space-accounting";
 
@@ -56,32 +58,30 @@ public sealed class SpaceAccountingBenchmark : IBenchmark
         var load = File.ReadAllText("/proc/loadavg").Split(' ')[0];
         ReadAll(store, files); // warm the page cache and the JIT
         StatAll(store, allChunks);
-        var readFloor = Median(() => ReadAll(store, files));
-        var statGroup = Median(() => StatAll(store, groupChunks));
-        var statStore = Median(() => StatAll(store, allChunks));
-        var groupFloor = (Wall: readFloor.Wall + statGroup.Wall, Cpu: readFloor.Cpu + statGroup.Cpu);
-        var storeFloor = (Wall: readFloor.Wall + statStore.Wall, Cpu: readFloor.Cpu + statStore.Cpu);
-
         SpaceUsage group = null!, whole = null!;
-        var measureGroup = Median(() => group = SpaceAccounting.Measure(store, [new AccountingMember("vm/0", "vm/0")], NullTaskState.Instance));
+        var (measureGroup, groupFloor, statGroup, readFloor) = Interleaved(
+            () => group = SpaceAccounting.Measure(store, [new AccountingMember("vm/0", "vm/0")], NullTaskState.Instance),
+            () => ReadAll(store, files), () => StatAll(store, groupChunks));
         Check(group, ChunksPerGroup);
-        var measureStore = Median(() => whole = SpaceAccounting.Measure(store, [new AccountingMember("store", "")], NullTaskState.Instance));
+        var (measureStore, storeFloor, statStore, _) = Interleaved(
+            () => whole = SpaceAccounting.Measure(store, [new AccountingMember("store", "")], NullTaskState.Instance),
+            () => ReadAll(store, files), () => StatAll(store, allChunks));
         Check(whole, uniqueChunks);
 
         const string name = "space-accounting";
-        var read = $"(a) read {files.Length} indexes once ({Environment.ProcessorCount} cores, median of {Repeats}, load {load})";
+        var read = $"(a) read {files.Length} indexes once ({Environment.ProcessorCount} cores, median of {Rounds}, load {load}→{File.ReadAllText("/proc/loadavg").Split(' ')[0]})";
         var readGroup = $"(b) (a) + statx {groupChunks.Length / NameSize} chunks";
         var readStore = $"(b) (a) + statx {allChunks.Length / NameSize} chunks";
         return
         [
-            new(name, "measure one group (wall)", measureGroup.Wall.TotalSeconds, "s", readFloor.Wall.TotalSeconds, read),
+            new(name, "measure one group (wall)", measureGroup.Wall.TotalSeconds, "s", readFloor.TotalSeconds, read),
             new(name, "measure one group (wall)", measureGroup.Wall.TotalSeconds, "s", groupFloor.Wall.TotalSeconds, readGroup),
             new(name, "measure one group (CPU)", measureGroup.Cpu.TotalSeconds, "s", groupFloor.Cpu.TotalSeconds, readGroup + ", CPU"),
-            new(name, "measure whole store (wall)", measureStore.Wall.TotalSeconds, "s", readFloor.Wall.TotalSeconds, read),
+            new(name, "measure whole store (wall)", measureStore.Wall.TotalSeconds, "s", readFloor.TotalSeconds, read),
             new(name, "measure whole store (wall)", measureStore.Wall.TotalSeconds, "s", storeFloor.Wall.TotalSeconds, readStore),
             new(name, "measure whole store (CPU)", measureStore.Cpu.TotalSeconds, "s", storeFloor.Cpu.TotalSeconds, readStore + ", CPU"),
-            new(name, "statx group's chunks alone (wall)", statGroup.Wall.TotalSeconds, "s", readFloor.Wall.TotalSeconds, read),
-            new(name, "statx all chunks alone (wall)", statStore.Wall.TotalSeconds, "s", readFloor.Wall.TotalSeconds, read),
+            new(name, "statx group's chunks alone (wall)", statGroup.TotalSeconds, "s", readFloor.TotalSeconds, read),
+            new(name, "statx all chunks alone (wall)", statStore.TotalSeconds, "s", readFloor.TotalSeconds, read),
             new(name, "bytes per unique chunk, whole store", whole.TableBytes / (double)whole.ReferencedChunks, "B",
                 200, $"target ({whole.ReferencedChunks} chunks)"),
             new(name, "bytes per unique chunk, one group", group.TableBytes / (double)group.ReferencedChunks, "B",
@@ -96,24 +96,49 @@ public sealed class SpaceAccountingBenchmark : IBenchmark
                 $"{usage.MissingChunks} missing, {usage.ExclusiveBytes} bytes");
     }
 
-    /// <summary>Median wall time and median CPU time (all threads) of <see cref="Repeats"/> runs.</summary>
-    private static (TimeSpan Wall, TimeSpan Cpu) Median(Action action)
+    /// <summary>
+    /// The operation beside its floor (read all indexes, then the stat), back to back in each of <see cref="Rounds"/>
+    /// rounds, alternating which goes first, so that the machine's load hits both alike; each side of a round
+    /// repeats until it has lasted about <see cref="RoundSeconds"/>. Medians per run, wall and CPU (all threads).
+    /// </summary>
+    private static ((TimeSpan Wall, TimeSpan Cpu) Op, (TimeSpan Wall, TimeSpan Cpu) Floor, TimeSpan Stat, TimeSpan Read)
+        Interleaved(Action op, Action read, Action stat)
     {
-        var walls = new List<TimeSpan>();
-        var cpus = new List<TimeSpan>();
+        var repeats = (int)Math.Ceiling(RoundSeconds / Math.Max(0.001, BenchContext.Time(op).TotalSeconds));
+        List<TimeSpan> opWall = [], opCpu = [], floorWall = [], floorCpu = [], statWall = [], readWall = [];
         using var process = Process.GetCurrentProcess();
-        for (var i = 0; i < Repeats; i++)
+        for (var round = 0; round < Rounds; round++)
         {
-            process.Refresh();
-            var cpu = process.TotalProcessorTime;
-            walls.Add(BenchContext.Time(action));
-            process.Refresh();
-            cpus.Add(process.TotalProcessorTime - cpu);
+            for (var side = 0; side < 2; side++)
+            {
+                process.Refresh();
+                var cpu = process.TotalProcessorTime;
+                if ((side ^ round % 2) == 0)
+                {
+                    TimeSpan readTime = default, statTime = default;
+                    for (var i = 0; i < repeats; i++)
+                    {
+                        readTime += BenchContext.Time(read);
+                        statTime += BenchContext.Time(stat);
+                    }
+                    readWall.Add(readTime / repeats);
+                    statWall.Add(statTime / repeats);
+                    floorWall.Add((readTime + statTime) / repeats);
+                    process.Refresh();
+                    floorCpu.Add((process.TotalProcessorTime - cpu) / repeats);
+                }
+                else
+                {
+                    opWall.Add(BenchContext.Time(() => { for (var i = 0; i < repeats; i++) op(); }) / repeats);
+                    process.Refresh();
+                    opCpu.Add((process.TotalProcessorTime - cpu) / repeats);
+                }
+            }
         }
-        walls.Sort();
-        cpus.Sort();
-        return (walls[Repeats / 2], cpus[Repeats / 2]);
+        return ((Median(opWall), Median(opCpu)), (Median(floorWall), Median(floorCpu)), Median(statWall), Median(readWall));
     }
+
+    private static TimeSpan Median(List<TimeSpan> values) => values.Order().ElementAt(values.Count / 2);
 
     private static ParallelOptions AllCores => new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
 

@@ -143,6 +143,9 @@ Describe 'Get-PbsChunkReference' {
 
     It 'leaves no descriptor of the store open once a command ends, however often it runs' {
         $under = { @(Get-ChildItem "/proc/$PID/fd" | Where-Object { "$($_.LinkTarget)" -eq $Store -or "$($_.LinkTarget)".StartsWith("$Store/") }).Count }
+        # The store is shared by every test file of the run: objects earlier tests dropped may still hold descriptors
+        # of it until they are finalized, which a collection during the loop below would do.
+        [GC]::Collect(); [GC]::WaitForPendingFinalizers(); [GC]::Collect()
         $before = & $under
         $expectedBad = @($Expected.store.bad_files.name | ForEach-Object { $_.Substring(0, 64) } | Sort-Object -Unique)
         foreach ($i in 1..20) {

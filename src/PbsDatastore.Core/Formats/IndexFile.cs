@@ -90,6 +90,17 @@ public abstract class IndexFile
     /// <summary>Opens either kind, chosen by the magic number.</summary>
     public static IndexFile Open(string path) => Parse(ReadAll(path), path);
 
+    /// <summary>
+    /// <see cref="Open(string)"/>, reading into <paramref name="buffer"/> when it has the file's length and else
+    /// into a new array left there for the next call: successive backups of a disk have indexes of one length, and
+    /// a fresh array for each is a large object the runtime frees late. The index is valid until the next call.
+    /// </summary>
+    public static IndexFile Open(string path, ref byte[]? buffer)
+    {
+        buffer = ReadAll(path, buffer);
+        return Parse(buffer, path);
+    }
+
     /// <summary>Parses file bytes (taken over, not copied) of either kind, chosen by the magic number.</summary>
     public static IndexFile Parse(byte[] data, string path)
     {
@@ -112,7 +123,7 @@ public abstract class IndexFile
     private protected static PbsException BadSize(string path, long expected, long actual)
         => new("IndexBadSize", PbsErrorKind.InvalidData, $"got unexpected file size ({expected} != {actual})", path);
 
-    private protected static byte[] ReadAll(string path)
+    private protected static byte[] ReadAll(string path, byte[]? spare = null)
     {
         try
         {
@@ -120,7 +131,7 @@ public abstract class IndexFile
             var length = RandomAccess.GetLength(handle);
             if (length > Array.MaxLength)
                 throw new PbsException("IndexTooLarge", PbsErrorKind.InvalidData, $"index file too large ({length})", path);
-            var data = GC.AllocateUninitializedArray<byte>((int)length);
+            var data = spare?.Length == length ? spare : GC.AllocateUninitializedArray<byte>((int)length);
             var read = 0;
             while (read < data.Length)
             {

@@ -11,7 +11,10 @@ namespace PbsDatastore.Core.Memory;
 /// </summary>
 public sealed class DigestSeenSet
 {
-    /// <summary>Bytes per digest at worst (a <see cref="HashSet{T}"/> entry and bucket just after growing).</summary>
+    /// <summary>
+    /// Bytes per digest at worst: a <see cref="HashSet{T}"/> entry and bucket just after growing (two slots a
+    /// digest), and a share of the old arrays grown shards leave behind until they are returned.
+    /// </summary>
     public const int MaxBytesPerDigest = 96;
 
     private const int ShardCount = 64;
@@ -69,12 +72,13 @@ public sealed class DigestSeenSet
 
     /// <summary>
     /// A shard grew and left its old arrays behind. They are large objects, which the runtime collects only when
-    /// its own budget says so, long after a set that keeps growing has doubled the peak: once they add up to a
-    /// quarter of the limit, a compacting collection returns them.
+    /// its own budget says so, long after a set that keeps growing has doubled the peak: once they fill what
+    /// <see cref="MaxBytesPerDigest"/> leaves beside the set itself, a compacting collection returns them, so
+    /// that set and garbage together stay within the limit.
     /// </summary>
     private void Outgrown(int oldCapacity)
     {
-        if (Interlocked.Add(ref _outgrown, (long)oldCapacity * BytesPerSlot) < _capacity * MaxBytesPerDigest / 4) return;
+        if (Interlocked.Add(ref _outgrown, (long)oldCapacity * BytesPerSlot) < _capacity * (MaxBytesPerDigest - 2 * BytesPerSlot)) return;
         Interlocked.Exchange(ref _outgrown, 0);
         DigestPartitions.ReleaseSlice();
     }

@@ -33,6 +33,31 @@ public class IndexReaderTests
         return snapshot["files"]!.AsArray().Single(f => (string)f!["name"]! == Path.GetFileName(relativePath))![key]!.AsObject();
     }
 
+    [Fact]
+    public void OpeningIntoOneBufferReadsEveryIndexAsAFreshArrayDoes()
+    {
+        var paths = ReferenceStore.Expected["store"]!["index_files_on_disk"]!.AsArray()
+            .Select(f => Path.Combine(ReferenceStore.PristinePath, (string)f!["path"]!)).ToList();
+        // Each file twice in a row: the second read must land in the buffer the first one left.
+        paths = paths.SelectMany(p => new[] { p, p }).ToList();
+        Assert.True(paths.Count >= 4);
+        byte[]? buffer = null;
+        var reused = 0;
+        foreach (var path in paths)
+        {
+            var before = buffer;
+            var index = IndexFile.Open(path, ref buffer);
+            if (before != null && ReferenceEquals(before, buffer)) reused++;
+            var fresh = IndexFile.Open(path);
+            Assert.Equal(fresh.FileSize, index.FileSize);
+            Assert.Equal(fresh.Count, index.Count);
+            Assert.Equal(fresh.IndexBytes, index.IndexBytes);
+            Assert.True(fresh.EntryBytes.SequenceEqual(index.EntryBytes), path);
+            Assert.True(index.CsumMatches == fresh.CsumMatches, path);
+        }
+        Assert.True(reused >= paths.Count / 2, $"{reused} of {paths.Count} reads reused the buffer");
+    }
+
     [Theory]
     [MemberData(nameof(SnapshotIndexFiles))]
     public void SnapshotIndexMatchesEveryHeaderFieldAndEntry(string relativePath, string key)

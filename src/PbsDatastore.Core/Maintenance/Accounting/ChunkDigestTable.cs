@@ -73,6 +73,12 @@ internal sealed class ChunkDigestTable
 
     public int ShardCount => _shards.Length;
 
+    /// <summary>`.chunks` prefix directories a shard's digests fall in.</summary>
+    public int DirectoriesPerShard => 1 << (16 - _shardBits);
+
+    /// <summary>Which of its shard's prefix directories (0 to <see cref="DirectoriesPerShard"/> - 1) holds the digest.</summary>
+    public int DirectoryInShard(in ChunkDigest digest) => digest.PrefixIndex & (DirectoriesPerShard - 1);
+
     /// <summary>Bytes of the <see cref="DigestFilter"/> built over the table, if any (for the memory figure).</summary>
     public long FilterBytes { get; set; }
 

@@ -309,8 +309,8 @@ public static class SpaceAccounting
 
     /// <summary>
     /// Fills size and presence of every chunk of the table with one statx each, relative to `.chunks` (no path
-    /// strings), shards in parallel. A missing chunk's size is that of its `.0.bad` … `.9.bad` files, which GC
-    /// touches in its place.
+    /// strings), shards in parallel, each directory by directory. A missing chunk's size is that of its `.0.bad` …
+    /// `.9.bad` files, which GC touches in its place.
     /// </summary>
     private static void StatChunks(IDatastoreBackend store, ChunkDigestTable table, ITaskState state)
     {
@@ -320,19 +320,20 @@ public static class SpaceAccounting
         var done = 0;
         try
         {
-            WorkerPool.For(table.ShardCount, state, StatShard);
+            WorkerPool.For(table.ShardCount, state, () => new DirectoryOrder(table.DirectoriesPerShard), StatShard);
         }
         finally
         {
             state.Complete(activityId, activity);
         }
 
-        void StatShard(int shard)
+        void StatShard(int shard, DirectoryOrder order)
         {
             state.CheckAbort();
-            foreach (ref var entry in table.ShardSlots(shard))
+            var slots = table.ShardSlots(shard);
+            foreach (var slot in order.Sort(table, slots))
             {
-                if (entry.State == 0) continue;
+                ref var entry = ref slots[slot];
                 var errno = store.StatChunk(entry.Digest, default, out var st);
                 if (errno == 0)
                 {
@@ -347,6 +348,34 @@ public static class SpaceAccounting
             }
             var count = Interlocked.Increment(ref done);
             state.Progress(activityId, activity, $"{count} of {table.ShardCount}", count * 100 / table.ShardCount);
+        }
+    }
+
+    /// <summary>
+    /// The used slots of a shard, directory by directory: slots are in hash order, which would visit the shard's
+    /// prefix directories at random, and a stat whose directory was just looked up is cheaper. A counting sort,
+    /// its arrays reused by one worker.
+    /// </summary>
+    private sealed class DirectoryOrder(int directories)
+    {
+        private readonly int[] _starts = new int[directories + 1];
+        private int[] _slots = [];
+
+        public ReadOnlySpan<int> Sort(ChunkDigestTable table, ReadOnlySpan<ChunkDigestTable.Entry> slots)
+        {
+            Array.Clear(_starts);
+            var used = 0;
+            foreach (ref readonly var entry in slots)
+                if (entry.State != 0)
+                {
+                    _starts[table.DirectoryInShard(entry.Digest) + 1]++;
+                    used++;
+                }
+            for (var d = 1; d < _starts.Length; d++) _starts[d] += _starts[d - 1];
+            if (_slots.Length < used) _slots = new int[used];
+            for (var i = 0; i < slots.Length; i++)
+                if (slots[i].State != 0) _slots[_starts[table.DirectoryInShard(slots[i].Digest)]++] = i;
+            return _slots.AsSpan(0, used);
         }
     }
 

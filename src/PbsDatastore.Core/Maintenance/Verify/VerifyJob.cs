@@ -17,6 +17,8 @@ public sealed class VerifyJob : IDisposable
 
     private readonly Datastore _store;
     private readonly BackendLease _lease;
+    // The bytes of the index being verified, reused for the next one (see IndexFile.Open).
+    private byte[]? _indexBuffer;
 
     public VerifyJob(Datastore datastore, VerifyOptions options, Upid? upid = null)
     {
@@ -213,7 +215,7 @@ public sealed class VerifyJob : IDisposable
             if (!file.Filename.EndsWith(".fidx", StringComparison.Ordinal) && !file.Filename.EndsWith(".didx", StringComparison.Ordinal))
                 return new ArchiveVerifyResult(file.Filename, $"unknown archive type '{file.Filename}'", 0, 0, 0, []);
 
-            var index = IndexFile.Open(path);
+            var index = IndexFile.Open(path, ref _indexBuffer);
             var size = index.IndexBytes;
             if ((ulong)size != file.Size)
                 return new ArchiveVerifyResult(file.Filename, $"wrong size ({file.Size} != {size})", 0, 0, 0, []);
