@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Text;
 using PbsDatastore.Core.Formats;
-using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Locking;
 using PbsDatastore.Core.Memory;
 using PbsDatastore.Core.Native;

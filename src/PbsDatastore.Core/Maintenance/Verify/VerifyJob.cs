@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Locking;
-using PbsDatastore.Core.Store;
 
 namespace PbsDatastore.Core.Maintenance;
 
