@@ -20,8 +20,8 @@ public abstract class PbsCmdlet : PSCmdlet, IDisposable
     private Datastore? _datastore;
     private PbsException? _datastoreFailure;
 
-    // Every store this command worked on, and those met since the last record brought another one.
-    private readonly HashSet<Datastore> _stores = new(ReferenceEqualityComparer.Instance);
+    // The stores met since the last record brought another one; earlier ones are closed already, and not kept, so
+    // a pipeline of many deserialized records holds a bounded set.
     private readonly List<Datastore> _recentStores = [];
 
     /// <summary>
@@ -57,7 +57,7 @@ public abstract class PbsCmdlet : PSCmdlet, IDisposable
         switch (value)
         {
             case Datastore store:
-                if (!_stores.Add(store)) break;
+                if (_recentStores.Any(held => ReferenceEquals(held, store))) break;
                 foreach (var earlier in _recentStores) earlier.Dispose();
                 _recentStores.Clear();
                 _recentStores.Add(store);
@@ -228,6 +228,8 @@ public abstract class PbsCmdlet : PSCmdlet, IDisposable
     protected virtual void Dispose(bool disposing)
     {
         if (!disposing) return;
-        foreach (var store in _stores) store.Dispose();
+        // -Datastore too: a later record may have closed it, and the command then used it again.
+        _datastore?.Dispose();
+        foreach (var store in _recentStores) store.Dispose();
     }
 }
