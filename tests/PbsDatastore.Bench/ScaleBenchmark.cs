@@ -214,7 +214,8 @@ public static class ScaleBenchmark
             case "verify-fast":
             {
                 using var backend = IndexPass.OpenStore(store);
-                var verifier = new ChunkVerifier(backend, null, new VerifyTuning(), dryRun: true, memoryLimit);
+                var tuning = new VerifyTuning();
+                var verifier = new ChunkVerifier(backend, null, tuning, dryRun: true, ChunkVerifier.SeenSetBudget(memoryLimit, tuning, fast: true));
                 byte[]? buffer = null;
                 foreach (var file in IndexPass.ListIndexFiles(backend, state))
                 {
