@@ -4,77 +4,83 @@ namespace PbsDatastore.Core.Memory;
 
 /// <summary>
 /// A thread-safe set of digests already dealt with (verify's verified chunks), bounded by memory. It is a cache of
-/// the most recently met digests: <see cref="Generations"/> open-addressing tables of bare 32-byte digests, the
-/// newest taking the adds; when the newest is full the oldest is emptied and becomes the newest. A digest found in
-/// an older table moves to the newest, so digests that keep recurring stay. Verify meets a group's snapshots one
-/// after another and they share most chunks, so what recurs is recent: a store whose groups each fit the set is
-/// stat'ed once per chunk, at any size. Membership is exact for what is kept and "not seen" for what was dropped:
-/// a caller only ever redoes work it would skip with unbounded memory, never skips work it must do.
+/// the most recently met digests: an open-addressing table of bare 32-byte digests, each with the generation it
+/// was last met in (a generation is an eighth of the table's fill). A full table drops its oldest generations
+/// until an eighth is free again; a digest met again is young again, so digests that keep recurring stay. Verify
+/// meets a group's snapshots one after another and they share most chunks, so what recurs is recent: a store
+/// whose groups each fit the set is stat'ed once per chunk, at any size. Membership is exact for what is kept and
+/// "not seen" for what was dropped: a caller only ever redoes work it would skip with unbounded memory, never
+/// skips work it must do.
 /// </summary>
 public sealed class DigestSeenSet
 {
-    /// <summary>Tables kept: a digest survives until this many tables' worth of newer digests have been added.</summary>
-    public const int Generations = 4;
+    /// <summary>Generations a full table holds: a drop frees this share of it.</summary>
+    public const int Generations = 8;
 
-    // A table is full at this load (linear probing over random digests: about 13 probes for a miss).
+    /// <summary>
+    /// Bytes a slot takes: its digest and its generation. A table is full at a load of 0.8 (linear probing over
+    /// random digests: about 13 probes for a miss), so 41 bytes per digest held when full, 47 just after a drop.
+    /// </summary>
+    public const int BytesPerSlot = ChunkDigest.Size + 1;
+
     private const double MaxLoad = 0.8;
-    private const int MinSlots = 8, MaxShards = 64, SlotsPerShardAtLeast = 1024;
+    private const int MinSlots = 16, MaxShards = 64, SlotsPerShardAtLeast = 4096;
 
     private readonly Shard[] _shards;
     private readonly int _slots;
-    private readonly object _rotateGate = new();
-    private int _rotations;
+    private readonly long _outgrownLimit;
+    private long _outgrown;
     private bool _dropped;
 
-    /// <param name="memoryLimit">Bytes the tables may take, all of them full.</param>
+    /// <param name="memoryLimit">
+    /// Bytes the set may take: four fifths for the tables at their largest, one fifth for the arrays tables
+    /// outgrow on the way, which the runtime frees late (they are handed back whenever they fill it).
+    /// </param>
     public DigestSeenSet(long memoryLimit = DigestPartitions.DefaultMemoryLimit)
     {
         if (memoryLimit <= 0) throw new ArgumentOutOfRangeException(nameof(memoryLimit));
-        var digests = memoryLimit / ChunkDigest.Size / Generations;
+        var slots = memoryLimit * 4 / 5 / BytesPerSlot;
         // Many shards spread the locks of concurrent verify threads; a small limit gets fewer, so each keeps room.
-        var shards = (int)Math.Clamp(digests / SlotsPerShardAtLeast, 1, MaxShards);
-        _slots = (int)Math.Clamp(digests / shards, MinSlots, Array.MaxLength);
+        var shards = (int)Math.Clamp(slots / SlotsPerShardAtLeast, 1, MaxShards);
+        _slots = (int)Math.Clamp(slots / shards, MinSlots, Array.MaxLength);
+        _outgrownLimit = memoryLimit / 5;
         _shards = new Shard[shards];
-        for (var i = 0; i < shards; i++) _shards[i] = new Shard(Math.Min(_slots, 64));
+        for (var i = 0; i < shards; i++) _shards[i] = new Shard(Math.Min(_slots, 256), _slots);
     }
 
     /// <summary>Digests the set holds at most (every table full).</summary>
-    public long Capacity => (long)(MaxLoad * _slots) * Generations * _shards.Length;
+    public long Capacity => (long)_shards[0].Fill * _shards.Length;
 
     /// <summary>Whether nothing was ever dropped: the set then holds every digest added.</summary>
     public bool IsComplete => !Volatile.Read(ref _dropped);
 
     private Shard ShardOf(in ChunkDigest digest) => _shards[(int)(digest.LeadingWord % (ulong)_shards.Length)];
 
-    /// <summary>Whether the digest is held; one found in an older table moves to the newest.</summary>
+    /// <summary>Whether the digest is held; one that is makes it young again.</summary>
     public bool Contains(in ChunkDigest digest)
     {
         if (IsEmpty(digest)) return false;
         var shard = ShardOf(digest);
-        int rotation;
-        lock (shard)
-        {
-            var age = shard.Find(digest, out var slot);
-            if (age < 0) return false;
-            if (age == 0 || !shard.Promote(age, slot, digest, _slots)) return true;
-            rotation = _rotations;
-        }
-        Rotate(rotation);
-        return true;
+        lock (shard) return shard.Touch(digest);
     }
 
-    /// <summary>Adds the digest to the newest table; when that fills, the oldest table is dropped for a new one.</summary>
+    /// <summary>Adds the digest (or makes it young again); a full table first drops its oldest digests.</summary>
     public void Add(in ChunkDigest digest)
     {
         if (IsEmpty(digest)) return;
         var shard = ShardOf(digest);
-        int rotation;
+        long outgrown;
         lock (shard)
         {
-            if (shard.Find(digest, out _) == 0 || !shard.TryInsert(digest, _slots, out var full) || !full) return;
-            rotation = _rotations;
+            if (shard.Add(digest, out outgrown)) Volatile.Write(ref _dropped, true);
         }
-        Rotate(rotation);
+        // The runtime returns large arrays only when its own budget says so, long after a growing set has doubled
+        // the peak: once they fill their share of the limit, a compacting collection hands them back.
+        if (outgrown > 0 && Interlocked.Add(ref _outgrown, outgrown) >= _outgrownLimit)
+        {
+            Interlocked.Exchange(ref _outgrown, 0);
+            DigestPartitions.ReleaseSlice();
+        }
     }
 
     // The all-zero digest marks an empty slot; it is never kept (a real chunk never has it; a damaged index may).
@@ -85,117 +91,124 @@ public sealed class DigestSeenSet
     {
         var list = new List<ChunkDigest>();
         foreach (var shard in _shards)
-            lock (shard)
-                foreach (var table in shard.Tables)
-                    if (table is not null)
-                        list.AddRange(table.Where(d => !IsEmpty(d)));
+            lock (shard) list.AddRange(shard.Table.Where(d => !IsEmpty(d)));
         return list;
     }
 
-    /// <summary>
-    /// Starts a new newest table in every shard (all at once: digests are uniform, so the shards fill together),
-    /// unless another thread already did since <paramref name="seen"/>. The oldest table is emptied and reused, so
-    /// that after the first tables no array is left to the runtime.
-    /// </summary>
-    private void Rotate(int seen)
+    /// <summary>One shard's table; the caller holds its lock.</summary>
+    private sealed class Shard(int slots, int maxSlots)
     {
-        lock (_rotateGate)
+        public ChunkDigest[] Table = new ChunkDigest[slots];
+        // The generation each digest was last met in (modulo 256: ages stay far below, as drops keep them young).
+        private byte[] _met = new byte[slots];
+        // Digests held per generation, so that a drop knows where to cut without a pass over the table.
+        private readonly int[] _held = new int[256];
+        private int _count, _addedInGeneration;
+        private byte _generation;
+
+        /// <summary>Digests the table holds when full.</summary>
+        public int Fill { get; } = Math.Max(1, (int)(MaxLoad * maxSlots));
+
+        /// <summary>Whether the digest is held; if so it is now of the current generation.</summary>
+        public bool Touch(in ChunkDigest digest) => Touch(Probe(Table, digest));
+
+        private bool Touch(int slot)
         {
-            if (_rotations != seen) return;
-            // The first tables grew on the way: return what growing left behind before full-size tables are added.
-            if (_rotations == 0) DigestPartitions.ReleaseSlice();
-            foreach (var shard in _shards)
-            {
-                lock (shard)
-                {
-                    var oldest = (shard.Newest + 1) % Generations;
-                    if (shard.Counts[oldest] > 0) Volatile.Write(ref _dropped, true);
-                    if (shard.Tables[oldest] is { } table && table.Length == _slots) Array.Clear(table);
-                    else shard.Tables[oldest] = new ChunkDigest[_slots];
-                    shard.Counts[oldest] = 0;
-                    shard.Newest = oldest;
-                }
-            }
-            _rotations++;
-        }
-    }
-
-    /// <summary>One shard's ring of tables; the caller holds its lock.</summary>
-    private sealed class Shard
-    {
-        public readonly ChunkDigest[]?[] Tables = new ChunkDigest[]?[Generations];
-        public readonly int[] Counts = new int[Generations];
-        public int Newest;
-
-        public Shard(int slots) => Tables[0] = new ChunkDigest[slots];
-
-        /// <summary>Age of the table holding the digest (0: the newest) and its slot there, or -1.</summary>
-        public int Find(in ChunkDigest digest, out int slot)
-        {
-            for (var age = 0; age < Generations; age++)
-            {
-                var at = (Newest - age + Generations) % Generations;
-                if (Counts[at] > 0 && Tables[at] is { } table && !IsEmpty(table[slot = Probe(table, digest)]))
-                    return age;
-            }
-            slot = -1;
-            return -1;
-        }
-
-        /// <summary>
-        /// Adds a digest the newest table lacks, growing that table up to <paramref name="maxSlots"/>;
-        /// <paramref name="full"/> when it is now full and a rotation is due. A table at its fill already (a
-        /// rotation pending on another thread) takes nothing more: dropping a digest is always allowed.
-        /// </summary>
-        public bool TryInsert(in ChunkDigest digest, int maxSlots, out bool full)
-        {
-            var table = Tables[Newest]!;
-            var fill = (int)(MaxLoad * maxSlots);
-            full = false;
-            if (Counts[Newest] >= fill && table.Length == maxSlots) return false;
-            if (Counts[Newest] + 1 > MaxLoad * table.Length && table.Length < maxSlots)
-                table = Tables[Newest] = Grown(table, maxSlots);
-            table[Probe(table, digest)] = digest;
-            full = ++Counts[Newest] >= fill && table.Length == maxSlots;
+            if (IsEmpty(Table[slot])) return false;
+            _held[_met[slot]]--;
+            _held[_generation]++;
+            _met[slot] = _generation;
             return true;
         }
 
-        /// <summary>Moves a digest from the slot where an older table holds it to the newest; true when a rotation is due.</summary>
-        public bool Promote(int age, int slot, in ChunkDigest digest, int maxSlots)
+        /// <summary>
+        /// Adds the digest, or makes it young again if held; true when older digests were dropped for it.
+        /// <paramref name="outgrown"/>: bytes of the arrays a growing table left behind.
+        /// </summary>
+        public bool Add(in ChunkDigest digest, out long outgrown)
         {
-            if (!TryInsert(digest, maxSlots, out var full)) return false;
-            var at = (Newest - age + Generations) % Generations;
-            Remove(Tables[at]!, slot);
-            Counts[at]--;
-            return full;
+            outgrown = 0;
+            var slot = Probe(Table, digest);
+            if (Touch(slot)) return false;
+            var dropped = _count >= Fill;
+            var grow = !dropped && _count + 1 > MaxLoad * Table.Length && Table.Length < maxSlots;
+            if (dropped)
+                DropOldest();
+            else if (grow)
+            {
+                outgrown = (long)Table.Length * BytesPerSlot;
+                Grow();
+            }
+            // Slots moved: find the digest's place again.
+            if (dropped || grow)
+                slot = Probe(Table, digest);
+            Table[slot] = digest;
+            _met[slot] = _generation;
+            _held[_generation]++;
+            _count++;
+            if (++_addedInGeneration >= Math.Max(1, Fill / Generations))
+            {
+                _generation++;
+                _addedInGeneration = 0;
+            }
+            return dropped;
+        }
+
+        private void Grow()
+        {
+            var table = new ChunkDigest[(int)Math.Min(2L * Table.Length, maxSlots)];
+            var met = new byte[table.Length];
+            for (var i = 0; i < Table.Length; i++)
+            {
+                if (IsEmpty(Table[i])) continue;
+                var slot = Probe(table, Table[i]);
+                table[slot] = Table[i];
+                met[slot] = _met[i];
+            }
+            Table = table;
+            _met = met;
+        }
+
+        /// <summary>Drops the oldest generations until a generation's worth of the fill is free.</summary>
+        private void DropOldest()
+        {
+            // Every age from `cut` up goes: the fewest oldest ages that leave room. When everything is of one age
+            // (all of it met again lately), all of it goes.
+            var keep = Fill - Math.Max(1, Fill / Generations);
+            var cut = _held.Length;
+            for (var left = _count; cut > 0 && left > keep;)
+                left -= _held[(byte)(_generation - --cut)];
+            // Start after an empty slot, so that no run of occupied slots wraps past the start.
+            var start = Array.FindIndex(Table, d => IsEmpty(d));
+            for (var k = 1; k <= Table.Length; k++)
+            {
+                var i = (start + k) % Table.Length;
+                // The age first: one byte, and most slots are young or empty.
+                while ((byte)(_generation - _met[i]) >= cut && !IsEmpty(Table[i]))
+                    Remove(i);
+            }
         }
 
         /// <summary>
         /// Empties a slot, moving back the entries after it that probed past it (backward-shift deletion): linear
         /// probing stops at the first empty slot, so a hole must not cut a probe sequence.
         /// </summary>
-        private static void Remove(ChunkDigest[] table, int hole)
+        private void Remove(int hole)
         {
-            for (var i = Next(table, hole); !IsEmpty(table[i]); i = Next(table, i))
+            _count--;
+            _held[_met[hole]]--;
+            for (var i = Next(Table, hole); !IsEmpty(Table[i]); i = Next(Table, i))
             {
-                var home = Home(table, table[i]);
+                var home = Home(Table, Table[i]);
                 // The entry may fill the hole when the hole lies on its way from its home slot to where it is.
-                if ((i - home + table.Length) % table.Length >= (i - hole + table.Length) % table.Length)
+                if ((i - home + Table.Length) % Table.Length >= (i - hole + Table.Length) % Table.Length)
                 {
-                    table[hole] = table[i];
+                    Table[hole] = Table[i];
+                    _met[hole] = _met[i];
                     hole = i;
                 }
             }
-            table[hole] = default;
-        }
-
-        private static ChunkDigest[] Grown(ChunkDigest[] table, int maxSlots)
-        {
-            var grown = new ChunkDigest[(int)Math.Min(2L * table.Length, maxSlots)];
-            foreach (var digest in table)
-                if (!IsEmpty(digest))
-                    grown[Probe(grown, digest)] = digest;
-            return grown;
+            Table[hole] = default;
         }
 
         /// <summary>The slot holding the digest, or the empty slot where it would go.</summary>

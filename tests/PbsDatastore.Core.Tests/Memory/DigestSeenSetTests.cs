@@ -45,12 +45,14 @@ public class DigestSeenSetTests
         foreach (var d in digests) set.Add(d);
         Assert.False(set.IsComplete);
         var held = set.ToList();
-        // All but the newest table are full.
-        Assert.InRange(held.Count, set.Capacity * (DigestSeenSet.Generations - 1) / DigestSeenSet.Generations, set.Capacity);
-        Assert.True(set.Capacity >= (64 << 10) / 41, "a digest per 41 bytes or less");
+        // A drop frees a generation's worth of the fill, no more.
+        Assert.InRange(held.Count, set.Capacity * (DigestSeenSet.Generations - 1) / DigestSeenSet.Generations - 1, set.Capacity);
+        Assert.True(set.Capacity >= (64 << 10) / 52, "a digest per 52 bytes of the limit or less");
         // Never a digest that was not added; the newest are all held, and what is held is the newest run.
         Assert.All(Digests(1000, 4), d => Assert.False(set.Contains(d)));
         Assert.Equal(digests[^held.Count..].Order(), held.Order());
+        // Drops moved the others back along their probe runs: every digest held is still found.
+        Assert.All(held, d => Assert.True(set.Contains(d)));
     }
 
     [Fact]
@@ -140,13 +142,13 @@ public class BoundedVerifyTests
     public void SmallSeenSetGivesTheSameOutcome(bool fast)
     {
         var unbounded = Verify(fast, DigestPartitions.DefaultMemoryLimit);
-        // A set of 4 tables of 8 slots: 6 digests each, fewer than the store's chunks.
-        var tiny = DigestSeenSet.Generations * 8 * ChunkDigest.Size;
-        var bounded = Verify(fast, tiny);
+        // The smallest set (16 slots, 12 digests), fewer than the store's chunks.
+        var smallest = new DigestSeenSet(1).Capacity;
+        var bounded = Verify(fast, 512);
         Assert.Equal(unbounded.Results, bounded.Results);
         Assert.Equal(unbounded.Files, bounded.Files);
-        Assert.InRange(bounded.Remembered, 0, DigestSeenSet.Generations * 6);
-        Assert.True(unbounded.Remembered > DigestSeenSet.Generations * 6);
+        Assert.InRange(bounded.Remembered, 0, smallest);
+        Assert.True(unbounded.Remembered > smallest);
         if (!fast)
         {
             Assert.Contains("\"Written\":\"failed\"", bounded.Results);
