@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Globalization;
 using PbsDatastore.Core;
 using PbsDatastore.Core.Formats;
+using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Maintenance;
 using PbsDatastore.Core.Memory;
 using PbsDatastore.Core.Native;
@@ -231,6 +232,12 @@ public static class ScaleBenchmark
                 var index = probe is null ? null : IndexFile.Open(Path.Combine(store, probe.RelativePath));
                 var digests = index is null ? [] : Enumerable.Range(0, 16).Select(i => index.DigestAt(i * 97)).ToArray();
                 ChunkReferences.Find(backend, digests, state);
+                break;
+            }
+            case "chunk-reference-missing":
+            {
+                using var datastore = Datastore.Open(store);
+                ChunkReferences.FindMissing(datastore, state, memoryLimit);
                 break;
             }
             default:

@@ -36,7 +36,8 @@ public sealed class S3SpaceAccountingTests(S3TestServer server) : SpaceAccountin
 
     /// <summary>
     /// Measured in 2, 3 or 17 passes, each listing only its slice of the bucket and keeping its set's objects only:
-    /// the figures of one pass byte for byte, with at most one more listing page per extra pass.
+    /// the figures of one pass byte for byte, with at most one more listing page per extra pass. The same for the
+    /// lookup of missing chunks (whose results the base class's test compares with one pass and the expected JSON).
     /// </summary>
     [Theory]
     [InlineData(2)]
@@ -46,6 +47,14 @@ public sealed class S3SpaceAccountingTests(S3TestServer server) : SpaceAccountin
     {
         using var store = Open();
         var client = ((S3Backend)store.Backend).Client;
+        long ListRequests(Action run)
+        {
+            var before = client.Counters.Snapshot();
+            run();
+            return (client.Counters.Snapshot() - before).Get;
+        }
+        var oneLookup = ListRequests(() => FindMissingInPasses(store, 1, NullTaskState.Instance));
+        Assert.InRange(ListRequests(() => FindMissingInPasses(store, passes, NullTaskState.Instance)), oneLookup, oneLookup + passes - 1);
         foreach (var members in new List<AccountingMember>[] { [new("store", "")], [new("vm/100", "vm/100"), new("db", "ns/prod/ns/db")] })
         {
             string Measure(int n, out long listRequests)
