@@ -1,6 +1,8 @@
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Maintenance;
+using PbsDatastore.Core.Memory;
 using PbsDatastore.Core.S3;
+using PbsDatastore.Core.Store;
 using PbsDatastore.Core.Tests.Maintenance;
 using PbsDatastore.Core.Tests.Support;
 
@@ -68,5 +70,21 @@ public sealed class S3SpaceAccountingTests(S3TestServer server) : SpaceAccountin
             Assert.Equal(one, Measure(passes, out var requests));
             Assert.InRange(requests, oneRequests, oneRequests + passes - 1);
         }
+    }
+
+    /// <summary>
+    /// A listing that keeps the digests with `.bad` objects (what -Bad asks for) holds their `.bad` objects and their
+    /// chunk objects, so that presence is known, and nothing else of the bucket.
+    /// </summary>
+    [Fact]
+    public void A_listing_kept_by_bad_objects_holds_those_digests_whole_and_nothing_else()
+    {
+        using var store = Open();
+        var listing = S3ChunkListing.Over(store.Backend, NullTaskState.Instance);
+        ((ISliceListing)listing).ListSlice(DigestRange.All, (_, hasBad) => hasBad);
+        var bad = ReferenceStore.Expected["store"]!["bad_files"]!.AsArray().Select(b => (string)b!["name"]!).ToList();
+        var present = ReferenceStore.Expected["store"]!["chunks"]!.AsArray().Select(c => (string)c!["digest"]!).ToHashSet();
+        var expected = bad.Concat(bad.Select(n => n[..64]).Distinct().Where(present.Contains)).Order(StringComparer.Ordinal);
+        Assert.Equal(expected, listing.IterateChunks().Select(e => e.Name).Order(StringComparer.Ordinal));
     }
 }
