@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Globalization;
 using PbsDatastore.Core;
 using PbsDatastore.Core.Formats;
+using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Maintenance;
 using PbsDatastore.Core.Memory;
 using PbsDatastore.Core.Native;
@@ -25,6 +26,7 @@ namespace PbsDatastore.Bench;
 /// <item>Full verify of a sample, one snapshot of <see cref="SampleChunks"/> real chunks: the verify benchmark's floor
 /// (read, decompress and SHA-256 the same chunk files on all cores).</item>
 /// <item>Chunk-reference lookup of 16 digests: read all indexes.</item>
+/// <item>Missing-chunk lookup (nothing is missing): read all indexes + list every chunk directory.</item>
 /// </list>
 /// Layout as the space-accounting benchmark: groups of 4 daily snapshots, a fixed index of 25206 chunks each, every
 /// snapshot rewriting a random 10% (32,766 unique chunks a group). Chunk files are hard links to 4096 sparse 4 MiB
@@ -110,6 +112,8 @@ public static class ScaleBenchmark
                 Row("measure-store", $"read all indexes + statx {unique} chunks", read + statAll);
                 Row("verify-fast", $"read all indexes + statx {unique} chunks", read + statAll);
                 Row("chunk-reference", "read all indexes", read);
+                var list = Median(rounds, () => Time(() => ListChunkDirectories(store)));
+                Row("chunk-reference-missing", "read all indexes + list every chunk directory", read + list);
                 var threads = Math.Min(Environment.ProcessorCount, VerifyTuning.MaxThreads);
                 VerifyBenchmark.Floor(samplePaths, threads);
                 Row("verify-sample", $"read+zstd+sha256 of its {SampleChunks} chunks, {threads} threads",
@@ -136,7 +140,7 @@ public static class ScaleBenchmark
             Remove(large);
             foreach (var (small, tag) in new[] { ("1.0M", "alone"), ("1.0M beside", "same dentry cache") })
                 // The sample is the same size in both stores: no 10M/1M row for it.
-                foreach (var op in new[] { "gc", "measure-group", "measure-store", "verify-fast", "chunk-reference" })
+                foreach (var op in new[] { "gc", "measure-group", "measure-store", "verify-fast", "chunk-reference", "chunk-reference-missing" })
                     if (times.TryGetValue((op, small), out var s) && times.TryGetValue((op, "10.5M"), out var l))
                         print(new BenchRow("scale", $"{op} 10M/1M ({tag})", l.Time / s.Time, "x", 11,
                             string.Create(CultureInfo.InvariantCulture, $"target: at most 11 (10x the chunks); its floor's: {l.Floor / s.Floor:F2}")));
@@ -274,6 +278,12 @@ public static class ScaleBenchmark
                 ChunkReferences.Find(backend, digests, state);
                 break;
             }
+            case "chunk-reference-missing":
+            {
+                using var datastore = Datastore.Open(store);
+                ChunkReferences.FindMissing(datastore, state, memoryLimit);
+                break;
+            }
             default:
                 throw new ArgumentException($"unknown operation {op}");
         }
@@ -353,6 +363,18 @@ public static class ScaleBenchmark
         Array.Sort(all);
         Console.Error.WriteLine($"scale: built {files.Count} index files and {all.Length} chunk names in {store} in {sw.Elapsed.TotalSeconds:F1} s");
         return ([.. files], SpaceAccountingBenchmark.Names(group), SpaceAccountingBenchmark.Names(all), samplePaths);
+    }
+
+    /// <summary>Every name of every chunk prefix directory (getdents64, on one thread), nothing kept.</summary>
+    private static void ListChunkDirectories(string store)
+    {
+        using var backend = IndexPass.OpenStore(store);
+        for (var prefix = 0; prefix < ChunkLayout.PrefixCount; prefix++)
+        {
+            if (backend.OpenChunkDirectory(prefix, out var directory) != 0) continue;
+            using (directory)
+                while (directory!.MoveNext()) { }
+        }
     }
 
     private static void ReadAll(string store, byte[][] files) => SpaceAccountingBenchmark.ReadAll(store, files);

@@ -179,6 +179,48 @@ Describe 'Get-PbsChunkReference' {
         }
     }
 
+    It 'finds the same missing chunks with the smallest -MemoryLimit and refuses a smaller one' {
+        $default = @(Get-PbsChunkReference $Store -Missing)
+        $limited = @(Get-PbsChunkReference $Store -Missing -MemoryLimit 1MB)
+        $limited.Digest.ForEach({ "$_" }) | Should -Be @($Expected.store.missing_chunks.digest | Sort-Object)
+        ($limited.Uses | Out-String -Width 200) | Should -Be ($default.Uses | Out-String -Width 200)
+        { Get-PbsChunkReference $Store -Missing -MemoryLimit 1000 -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ParameterArgumentValidationError,PbsDatastore.Cmdlets.GetPbsChunkReference'
+    }
+
+    It 'reads a store of more unique chunks than -MemoryLimit holds in passes, with the result of one pass' {
+        # 20000 random digests in one fixed index (1 MiB holds about 8800), every chunk file there but three.
+        $path = Join-Path ([IO.Path]::GetTempPath()) ("pbs-pester-refs-" + [guid]::NewGuid().ToString('n').Substring(0, 12))
+        try {
+            $null = New-PbsDatastore -Path $path
+            $count = 20000
+            $data = [byte[]]::new(4096 + 32 * $count)
+            ([byte[]](0x2f, 0x7f, 0x41, 0xed, 0x91, 0xfd, 0x0f, 0xcd)).CopyTo($data, 0) # a fixed index's magic
+            [BitConverter]::GetBytes([long]$count * 4096).CopyTo($data, 64)
+            [BitConverter]::GetBytes([long]4096).CopyTo($data, 72)
+            $random = [byte[]]::new(32 * $count)
+            [Random]::new(17).NextBytes($random)
+            $random.CopyTo($data, 4096)
+            $snapshot = Join-Path $path 'vm/100/2024-03-01T10:00:00Z'
+            $null = New-Item -ItemType Directory $snapshot
+            [IO.File]::WriteAllBytes((Join-Path $snapshot 'drive-scsi0.img.fidx'), $data)
+            $digests = foreach ($i in 0..($count - 1)) { [Convert]::ToHexString($data, 4096 + 32 * $i, 32).ToLowerInvariant() }
+            $absent = @($digests[5], $digests[9000], $digests[19999])
+            foreach ($d in $digests) {
+                if ($d -notin $absent) { [IO.File]::Create((Join-Path $path ".chunks/$($d.Substring(0, 4))/$d")).Dispose() }
+            }
+            $records = @(Get-PbsChunkReference $path -Missing -MemoryLimit 1MB -Verbose 4>&1)
+            $found = @($records | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] })
+            @($records | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] -and $_.Message -like 'looking up pass 2: *' }) |
+                Should -HaveCount 1
+            $found.Digest.ForEach({ "$_" }) | Should -Be @($absent | Sort-Object)
+            $found.ForEach({ $_.Uses[0].Ranges[0].Start }) |
+                Should -Be @($absent | Sort-Object | ForEach-Object { 4096 * [array]::IndexOf($digests, $_) })
+            ($found | Out-String -Width 200) | Should -Be (Get-PbsChunkReference $path -Missing | Out-String -Width 200)
+        }
+        finally { [IO.Directory]::Delete($path, $true) }
+    }
+
     It 'reports a malformed digest as InvalidDigest' {
         $null = Get-PbsChunkReference $Store -Digest 'xyz' -ErrorVariable err -ErrorAction SilentlyContinue
         $err[0].FullyQualifiedErrorId | Should -BeLike 'InvalidDigest*'

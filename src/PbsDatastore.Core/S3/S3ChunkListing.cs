@@ -38,12 +38,21 @@ internal sealed class S3ChunkListing : IDatastoreBackend, ISliceListing
         _state = state;
     }
 
-    public void ListSlice(DigestRange range, Func<ChunkDigest, bool> keep, long expected = 0)
+    public void ListSlice(DigestRange range, KeepDigest keep, long expected = 0)
     {
         lock (_gate)
         {
             _listed = null; // the previous slice goes before the next one fills
             var kept = new List<Listed>((int)Math.Min(expected, Array.MaxLength));
+            // The objects of one digest, adjacent in key order (`HEX` sorts just before `HEX.N.bad`), judged together.
+            var group = new List<Listed>();
+            var groupHasBad = false;
+            void Judge()
+            {
+                if (group.Count > 0 && keep(group[0].Digest, groupHasBad)) kept.AddRange(group);
+                group.Clear();
+                groupHasBad = false;
+            }
             long count = 0;
             foreach (var o in _s3.ListChunkObjects(range))
             {
@@ -52,9 +61,12 @@ internal sealed class S3ChunkListing : IDatastoreBackend, ISliceListing
                     _state.CheckAbort();
                     _state.Progress(4, "Listing the bucket's chunks", $"{count} objects", -1);
                 }
-                if (_s3.Keys.ParseChunkKey(o.Key) is not { } chunk || !keep(chunk.Digest)) continue;
-                kept.Add(new Listed(chunk.Digest, o.Size, o.LastModified?.ToUnixTimeSeconds() ?? 0, chunk.BadIndex ?? -1));
+                if (_s3.Keys.ParseChunkKey(o.Key) is not { } chunk) continue;
+                if (group.Count > 0 && group[0].Digest != chunk.Digest) Judge();
+                group.Add(new Listed(chunk.Digest, o.Size, o.LastModified?.ToUnixTimeSeconds() ?? 0, chunk.BadIndex ?? -1));
+                groupHasBad |= chunk.BadIndex is not null;
             }
+            Judge();
             _state.Complete(4, "Listing the bucket's chunks");
             kept.Sort();
             _listed = kept;
@@ -69,7 +81,7 @@ internal sealed class S3ChunkListing : IDatastoreBackend, ISliceListing
             if (Volatile.Read(ref _listed) is { } listed) return listed;
             lock (_gate)
             {
-                if (_listed is null) ListSlice(DigestRange.All, _ => true);
+                if (_listed is null) ListSlice(DigestRange.All, (_, _) => true);
                 return _listed!;
             }
         }

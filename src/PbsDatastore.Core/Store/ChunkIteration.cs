@@ -12,18 +12,33 @@ public static class ChunkIteration
     /// for different prefixes in parallel.
     /// </summary>
     public static void ReadPrefixDir(this IDatastoreBackend store, int prefixIndex, List<ChunkEntry> into)
+        => ReadNames(store, prefixIndex, name =>
+        {
+            if (ChunkLayout.IsChunkName(name, out var isBad) && ChunkDigest.TryParseAscii(name[..64], out var digest))
+                into.Add(new ChunkEntry(Encoding.UTF8.GetString(name), digest, isBad, prefixIndex));
+        });
+
+    /// <summary>
+    /// Calls <paramref name="onChunk"/> for each chunk file name of one prefix directory that GC's touch finds:
+    /// exactly 64 lowercase hex digits (no `.bad` file, no upper-case spelling). Makes no strings, for a pass over
+    /// every chunk of a large store. Errors and concurrency as <see cref="ReadPrefixDir"/>.
+    /// </summary>
+    public static void ReadChunkNames(this IDatastoreBackend store, int prefixIndex, Action<ChunkDigest> onChunk)
+        => ReadNames(store, prefixIndex, name =>
+        {
+            if (name.Length == 64 && ChunkLayout.TryParseLowerHex(name, out var digest)) onChunk(digest);
+        });
+
+    private delegate void NameVisitor(ReadOnlySpan<byte> name);
+
+    private static void ReadNames(IDatastoreBackend store, int prefixIndex, NameVisitor visit)
     {
         var errno = store.OpenChunkDirectory(prefixIndex, out var dir);
         if (errno == Native.Libc.ENOENT) return;
         if (errno != 0) throw ReadDirError(store, prefixIndex, errno);
         using (dir)
         {
-            while (dir!.MoveNext())
-            {
-                var name = dir.Name;
-                if (ChunkLayout.IsChunkName(name, out var isBad) && ChunkDigest.TryParseAscii(name[..64], out var digest))
-                    into.Add(new ChunkEntry(Encoding.UTF8.GetString(name), digest, isBad, prefixIndex));
-            }
+            while (dir!.MoveNext()) visit(dir.Name);
             if (dir.Errno != 0) throw ReadDirError(store, prefixIndex, dir.Errno);
         }
     }

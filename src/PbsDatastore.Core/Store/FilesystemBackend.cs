@@ -148,6 +148,47 @@ public sealed class FilesystemBackend : IDatastoreBackend
         fixed (byte* p = path) return StatAt(ChunksFd, p, out stat);
     }
 
+    public void TouchChunks(int prefix, ReadOnlySpan<ChunkDigest> digests, Span<int> errnos)
+        => InChunkDirectory(prefix, digests, errnos, touch: true);
+
+    public void StatChunks(int prefix, ReadOnlySpan<ChunkDigest> digests, Span<int> errnos)
+        => InChunkDirectory(prefix, digests, errnos, touch: false);
+
+    /// <summary>
+    /// Touches or stats chunks by name relative to their prefix directory, opened once. A missing directory means
+    /// missing chunks; a directory that cannot be opened so (a symlink, no read permission) is left to the per-chunk
+    /// path, which resolves it as PBS's path does.
+    /// </summary>
+    private unsafe void InChunkDirectory(int prefix, ReadOnlySpan<ChunkDigest> digests, Span<int> errnos, bool touch)
+    {
+        Span<byte> name = stackalloc byte[80];
+        ChunkLayout.WritePrefix(prefix, name);
+        name[4] = 0;
+        var fd = OpenDirectoryAt(ChunksFd, name);
+        if (fd < 0)
+        {
+            for (var i = 0; i < digests.Length; i++)
+                errnos[i] = -fd == Libc.ENOENT ? Libc.ENOENT : touch ? TouchChunk(digests[i], default) : StatChunk(digests[i], default, out _);
+            return;
+        }
+        try
+        {
+            fixed (byte* p = name)
+            {
+                for (var i = 0; i < digests.Length; i++)
+                {
+                    // The chunk path's name part: "xxxx/" skipped.
+                    ChunkLayout.WriteChunkPath(digests[i], default, name);
+                    errnos[i] = touch ? Libc.TouchAtimeAt(fd, p + 5) : StatAt(fd, p + 5, out _);
+                }
+            }
+        }
+        finally
+        {
+            Libc.Close(fd);
+        }
+    }
+
     internal static unsafe int StatAt(int dirFd, byte* pathZ, out ChunkFileStat stat)
     {
         Libc.Statx st;

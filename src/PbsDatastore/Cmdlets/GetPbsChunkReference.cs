@@ -3,6 +3,7 @@ using PbsDatastore.Completion;
 using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Maintenance;
+using PbsDatastore.Core.Memory;
 using PbsDatastore.Infrastructure;
 using PbsDatastore.Objects;
 
@@ -11,7 +12,8 @@ namespace PbsDatastore.Cmdlets;
 /// <summary>
 /// Which snapshots and archives reference given chunks, and which byte ranges of their streams those chunks hold:
 /// for digests, for the chunks indexes need but the store lacks (-Missing), or for those verify set aside as
-/// `.bad` (-Bad). One pass over every index of the datastore, however many digests are asked about.
+/// `.bad` (-Bad). One pass over every index of the datastore, however many digests are asked about; -Missing holds
+/// the referenced digests within -MemoryLimit, in as many passes as that takes.
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "PbsChunkReference", DefaultParameterSetName = DigestSet)]
 [OutputType(typeof(ChunkReferenceInfo))]
@@ -38,6 +40,13 @@ public sealed class GetPbsChunkReference : PbsCmdlet
     [Parameter(Mandatory = true, ParameterSetName = BadSet)]
     public SwitchParameter Bad { get; set; }
 
+    /// <summary>
+    /// With -Missing: bytes the set of referenced chunk digests may hold (default 256 MiB); a larger store is looked
+    /// up in several passes over its indexes, with the same result.
+    /// </summary>
+    [Parameter(ParameterSetName = MissingSet), ValidateRange(MinMemoryLimit, long.MaxValue)]
+    public long MemoryLimit { get; set; } = DigestPartitions.DefaultMemoryLimit;
+
     // Digests are gathered over the whole pipeline so that each datastore is read once.
     private readonly Dictionary<string, (Datastore Store, List<ChunkDigest> Digests)> _wanted = new(StringComparer.Ordinal);
 
@@ -48,7 +57,7 @@ public sealed class GetPbsChunkReference : PbsCmdlet
             TryInvoke(Datastore.Name, () =>
             {
                 var found = RunTask(state => Missing
-                    ? ChunkReferences.FindMissing(Datastore, state)
+                    ? ChunkReferences.FindMissing(Datastore, state, MemoryLimit)
                     : ChunkReferences.FindBad(Datastore, state));
                 WriteReferences(Datastore, found);
             });

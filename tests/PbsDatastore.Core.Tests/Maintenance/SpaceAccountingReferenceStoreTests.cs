@@ -126,6 +126,31 @@ public class SpaceAccountingReferenceStoreTests
             missing.Select(m => m.Digest.ToString()));
     }
 
+    /// <summary>
+    /// Missing chunks looked up in 2, 3 or 17 slices of the digest space, each holding only its own referenced
+    /// digests (on S3, listing only its slice of the bucket): the chunks, references and order of one pass, byte for
+    /// byte, and those the expected JSON names.
+    /// </summary>
+    [Theory]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(17)]
+    public void MissingChunksFoundInSlicesAreThoseOfOnePass(int passes)
+    {
+        using var store = Open();
+        var one = FindMissingInPasses(store, 1, NullTaskState.Instance);
+        Assert.Equal(Store["missing_chunks"]!.AsArray().Select(m => (string)m!["digest"]!).Order(StringComparer.Ordinal),
+            one.Select(m => m.Digest.ToString()));
+        Assert.Equal(ChunkReferencesTests.Text(ChunkReferences.FindMissing(store, NullTaskState.Instance)), ChunkReferencesTests.Text(one));
+        var log = new OrderedLog();
+        Assert.Equal(ChunkReferencesTests.Text(one), ChunkReferencesTests.Text(FindMissingInPasses(store, passes, log)));
+        Assert.Contains(log.Lines, l => l.StartsWith($"looking up pass {passes}: ", StringComparison.Ordinal));
+    }
+
+    /// <summary>Missing chunks in exactly <paramref name="passes"/> slices, on the chunk store the public lookup reads.</summary>
+    protected static IReadOnlyList<ChunkReference> FindMissingInPasses(Datastore store, int passes, ITaskState state)
+        => ChunkReferences.FindMissing(Core.S3.S3ChunkListing.Over(store.Backend, state), state, long.MaxValue, passes);
+
     [Fact]
     public void BadChunksMapToTheIndexesReferencingThem()
     {

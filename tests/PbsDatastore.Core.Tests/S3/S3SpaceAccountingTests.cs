@@ -1,6 +1,8 @@
 using PbsDatastore.Core.Hierarchy;
 using PbsDatastore.Core.Maintenance;
+using PbsDatastore.Core.Memory;
 using PbsDatastore.Core.S3;
+using PbsDatastore.Core.Store;
 using PbsDatastore.Core.Tests.Maintenance;
 using PbsDatastore.Core.Tests.Support;
 
@@ -36,7 +38,8 @@ public sealed class S3SpaceAccountingTests(S3TestServer server) : SpaceAccountin
 
     /// <summary>
     /// Measured in 2, 3 or 17 passes, each listing only its slice of the bucket and keeping its set's objects only:
-    /// the figures of one pass byte for byte, with at most one more listing page per extra pass.
+    /// the figures of one pass byte for byte, with at most one more listing page per extra pass. The same for the
+    /// lookup of missing chunks (whose results the base class's test compares with one pass and the expected JSON).
     /// </summary>
     [Theory]
     [InlineData(2)]
@@ -46,6 +49,14 @@ public sealed class S3SpaceAccountingTests(S3TestServer server) : SpaceAccountin
     {
         using var store = Open();
         var client = ((S3Backend)store.Backend).Client;
+        long ListRequests(Action run)
+        {
+            var before = client.Counters.Snapshot();
+            run();
+            return (client.Counters.Snapshot() - before).Get;
+        }
+        var oneLookup = ListRequests(() => FindMissingInPasses(store, 1, NullTaskState.Instance));
+        Assert.InRange(ListRequests(() => FindMissingInPasses(store, passes, NullTaskState.Instance)), oneLookup, oneLookup + passes - 1);
         foreach (var members in new List<AccountingMember>[] { [new("store", "")], [new("vm/100", "vm/100"), new("db", "ns/prod/ns/db")] })
         {
             string Measure(int n, out long listRequests)
@@ -59,5 +70,21 @@ public sealed class S3SpaceAccountingTests(S3TestServer server) : SpaceAccountin
             Assert.Equal(one, Measure(passes, out var requests));
             Assert.InRange(requests, oneRequests, oneRequests + passes - 1);
         }
+    }
+
+    /// <summary>
+    /// A listing that keeps the digests with `.bad` objects (what -Bad asks for) holds their `.bad` objects and their
+    /// chunk objects, so that presence is known, and nothing else of the bucket.
+    /// </summary>
+    [Fact]
+    public void A_listing_kept_by_bad_objects_holds_those_digests_whole_and_nothing_else()
+    {
+        using var store = Open();
+        var listing = S3ChunkListing.Over(store.Backend, NullTaskState.Instance);
+        ((ISliceListing)listing).ListSlice(DigestRange.All, (_, hasBad) => hasBad);
+        var bad = ReferenceStore.Expected["store"]!["bad_files"]!.AsArray().Select(b => (string)b!["name"]!).ToList();
+        var present = ReferenceStore.Expected["store"]!["chunks"]!.AsArray().Select(c => (string)c!["digest"]!).ToHashSet();
+        var expected = bad.Concat(bad.Select(n => n[..64]).Distinct().Where(present.Contains)).Order(StringComparer.Ordinal);
+        Assert.Equal(expected, listing.IterateChunks().Select(e => e.Name).Order(StringComparer.Ordinal));
     }
 }

@@ -90,6 +90,46 @@ public class ChunkStoreTests
         Assert.StartsWith("update atime failed for chunk/file \"", e.Message);
     }
 
+    /// <summary>
+    /// GC's touch a directory at a time: the same outcome per chunk as <see cref="FilesystemBackend.TouchChunk"/>,
+    /// whether the prefix directory is there, missing, or a symlink (resolved as the chunk's path resolves it).
+    /// </summary>
+    [Fact]
+    public void TouchAndStatByDirectoryMatchThePerChunkCalls()
+    {
+        using var dir = new TempDir();
+        var present = ChunkDigest.Parse("ab00" + new string('1', 60));
+        var absent = ChunkDigest.Parse("ab00" + new string('2', 60));
+        var linked = ChunkDigest.Parse("cd00" + new string('3', 60));
+        var nowhere = ChunkDigest.Parse("ef00" + new string('4', 60));
+        var store = SparseStore(dir.Path, 0xab00);
+        File.WriteAllBytes(store.ChunkPath(present), [1]);
+        Assert.Equal(0, Libc.SetTimes(store.ChunkPath(present), 1_000_000, 2_000_000));
+        var elsewhere = Path.Combine(dir.Path, "elsewhere");
+        Directory.CreateDirectory(elsewhere);
+        File.WriteAllBytes(Path.Combine(elsewhere, linked.ToString()), [2]);
+        Assert.Equal(0, Libc.SetTimes(Path.Combine(elsewhere, linked.ToString()), 1_000_000, 2_000_000));
+        File.CreateSymbolicLink(store.PrefixDirPath(0xcd00), elsewhere);
+
+        var errnos = new int[2];
+        store.StatChunks(0xab00, [present, absent], errnos);
+        Assert.Equal([0, Libc.ENOENT], errnos);
+        store.TouchChunks(0xab00, [present, absent], errnos);
+        Assert.Equal([0, Libc.ENOENT], errnos);
+        var stat = store.Stat(present)!.Value;
+        Assert.True(stat.AtimeSeconds > DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 60);
+        Assert.Equal(2_000_000, stat.MtimeSeconds);
+
+        store.TouchChunks(0xcd00, [linked], errnos.AsSpan(0, 1));
+        Assert.Equal(store.TouchChunk(linked, default), errnos[0]);
+        Assert.Equal(0, errnos[0]);
+        Assert.True(new FileInfo(Path.Combine(elsewhere, linked.ToString())).LastAccessTimeUtc > DateTime.UtcNow.AddMinutes(-1));
+        store.TouchChunks(0xef00, [nowhere], errnos.AsSpan(0, 1));
+        Assert.Equal(Libc.ENOENT, errnos[0]);
+        store.StatChunks(0xef00, [nowhere], errnos.AsSpan(0, 1));
+        Assert.Equal(Libc.ENOENT, errnos[0]);
+    }
+
     /// <summary>The names §1.2 lists, run through PBS 3.2.4's test (64 or 70 bytes, 64 leading hex digits).</summary>
     [Fact]
     public void NameFilterIsPbs324Exactly()

@@ -46,16 +46,21 @@ public sealed class ChunkReference
 }
 
 /// <summary>
-/// Which snapshots and archives reference given chunks, and where in their streams: one parallel pass over every
+/// Which snapshots and archives reference given chunks, and where in their streams: a parallel pass over every
 /// index GC would mark, keeping only the references to the chunks asked about (memory per matching reference).
+/// The missing chunks are found in slices of the digest space, each holding only its own referenced digests, so
+/// that memory stays under a limit at any store size.
 /// </summary>
 public static class ChunkReferences
 {
     private readonly record struct Hit(int File, int Entry, ChunkDigest Digest, long Start, long End);
 
+    // Chunk state bits while looking for missing chunks: an index references it, its chunk file exists.
+    private const uint Referenced = 1, Present = 2;
+
     private readonly struct Mark : IChunkStateUpdate
     {
-        public uint Apply(uint state) => 1;
+        public uint Apply(uint state) => state | Referenced;
     }
 
     /// <summary>References of the given digests, in the order given (duplicates once).</summary>
@@ -66,7 +71,8 @@ public static class ChunkReferences
         var wanted = digests.Distinct().ToList();
         var store = ChunkStore(datastore, state);
         // A bucket listing keeps the objects asked about only.
-        (store as ISliceListing)?.ListSlice(DigestRange.All, wanted.ToHashSet().Contains, wanted.Count);
+        var asked = wanted.ToHashSet();
+        (store as ISliceListing)?.ListSlice(DigestRange.All, (d, _) => asked.Contains(d), wanted.Count);
         return Find(store, wanted, state);
     }
 
@@ -76,27 +82,80 @@ public static class ChunkReferences
         var table = new ChunkDigestTable(shardBits: 0);
         foreach (var d in wanted) table.Update(d, new Mark());
         var files = IndexPass.ListIndexFiles(store, state);
-        var hits = Collect(store, files, d => !Unsafe.IsNullRef(ref table.Find(d)), state);
+        var hits = Collect(store, files, d => !Unsafe.IsNullRef(ref table.Find(d)), new IndexWarnings(state), state);
         return Build(store, wanted, hits, files, present: null);
     }
 
-    /// <summary>Chunks some index references but whose chunk file does not exist (GC's missing-chunk warnings), by digest.</summary>
-    public static IReadOnlyList<ChunkReference> FindMissing(Datastore datastore, ITaskState state)
+    /// <summary>
+    /// Chunks some index references but whose chunk file does not exist (GC's missing-chunk warnings), by digest.
+    /// The referenced digests are held one slice of the digest space at a time, at most
+    /// <paramref name="memoryLimit"/> bytes of them (see <see cref="IndexPass.ForEachSlice"/>); the slices come in
+    /// digest order, so the result is that of one pass.
+    /// </summary>
+    public static IReadOnlyList<ChunkReference> FindMissing(Datastore datastore, ITaskState state,
+        long memoryLimit = DigestPartitions.DefaultMemoryLimit)
     {
         datastore.CheckOperation(DatastoreOperation.Read);
         using var lease = datastore.LeaseBackend();
-        var store = ChunkStore(datastore, state);
-        var existing = new ChunkDigestTable();
-        ReadChunkStore(store, state, entry =>
-        {
-            // GC's touch of the lowercase name is what finds a chunk; a `.bad` or an upper-case name does not count.
-            if (!entry.IsBad && entry.Name.Length == 64 && entry.Name == entry.Digest.ToString())
-                existing.Update(entry.Digest, new Mark());
-        });
+        return FindMissing(ChunkStore(datastore, state), state, memoryLimit);
+    }
+
+    /// <param name="passes">Test seam: exactly this many slices, whatever the memory limit.</param>
+    internal static IReadOnlyList<ChunkReference> FindMissing(IDatastoreBackend store, ITaskState state, long memoryLimit, int? passes = null)
+    {
         var files = IndexPass.ListIndexFiles(store, state);
-        var hits = Collect(store, files, d => Unsafe.IsNullRef(ref existing.Find(d)), state);
-        var missing = hits.Select(h => h.Digest).Distinct().Order().ToList();
-        return Build(store, missing, hits, files, present: false);
+        var missing = new List<ChunkReference>();
+        var warnings = new IndexWarnings(state);
+        IndexPass.ForEachSlice(store, files, memoryLimit, passes, state, "looking up",
+            (range, expected) => FindMissingInSlice(store, files, range, expected, missing, warnings, state));
+        return missing;
+    }
+
+    /// <summary>
+    /// The missing chunks of <paramref name="range"/>, added to <paramref name="missing"/> in digest order: the
+    /// indexes fill a table of the slice's referenced digests, the slice's prefix directories flag the present
+    /// ones, and only when some are left does a second read of the indexes collect their references. Returns the
+    /// slice's referenced chunks. The table lives in this frame only: unoptimised code keeps every reference it
+    /// loaded alive until it returns, and the next slice's table must not meet it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static long FindMissingInSlice(IDatastoreBackend store, List<StoreIndexFile> files, DigestRange range, long expected,
+        List<ChunkReference> missing, IndexWarnings warnings, ITaskState state)
+    {
+        var table = new ChunkDigestTable(expected: expected, range: range);
+        // Marking is idempotent: a digest the previous version of the archive holds at the same position is skipped.
+        IndexPass.Run(store, files, (current, previous) =>
+            SpaceAccounting.ForEachChangedDigest(current, previous, state, new MarkReferenced(table, range)),
+            state, "Reading indexes", onUnreadable: warnings.Unreadable);
+        // A bucket listing keeps only the slice's referenced objects (with their `.bad` objects).
+        (store as ISliceListing)?.ListSlice(range, (d, _) => !Unsafe.IsNullRef(ref table.Find(d)), table.Count);
+        // GC's touch of the lowercase name is what finds a chunk; a `.bad` or an upper-case name does not count.
+        ReadChunkStore(store, range, state, prefix => store.ReadChunkNames(prefix, d => table.TryMark(d, Present)));
+        var absent = new List<ChunkDigest>();
+        for (var shard = 0; shard < table.ShardCount; shard++)
+            foreach (ref readonly var entry in table.ShardSlots(shard))
+                if (entry.State != 0 && (entry.State & Present) == 0)
+                    absent.Add(entry.Digest);
+        if (absent.Count > 0)
+        {
+            absent.Sort();
+            bool isAbsent(ChunkDigest d)
+            {
+                if (!range.Contains(d)) return false;
+                ref var entry = ref table.Find(d);
+                return !Unsafe.IsNullRef(ref entry) && (entry.State & Present) == 0;
+            }
+            missing.AddRange(Build(store, absent, Collect(store, files, isAbsent, warnings, state), files, present: false));
+        }
+        return table.Count;
+    }
+
+    private readonly struct MarkReferenced(ChunkDigestTable table, DigestRange range) : SpaceAccounting.IDigestVisitor
+    {
+        public void Visit(in ChunkDigest digest)
+        {
+            if (range.Contains(digest)) table.Update(digest, new Mark());
+        }
     }
 
     /// <summary>Chunks that have `.bad` files in the chunk store, by digest, with whatever still references them.</summary>
@@ -105,11 +164,14 @@ public static class ChunkReferences
         datastore.CheckOperation(DatastoreOperation.Read);
         using var lease = datastore.LeaseBackend();
         var store = ChunkStore(datastore, state);
+        // A bucket listing keeps only the digests with `.bad` objects (and their chunk objects, for Present).
+        (store as ISliceListing)?.ListSlice(DigestRange.All, (_, hasBad) => hasBad);
         var bad = new List<ChunkDigest>();
-        ReadChunkStore(store, state, entry =>
+        ReadChunkStore(store, DigestRange.All, state, prefix =>
         {
-            if (entry.IsBad)
-                lock (bad) bad.Add(entry.Digest);
+            var entries = new List<ChunkEntry>();
+            store.ReadPrefixDir(prefix, entries);
+            lock (bad) bad.AddRange(entries.Where(e => e.IsBad).Select(e => e.Digest));
         });
         return Find(store, bad.Distinct().Order(), state);
     }
@@ -118,25 +180,26 @@ public static class ChunkReferences
     private static IDatastoreBackend ChunkStore(Datastore datastore, ITaskState state) => S3.S3ChunkListing.Over(datastore.Backend, state);
 
     /// <summary>
-    /// Calls <paramref name="onEntry"/> (on worker threads) for every entry of the chunk store passing PBS's
-    /// chunk-name test, prefix directories read in parallel.
+    /// Calls <paramref name="readDirectory"/> (on worker threads) for each prefix directory of <paramref name="range"/>,
+    /// with progress and Ctrl+C.
     /// </summary>
-    private static void ReadChunkStore(IDatastoreBackend store, ITaskState state, Action<ChunkEntry> onEntry)
+    private static void ReadChunkStore(IDatastoreBackend store, DigestRange range, ITaskState state, Action<int> readDirectory)
     {
         const int activityId = 3;
         const string activity = "Reading the chunk store";
         const int batch = 256;
+        var first = (int)(range.First >> DigestPartitions.PrefixDirectoryBits);
+        var directories = (int)(range.Last >> DigestPartitions.PrefixDirectoryBits) - first + 1;
         var done = 0;
         try
         {
-            WorkerPool.For(ChunkLayout.PrefixCount / batch, state, b =>
+            WorkerPool.For((directories + batch - 1) / batch, state, b =>
             {
                 state.CheckAbort();
-                var entries = new List<ChunkEntry>();
-                for (var prefix = b * batch; prefix < (b + 1) * batch; prefix++) store.ReadPrefixDir(prefix, entries);
-                entries.ForEach(onEntry);
-                var count = Interlocked.Increment(ref done);
-                state.Progress(activityId, activity, $"{count * batch} of {ChunkLayout.PrefixCount} directories", count * batch * 100 / ChunkLayout.PrefixCount);
+                var end = Math.Min(directories, (b + 1) * batch);
+                for (var d = b * batch; d < end; d++) readDirectory(first + d);
+                var count = Interlocked.Add(ref done, end - b * batch);
+                state.Progress(activityId, activity, $"{count} of {directories} directories", count * 100 / directories);
             });
         }
         finally
@@ -145,31 +208,57 @@ public static class ChunkReferences
         }
     }
 
-    private static List<Hit> Collect(IDatastoreBackend store, List<StoreIndexFile> files, Func<ChunkDigest, bool> wanted, ITaskState state)
+    /// <summary>
+    /// The references to the digests <paramref name="wanted"/> accepts, in no particular order. An entry whose byte
+    /// range cannot be read (a damaged dynamic index) is left out with a warning; the rest of its index counts.
+    /// </summary>
+    private static List<Hit> Collect(IDatastoreBackend store, List<StoreIndexFile> files, Func<ChunkDigest, bool> wanted,
+        IndexWarnings warnings, ITaskState state)
     {
-        var hits = new List<Hit>();
+        using var hits = new ThreadLocal<List<Hit>>(() => [], trackAllValues: true);
         IndexPass.Run(store, files, (current, _) =>
         {
-            var (i, index) = current;
-            var local = new List<Hit>();
-            try
+            var index = current.Index;
+            for (var n = 0; n < index.Count; n++)
             {
-                for (var n = 0; n < index.Count; n++)
+                if ((n + 1) % IndexPass.AbortCheckInterval == 0) state.CheckAbort();
+                var digest = new ChunkDigest(index.GetDigest(n));
+                if (!wanted(digest)) continue;
+                try
                 {
-                    if ((n + 1) % IndexPass.AbortCheckInterval == 0) state.CheckAbort();
-                    var digest = new ChunkDigest(index.GetDigest(n));
-                    if (wanted(digest)) local.Add(new Hit(i, n, digest, index.ChunkStart(n), index.ChunkEnd(n)));
+                    hits.Value!.Add(new Hit(current.File, n, digest, index.ChunkStart(n), index.ChunkEnd(n)));
+                }
+                catch (PbsException e)
+                {
+                    warnings.Damaged(files[current.File], e);
                 }
             }
-            catch (PbsException e) when (e.ErrorId != "OperationStopped")
-            {
-                state.Warn($"index \"{files[i].RelativePath}\" is damaged, its references may be incomplete - {e.Message}");
-            }
-            if (local.Count > 0)
-                lock (hits) hits.AddRange(local);
-        }, state, "Reading indexes",
-        onUnreadable: (file, e) => state.Warn($"skipping unreadable index \"{file.RelativePath}\" - {e.Message}"));
-        return hits;
+        }, state, "Reading indexes", onUnreadable: warnings.Unreadable);
+        return hits.Values.SelectMany(h => h).ToList();
+    }
+
+    /// <summary>
+    /// The warnings about indexes that cannot be read, at most one per file and command however many times the
+    /// command reads the indexes (once per slice). Thread-safe.
+    /// </summary>
+    private sealed class IndexWarnings(ITaskState state)
+    {
+        private readonly HashSet<string> _warned = new(StringComparer.Ordinal);
+
+        public void Unreadable(StoreIndexFile file, PbsException e)
+        {
+            if (First(file)) state.Warn($"skipping unreadable index \"{file.RelativePath}\" - {e.Message}");
+        }
+
+        public void Damaged(StoreIndexFile file, PbsException e)
+        {
+            if (First(file)) state.Warn($"index \"{file.RelativePath}\" is damaged, its references may be incomplete - {e.Message}");
+        }
+
+        private bool First(StoreIndexFile file)
+        {
+            lock (_warned) return _warned.Add(file.RelativePath);
+        }
     }
 
     private static List<ChunkReference> Build(IDatastoreBackend store, List<ChunkDigest> digests, List<Hit> hits,

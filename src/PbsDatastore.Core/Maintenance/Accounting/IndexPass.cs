@@ -1,4 +1,5 @@
 using PbsDatastore.Core.Formats;
+using PbsDatastore.Core.Memory;
 using PbsDatastore.Core.Store;
 
 namespace PbsDatastore.Core.Maintenance;
@@ -94,6 +95,42 @@ internal static class IndexPass
             var last = Volatile.Read(ref lastPercent);
             if (percent > last && Interlocked.CompareExchange(ref lastPercent, percent, last) == last)
                 state.Progress(activityId, activity, $"{count} of {files.Count} index files", percent);
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="slice"/> once per slice of the digest space, so that a set of the unique digests of
+    /// <paramref name="files"/> (one <see cref="ChunkDigestTable"/>) holds at most <paramref name="memoryLimit"/>
+    /// bytes at any store size (see <see cref="DigestPartitions"/>). Slices are whole prefix directories: a bucket
+    /// listing (<see cref="ISliceListing"/>) fetches a slice as one run of keys, and what it keeps of the slice
+    /// counts against the limit beside the table. <paramref name="slice"/> gets the range and the unique digests it
+    /// is expected to hold, and returns how many it held; the previous slice's memory is returned first.
+    /// <paramref name="passes"/> is the test seam: exactly this many slices, whatever the limit.
+    /// </summary>
+    public static void ForEachSlice(IDatastoreBackend store, IReadOnlyList<StoreIndexFile> files, long memoryLimit, int? passes,
+        ITaskState state, string verb, Func<DigestRange, long, long> slice)
+    {
+        // Every entry is at least a digest long: the entry count bounds the unique chunks.
+        var maxDigests = files.Sum(f => Math.Max(0, f.FileSize - IndexFile.HeaderSize) / ChunkDigest.Size);
+        var perDigest = ChunkDigestTable.MaxBytesPerDigest + ((store as ISliceListing)?.BytesPerObject ?? 0);
+        var partitions = passes is { } n
+            ? DigestPartitions.Fixed(n, DigestPartitions.PrefixDirectoryBits)
+            : new DigestPartitions(memoryLimit, perDigest, maxDigests, DigestPartitions.PrefixDirectoryBits);
+        if (partitions.WantsEstimate)
+        {
+            var sample = new DigestSample(maxDigests);
+            // An index that cannot be read is left out here; the slices meet it again and deal with it.
+            Run(store, files, (current, _) => sample.AddEntries(current.Index.EntryBytes, current.Index.EntrySize),
+                state, "Estimating the unique chunks", onUnreadable: (_, _) => { });
+            partitions.SetEstimate(sample.Estimate);
+        }
+        long previousCount = 0;
+        for (var next = partitions.Next(); next is { } range; next = partitions.Next(previousCount))
+        {
+            if (!range.IsAll)
+                state.Log($"{verb} pass {partitions.Passes}: digests {range.First >> 48:x4}..{range.Last >> 48:x4}, about {partitions.ExpectedDigests} chunks");
+            if (partitions.Passes > 1) DigestPartitions.ReleaseSlice();
+            previousCount = slice(range, partitions.ExpectedDigests);
         }
     }
 

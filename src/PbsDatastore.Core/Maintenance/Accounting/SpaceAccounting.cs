@@ -151,30 +151,14 @@ public static class SpaceAccounting
         var setFiles = files.Where((_, i) => memberOf[i] != 0).ToList();
         var setMember = memberOf.Where(m => m != 0).ToArray();
         var otherFiles = files.Where((_, i) => memberOf[i] == 0).ToList();
-        // Every entry is at least a digest long: the entry count bounds the set's unique chunks.
-        var maxDigests = setFiles.Sum(f => Math.Max(0, f.FileSize - IndexFile.HeaderSize) / ChunkDigest.Size);
-        // Whole prefix directories per slice: a bucket listing (ISliceListing) fetches a slice as one run of keys,
-        // and what it keeps of the slice counts against the limit beside the table.
-        var perDigest = ChunkDigestTable.MaxBytesPerDigest + ((store as ISliceListing)?.BytesPerObject ?? 0);
-        var partitions = passes is { } n
-            ? DigestPartitions.Fixed(n, DigestPartitions.PrefixDirectoryBits)
-            : new DigestPartitions(memoryLimit, perDigest, maxDigests, DigestPartitions.PrefixDirectoryBits);
-        if (partitions.WantsEstimate)
-        {
-            var sample = new DigestSample(maxDigests);
-            IndexPass.Run(store, setFiles, (current, _) => sample.AddEntries(current.Index.EntryBytes, current.Index.EntrySize),
-                state, "Estimating the measured chunks");
-            partitions.SetEstimate(sample.Estimate);
-        }
         var totals = new Totals(members.Count);
-        long previousCount = 0;
-        for (var next = partitions.Next(); next is { } range; next = partitions.Next(previousCount))
+        var first = true;
+        IndexPass.ForEachSlice(store, setFiles, memoryLimit, passes, state, "measuring", (range, expected) =>
         {
-            if (!range.IsAll)
-                state.Log($"measuring pass {partitions.Passes}: digests {range.First >> 48:x4}..{range.Last >> 48:x4}, about {partitions.ExpectedDigests} chunks");
-            if (partitions.Passes > 1) DigestPartitions.ReleaseSlice();
-            previousCount = MeasureSlice(store, setFiles, setMember, otherFiles, range, partitions.ExpectedDigests, totals, partitions.Passes == 1, state);
-        }
+            var count = MeasureSlice(store, setFiles, setMember, otherFiles, range, expected, totals, first, state);
+            first = false;
+            return count;
+        });
         return totals.ToUsage(store.BasePath, files.Count, members);
     }
 
@@ -213,7 +197,7 @@ public static class SpaceAccounting
 
         // The set's chunks are all known now: a bucket listing keeps only theirs of the slice. Their files are
         // stat'ed while the other indexes are read, which only set another state bit of the same entries.
-        (store as ISliceListing)?.ListSlice(range, d => !Unsafe.IsNullRef(ref table.Find(d)), table.Count);
+        (store as ISliceListing)?.ListSlice(range, (d, _) => !Unsafe.IsNullRef(ref table.Find(d)), table.Count);
         var stat = Task.Run(() => StatChunks(store, table, state));
         try
         {
@@ -241,7 +225,7 @@ public static class SpaceAccounting
     /// (the previous version of the archive) holds the same digest at the same position: successive backups of a
     /// disk mostly repeat their digests, and every update of a pass is idempotent.
     /// </summary>
-    private static void ForEachChangedDigest<T>(IndexPass.Visited current, IndexPass.Visited? previous, ITaskState state,
+    internal static void ForEachChangedDigest<T>(IndexPass.Visited current, IndexPass.Visited? previous, ITaskState state,
         T onDigest) where T : struct, IDigestVisitor
     {
         var entries = current.Index.EntryBytes;
@@ -258,7 +242,7 @@ public static class SpaceAccounting
     }
 
     /// <summary>What a pass does with each digest; a struct so that the JIT inlines it into the loop.</summary>
-    private interface IDigestVisitor
+    internal interface IDigestVisitor
     {
         void Visit(in ChunkDigest digest);
     }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Text;
 using PbsDatastore.Core.Formats;
@@ -28,18 +27,7 @@ public static partial class GarbageCollection
         public long SetBytes;
     }
 
-    private const int TouchBatchSize = 2048;
     private const int MaxRewalks = 10;
-
-    private sealed class TouchBatch
-    {
-        public readonly ChunkDigest[] Keys = new ChunkDigest[TouchBatchSize];
-        public readonly int[] Images = new int[TouchBatchSize];
-        public readonly long[] Entries = new long[TouchBatchSize];
-        public int Count;
-    }
-
-    private readonly record struct MissingRef(int Image, long Entry, ChunkDigest Key);
 
     /// <summary>
     /// Phase 1 over the whole digest space, in as many passes as <see cref="GarbageCollectionOptions.MemoryLimit"/>
@@ -105,7 +93,7 @@ public static partial class GarbageCollection
             result.Referenced = null;
             DigestPartitions.ReleaseSlice();
         }
-        var referenced = result.Referenced = new ChunkMarkSet(partitions.ExpectedDigests);
+        var referenced = result.Referenced = new ChunkMarkSet(partitions.ExpectedDigests, range);
         result.Range = range;
         if (!range.IsAll)
             state.Log($"marking pass {pass}: digests {range.First >> 48:x4}..{range.Last >> 48:x4}, about {partitions.ExpectedDigests} chunks");
@@ -157,9 +145,10 @@ public static partial class GarbageCollection
 
     /// <summary>
     /// One pass of phase 1 (§7.2, §7.3; addendum §2.3) over the digests of <c>result.Range</c>: read each index
-    /// file, and touch every chunk of the range the first time its digest is seen (PBS ≥ 3.3.5's touch-once
-    /// behaviour with an unbounded cache). Reading and de-duplication run on this thread; the touches run on worker
-    /// threads. A dry run checks existence instead of touching.
+    /// file into the pass's set, then touch every chunk of the set once (PBS ≥ 3.3.5's touch-once behaviour with an
+    /// unbounded cache). Touching comes after reading so that it can go a prefix directory at a time, several
+    /// shards at once (see <see cref="TouchReferenced"/>); any order is safe, since the sweep starts only after it.
+    /// A dry run checks existence instead of touching.
     /// If an index vanished meanwhile (prune, or a group moved by PBS ≥ 4.1.9), the walk is repeated until it finds no
     /// index it has not marked, so a moved index is marked under its new path. Last, PBS ≥ 4.1.9's move journal is
     /// drained (addendum §5.3): a snapshot moved from a part of the tree the walk had not reached yet into one it had
@@ -170,8 +159,6 @@ public static partial class GarbageCollection
         List<(int Ordinal, long Entry, MissingChunk Chunk)> missing)
     {
         var processed = new HashSet<string>(StringComparer.Ordinal);
-        using var touchers = new Touchers(store, options.DryRun, Parallelism(options), state);
-        var current = touchers.Rent();
         var lastPercent = 0;
         byte[]? spare = null;
 
@@ -182,29 +169,23 @@ public static partial class GarbageCollection
             for (var i = start; i < images.Count; i++)
             {
                 state.CheckAbort();
-                if (touchers.Failure is not null) break;
                 var image = images[i];
                 processed.Add(Encoding.Latin1.GetString(image.RelativePathBytes));
                 var display = Path.Combine(store.BasePath, image.RelativePath);
-                var data = ReadIndexFile(store, image.RelativePathBytes, display, spare);
-                if (data is null)
+                var index = ReadIndex(store, image, display, ref spare);
+                if (index is null)
                 {
                     complete = false;
                     continue;
                 }
-                IndexFile index;
-                try { index = IndexFile.Parse(data, display); }
-                catch (PbsException e) { throw IndexUnreadable(display, e.Message, e); }
                 var entries = result.Range.IsAll
-                    ? QueueFirstSeen(index.EntryBytes, index.EntrySize, i, referenced, default(AllDigests), ref current, touchers, state)
-                    : QueueFirstSeen(index.EntryBytes, index.EntrySize, i, referenced, new InRange(result.Range), ref current, touchers, state);
-                var indexBytes = index.IndexBytes;
-                spare = data;
+                    ? AddReferences(index.EntryBytes, index.EntrySize, referenced, default(AllDigests))
+                    : AddReferences(index.EntryBytes, index.EntrySize, referenced, new InRange(result.Range));
                 if (count)
                 {
                     if (image.IsStrangePath) result.StrangePaths++;
                     result.IndexFileCount++;
-                    result.IndexDataBytes += indexBytes;
+                    result.IndexDataBytes += index.IndexBytes;
                     result.IndexEntries += entries;
                 }
                 ReportMarked(state, i + 1, images.Count, ref lastPercent);
@@ -223,12 +204,12 @@ public static partial class GarbageCollection
                     images.AddRange(IndexImageWalk.List(store, state).Where(x => !processed.Contains(Encoding.Latin1.GetString(x.RelativePathBytes))));
                     if (images.Count == start) break;
                 }
-                if (MarkImages(round == 0 ? 0 : start) || touchers.Failure is not null) break;
+                if (MarkImages(round == 0 ? 0 : start)) break;
                 if (round == MaxRewalks)
                     throw new PbsException("GcIndexesUnstable", PbsErrorKind.ResourceBusy,
                         $"index files keep vanishing while marking (walked {MaxRewalks + 1} times); cannot continue garbage-collection safely", store.BasePath);
             }
-            if (touchers.Failure is null && options.ConfiguredName is { } name && (journal = MoveJournal.Open(name, store.BasePath, options.DryRun)) is not null)
+            if (options.ConfiguredName is { } name && (journal = MoveJournal.Open(name, store.BasePath, options.DryRun)) is not null)
             {
                 var start = images.Count;
                 images.AddRange(journal.IndexPaths.Select(IndexImage.FromJournal).Where(x => !processed.Contains(Encoding.Latin1.GetString(x.RelativePathBytes))));
@@ -236,10 +217,19 @@ public static partial class GarbageCollection
                     state.Log($"marking {images.Count - start} index files listed in the move journal");
                 MarkImages(start); // entries of moves that failed may name nothing: skipped as PBS does
             }
-            if (current.Count > 0 && touchers.Failure is null)
-                touchers.Post(current);
+            var absent = TouchReferenced(store, referenced, options.DryRun, Parallelism(options), state);
+            result.MissingDigests.UnionWith(absent);
+            // Missing chunks are reported in walk order (of the first walk that met the index), as one pass would.
+            foreach (var image in images)
+                ordinals.TryAdd(Encoding.Latin1.GetString(image.RelativePathBytes), ordinals.Count);
+            foreach (var (i, entry, digest) in FirstReferences(store, images, absent, state))
+            {
+                var image = images[i];
+                missing.Add((ordinals[Encoding.Latin1.GetString(image.RelativePathBytes)], entry,
+                    new MissingChunk(digest.ToString(), Path.Combine(store.BasePath, image.RelativePath))));
+            }
+            return journal;
         }
-        catch (OperationCanceledException) when (touchers.Failure is not null || state.Cancellation.IsCancellationRequested) { }
         catch
         {
             journal?.Dispose();
@@ -247,31 +237,20 @@ public static partial class GarbageCollection
         }
         finally
         {
-            touchers.Complete();
             state.Complete(Phase1Activity, Phase1Title);
         }
-        try
-        {
-            if (touchers.Failure is { } failure) throw failure;
-            state.CheckAbort();
-        }
-        catch
-        {
-            journal?.Dispose();
-            throw;
-        }
+    }
 
-        // Missing chunks are reported in walk order (of the first walk that met the index), as one pass would.
-        foreach (var image in images)
-            ordinals.TryAdd(Encoding.Latin1.GetString(image.RelativePathBytes), ordinals.Count);
-        foreach (var m in touchers.Missing)
-        {
-            var image = images[m.Image];
-            result.MissingDigests.Add(m.Key);
-            missing.Add((ordinals[Encoding.Latin1.GetString(image.RelativePathBytes)], m.Entry,
-                new MissingChunk(m.Key.ToString(), Path.Combine(store.BasePath, image.RelativePath))));
-        }
-        return journal;
+    /// <summary>Reads and parses one index; null when it vanished. An index that cannot be parsed fails the run.</summary>
+    private static IndexFile? ReadIndex(IDatastoreBackend store, IndexImage image, string display, ref byte[]? spare)
+    {
+        var data = ReadIndexFile(store, image.RelativePathBytes, display, spare);
+        if (data is null) return null;
+        IndexFile index;
+        try { index = IndexFile.Parse(data, display); }
+        catch (PbsException e) { throw IndexUnreadable(display, e.Message, e); }
+        spare = data;
+        return index;
     }
 
     /// <summary>Which digests a pass marks; a struct so that the JIT specialises the hot loop for each.</summary>
@@ -290,28 +269,15 @@ public static partial class GarbageCollection
         public bool Includes(ReadOnlySpan<byte> digest) => range.Contains(digest);
     }
 
-    /// <summary>
-    /// The hot loop of phase 1: every entry of one index against the mark set; digests seen for the first time go
-    /// into the touch batch. Returns the number of entries.
-    /// </summary>
-    private static long QueueFirstSeen<TFilter>(ReadOnlySpan<byte> entries, int stride, int image, ChunkMarkSet referenced,
-        TFilter filter, ref TouchBatch current, Touchers touchers, ITaskState state) where TFilter : struct, IDigestFilter
+    /// <summary>The hot loop of phase 1: every entry of one index into the mark set. Returns the number of entries.</summary>
+    private static long AddReferences<TFilter>(ReadOnlySpan<byte> entries, int stride, ChunkMarkSet referenced, TFilter filter)
+        where TFilter : struct, IDigestFilter
     {
         long entry = 0;
         for (var off = stride - ChunkDigest.Size; off < entries.Length; off += stride, entry++)
         {
             var bytes = entries.Slice(off, ChunkDigest.Size);
-            if (!filter.Includes(bytes) || !referenced.Add(bytes)) continue;
-            var batch = current;
-            batch.Keys[batch.Count] = new ChunkDigest(bytes);
-            batch.Images[batch.Count] = image;
-            batch.Entries[batch.Count] = entry;
-            if (++batch.Count == TouchBatchSize)
-            {
-                touchers.Post(batch);
-                state.CheckAbort();
-                current = touchers.Rent();
-            }
+            if (filter.Includes(bytes)) referenced.Add(bytes);
         }
         return entry;
     }
@@ -319,51 +285,94 @@ public static partial class GarbageCollection
     private const string Phase1Title = "Garbage collection phase 1: mark used chunks";
 
     /// <summary>
-    /// Worker threads touching batches of first-seen digests. When the queue is full the marking thread touches the
-    /// batch itself instead of waiting for a slot: on a loaded machine every wake-up costs a time slice, and a
-    /// marker that never sleeps keeps phase 1 at the pace of one thread doing all the work, or better.
+    /// Touches (in a dry run: checks) every chunk of the pass's set, one shard per worker and within it one prefix
+    /// directory at a time: the directory is resolved once for its chunks, not once per chunk, and on a disk the
+    /// chunks of a directory are read together. A missing chunk's <c>.N.bad</c> files are touched too, as PBS does.
+    /// Returns the digests whose chunk is missing.
     /// </summary>
-    private sealed class Touchers : IDisposable
+    private static List<ChunkDigest> TouchReferenced(IDatastoreBackend store, ChunkMarkSet referenced, bool dryRun, int workers, ITaskState state)
     {
-        private readonly IDatastoreBackend _store;
-        private readonly bool _dryRun;
-        private readonly WorkerPool<TouchBatch> _workers;
-        private readonly ConcurrentBag<TouchBatch> _pool = new();
-
-        public Touchers(IDatastoreBackend store, bool dryRun, int workers, ITaskState state)
+        var absent = new List<ChunkDigest>();
+        var done = 0;
+        WorkerPool.For(ChunkMarkSet.ShardCount, state, () => new ShardBuffer(), (shard, buffer) =>
         {
-            _store = store;
-            _dryRun = dryRun;
-            _workers = new WorkerPool<TouchBatch>(workers, 2 * workers, batches =>
+            state.CheckAbort();
+            var count = referenced.ShardSize(shard);
+            var digests = buffer.Digests(count);
+            var errnos = buffer.Errnos(count);
+            referenced.CopyShard(shard, digests, buffer.Starts);
+            for (var d = 0; d < ChunkMarkSet.DirectoriesPerShard; d++)
             {
-                foreach (var batch in batches) Touch(batch);
-            }, state);
-        }
+                var range = buffer.Starts[d]..buffer.Starts[d + 1];
+                var prefix = shard * ChunkMarkSet.DirectoriesPerShard + d;
+                if (dryRun) store.StatChunks(prefix, digests[range], errnos[range]);
+                else store.TouchChunks(prefix, digests[range], errnos[range]);
+            }
+            for (var i = 0; i < count; i++)
+            {
+                if (errnos[i] == 0) continue;
+                if (errnos[i] != Libc.ENOENT) throw TouchFailed(store, digests[i], "", errnos[i]);
+                lock (absent) absent.Add(digests[i]);
+                if (dryRun) continue;
+                for (var n = 0; n < ChunkLayout.BadSuffixes.Length; n++)
+                {
+                    var errno = store.TouchChunk(digests[i], ChunkLayout.BadSuffixes[n]);
+                    if (errno != 0 && errno != Libc.ENOENT) throw TouchFailed(store, digests[i], $".{n}.bad", errno);
+                }
+            }
+            var finished = Interlocked.Increment(ref done);
+            state.Progress(Phase1Activity, Phase1Title, $"touched the chunks of {finished} of {ChunkMarkSet.ShardCount} digest shards",
+                finished * 100 / ChunkMarkSet.ShardCount);
+        }, workers: workers);
+        return absent;
+    }
 
-        /// <summary>References whose chunk file is missing, as the touches found them.</summary>
-        public ConcurrentQueue<MissingRef> Missing { get; } = new();
+    /// <summary>A touching worker's copy of one shard, grown as needed.</summary>
+    private sealed class ShardBuffer
+    {
+        private ChunkDigest[] _digests = [];
+        private int[] _errnos = [];
+        public readonly int[] Starts = new int[ChunkMarkSet.DirectoriesPerShard + 1];
 
-        /// <summary>The first error of a worker (the run must fail).</summary>
-        public Exception? Failure => _workers.Fault;
-
-        public TouchBatch Rent() => _pool.TryTake(out var batch) ? batch : new TouchBatch();
-
-        public void Post(TouchBatch batch)
+        public Span<ChunkDigest> Digests(int count)
         {
-            if (!_workers.TryPost(batch)) Touch(batch);
+            if (_digests.Length < count)
+            {
+                _digests = new ChunkDigest[count + count / 4];
+                _errnos = new int[_digests.Length];
+            }
+            return _digests.AsSpan(0, count);
         }
 
-        /// <summary>Lets the workers finish what was posted (or stop, when cancelled) and waits for them.</summary>
-        public void Complete() => _workers.Finish();
+        /// <summary>As many as the last <see cref="Digests"/> call asked for.</summary>
+        public Span<int> Errnos(int count) => _errnos.AsSpan(0, count);
+    }
 
-        public void Dispose() => _workers.Dispose();
-
-        private void Touch(TouchBatch batch)
+    /// <summary>
+    /// For each of <paramref name="digests"/> (missing chunks), the first index entry that references it, in walk
+    /// order: the image's position and the entry. Read again only when chunks are missing; a digest whose every
+    /// index vanished since is no longer required by anything and is left out.
+    /// </summary>
+    private static List<(int Image, long Entry, ChunkDigest Digest)> FirstReferences(IDatastoreBackend store, List<IndexImage> images,
+        List<ChunkDigest> digests, ITaskState state)
+    {
+        var found = new List<(int, long, ChunkDigest)>();
+        var wanted = new HashSet<ChunkDigest>(digests);
+        byte[]? spare = null;
+        for (var i = 0; i < images.Count && wanted.Count > 0; i++)
         {
-            TouchAll(_store, batch, _dryRun, Missing);
-            batch.Count = 0;
-            _pool.Add(batch);
+            state.CheckAbort();
+            var display = Path.Combine(store.BasePath, images[i].RelativePath);
+            if (ReadIndex(store, images[i], display, ref spare) is not { } index) continue;
+            var entries = index.EntryBytes;
+            long entry = 0;
+            for (var off = index.EntrySize - ChunkDigest.Size; off < entries.Length; off += index.EntrySize, entry++)
+            {
+                var digest = new ChunkDigest(entries.Slice(off, ChunkDigest.Size));
+                if (wanted.Remove(digest)) found.Add((i, entry, digest));
+            }
         }
+        return found;
     }
 
     private static void ReportMarked(ITaskState state, int position, int total, ref int lastPercent)
@@ -374,24 +383,6 @@ public static partial class GarbageCollection
         {
             lastPercent = percent;
             state.Log($"marked {percent}% ({position} of {total} index files)");
-        }
-    }
-
-    /// <summary>Touches (or, in a dry run, checks) each chunk of the batch; a missing chunk's <c>.N.bad</c> files are touched too.</summary>
-    private static void TouchAll(IDatastoreBackend store, TouchBatch batch, bool dryRun, ConcurrentQueue<MissingRef> missing)
-    {
-        for (var i = 0; i < batch.Count; i++)
-        {
-            var errno = dryRun ? store.StatChunk(batch.Keys[i], default, out _) : store.TouchChunk(batch.Keys[i], default);
-            if (errno == 0) continue;
-            if (errno != Libc.ENOENT) throw TouchFailed(store, batch.Keys[i], "", errno);
-            missing.Enqueue(new MissingRef(batch.Images[i], batch.Entries[i], batch.Keys[i]));
-            if (dryRun) continue;
-            for (var n = 0; n < ChunkLayout.BadSuffixes.Length; n++)
-            {
-                errno = store.TouchChunk(batch.Keys[i], ChunkLayout.BadSuffixes[n]);
-                if (errno != 0 && errno != Libc.ENOENT) throw TouchFailed(store, batch.Keys[i], $".{n}.bad", errno);
-            }
         }
     }
 
