@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Store;
 
@@ -23,6 +24,20 @@ internal static class IndexPass
     /// <summary>Entries visited between two abort checks inside one index.</summary>
     public const int AbortCheckInterval = 1 << 16;
 
+    /// <summary>
+    /// Per worker, the bytes of the last index read and a free buffer: indexes of one archive mostly have the same
+    /// length, and reading each into a fresh array costs more in page faults and collections than the read. A
+    /// worker takes a pair when it starts and gives it back when it stops, so the passes of one operation share them.
+    /// </summary>
+    public sealed class IndexBuffers
+    {
+        private readonly ConcurrentBag<byte[]?[]> _pairs = [];
+
+        public byte[]?[] Take() => _pairs.TryTake(out var pair) ? pair : new byte[]?[2];
+
+        public void Return(byte[]?[] pair) => _pairs.Add(pair);
+    }
+
     /// <summary>An opened index file and its position in the list.</summary>
     public readonly record struct Visited(int File, IndexFile Index);
 
@@ -32,24 +47,22 @@ internal static class IndexPass
     /// before it on the same thread): successive backups of a disk mostly repeat their digests position by
     /// position, which lets a visitor skip work. A file that vanished since the listing is skipped, as GC does.
     /// Any other failure to read an index throws, unless <paramref name="onUnreadable"/> takes it.
-    /// The bytes of an index are reused for the file after next on the same thread: a visitor must not keep them.
+    /// The bytes of an index are reused for the file after next on the same thread, and by later passes given the
+    /// same <paramref name="buffers"/>: a visitor must not keep them.
     /// </summary>
     public static void Run(IDatastoreBackend store, IReadOnlyList<StoreIndexFile> files, Action<Visited, Visited?> visit,
-        ITaskState state, string activity, Action<StoreIndexFile, PbsException>? onUnreadable = null)
+        ITaskState state, string activity, Action<StoreIndexFile, PbsException>? onUnreadable = null, IndexBuffers? buffers = null)
     {
         const int activityId = 1;
         var chains = Chains(files);
         var totalBytes = Math.Max(1, files.Sum(f => f.FileSize));
         long doneBytes = 0, doneFiles = 0;
         var lastPercent = -1;
-        // Per thread, the bytes of the last index read and a free buffer: indexes of one archive mostly have the
-        // same length, and reading each into a fresh array costs more in page faults and collections than the read.
-        using var buffers = new ThreadLocal<byte[]?[]>(() => new byte[]?[2]);
+        buffers ??= new IndexBuffers();
         try
         {
-            WorkerPool.For(chains.Count, state, k =>
+            WorkerPool.For(chains.Count, state, buffers.Take, (k, pair) =>
             {
-                var pair = buffers.Value!;
                 Visited? previous = null;
                 foreach (var i in chains[k])
                 {
@@ -58,7 +71,7 @@ internal static class IndexPass
                     previous = current;
                     Report(files[i].FileSize);
                 }
-            });
+            }, buffers.Return);
         }
         finally
         {

@@ -159,12 +159,24 @@ public static class SpaceAccounting
         var partitions = passes is { } n
             ? DigestPartitions.Fixed(n, DigestPartitions.PrefixDirectoryBits)
             : new DigestPartitions(memoryLimit, perDigest, maxDigests, DigestPartitions.PrefixDirectoryBits);
+        var buffers = new IndexPass.IndexBuffers();
         if (partitions.WantsEstimate)
         {
             var sample = new DigestSample(maxDigests);
             IndexPass.Run(store, setFiles, (current, _) => sample.AddEntries(current.Index.EntryBytes, current.Index.EntrySize),
-                state, "Estimating the measured chunks");
+                state, "Estimating the measured chunks", buffers: buffers);
             partitions.SetEstimate(sample.Estimate);
+        }
+        else if (passes is null && setFiles.Count > 0)
+        {
+            // One pass holds the set (a few groups or snapshots): its table is sized from the digests that differ
+            // from the previous version's at the same position, an upper bound on its unique chunks (exact for the
+            // backups of a disk). A second read of its few indexes costs less than a table grown from nothing,
+            // whose outgrown arrays the runtime copies and collects.
+            long changed = 0;
+            IndexPass.Run(store, setFiles, (current, previous) => Interlocked.Add(ref changed, ForEachChangedDigest(current, previous, state, new CountOnly())),
+                state, "Counting the measured chunks", buffers: buffers);
+            partitions.SetEstimate(changed);
         }
         var totals = new Totals(members.Count);
         long previousCount = 0;
@@ -173,7 +185,8 @@ public static class SpaceAccounting
             if (!range.IsAll)
                 state.Log($"measuring pass {partitions.Passes}: digests {range.First >> 48:x4}..{range.Last >> 48:x4}, about {partitions.ExpectedDigests} chunks");
             if (partitions.Passes > 1) DigestPartitions.ReleaseSlice();
-            previousCount = MeasureSlice(store, setFiles, setMember, otherFiles, range, partitions.ExpectedDigests, totals, partitions.Passes == 1, state);
+            previousCount = MeasureSlice(store, setFiles, setMember, otherFiles, range, partitions.ExpectedDigests, totals,
+                partitions.Passes == 1, buffers, state);
         }
         return totals.ToUsage(store.BasePath, files.Count, members);
     }
@@ -187,7 +200,8 @@ public static class SpaceAccounting
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static long MeasureSlice(IDatastoreBackend store, List<StoreIndexFile> setFiles, int[] setMember,
-        List<StoreIndexFile> otherFiles, DigestRange range, long expected, Totals totals, bool countFiles, ITaskState state)
+        List<StoreIndexFile> otherFiles, DigestRange range, long expected, Totals totals, bool countFiles,
+        IndexPass.IndexBuffers buffers, ITaskState state)
     {
         var counts = countFiles ? totals : null;
         var table = new ChunkDigestTable(expected: expected, range: range);
@@ -208,7 +222,7 @@ public static class SpaceAccounting
                     Interlocked.Add(ref counts.Logical[member], current.Index.IndexBytes);
                     Interlocked.Increment(ref counts.IndexCount[member]);
                 }
-            }, state, "Reading the measured indexes");
+            }, state, "Reading the measured indexes", buffers: buffers);
         }
 
         // The set's chunks are all known now: a bucket listing keeps only theirs of the slice. Their files are
@@ -222,7 +236,8 @@ public static class SpaceAccounting
                 var filter = new DigestFilter(table);
                 table.FilterBytes = filter.AllocatedBytes;
                 IndexPass.Run(store, otherFiles, (current, previous) =>
-                    ForEachChangedDigest(current, previous, state, new MarkOutside(table, filter)), state, "Reading the other indexes");
+                    ForEachChangedDigest(current, previous, state, new MarkOutside(table, filter)), state, "Reading the other indexes",
+                    buffers: buffers);
             }
         }
         catch
@@ -239,43 +254,64 @@ public static class SpaceAccounting
     /// <summary>
     /// Calls <paramref name="onDigest"/> for each entry of an index, skipping those where <paramref name="previous"/>
     /// (the previous version of the archive) holds the same digest at the same position: successive backups of a
-    /// disk mostly repeat their digests, and every update of a pass is idempotent.
+    /// disk mostly repeat their digests, and every update of a pass is idempotent. Returns the number of calls.
     /// </summary>
-    private static void ForEachChangedDigest<T>(IndexPass.Visited current, IndexPass.Visited? previous, ITaskState state,
+    private static int ForEachChangedDigest<T>(IndexPass.Visited current, IndexPass.Visited? previous, ITaskState state,
         T onDigest) where T : struct, IDigestVisitor
     {
         var entries = current.Index.EntryBytes;
         var stride = current.Index.EntrySize;
         var before = previous is { } p && p.Index.EntrySize == stride ? p.Index.EntryBytes : default;
-        for (int pos = stride - ChunkDigest.Size, n = 1; pos < entries.Length; pos += stride, n++)
+        var count = entries.Length / stride;
+        var comparable = Math.Min(count, before.Length / stride);
+        // Raw refs, no bounds checks: this loop meets every digest of the store, and the index lengths were
+        // checked when parsed (a whole number of entries).
+        ref var digests = ref Unsafe.Add(ref MemoryMarshal.GetReference(entries), stride - ChunkDigest.Size);
+        ref var old = ref Unsafe.Add(ref MemoryMarshal.GetReference(before), stride - ChunkDigest.Size);
+        var visited = 0;
+        for (var start = 0; start < count; start += IndexPass.AbortCheckInterval)
         {
-            if (n % IndexPass.AbortCheckInterval == 0) state.CheckAbort();
-            var digest = entries.Slice(pos, ChunkDigest.Size);
-            if (pos < before.Length
-                && MemoryMarshal.Read<Vector256<byte>>(digest) == MemoryMarshal.Read<Vector256<byte>>(before[pos..])) continue;
-            onDigest.Visit(new ChunkDigest(digest));
+            if (start > 0) state.CheckAbort();
+            var end = Math.Min(count, start + IndexPass.AbortCheckInterval);
+            for (var i = start; i < end; i++)
+            {
+                ref var digest = ref Unsafe.Add(ref digests, (nint)i * stride);
+                if (i < comparable
+                    && Vector256.LoadUnsafe(ref digest) == Vector256.LoadUnsafe(ref Unsafe.Add(ref old, (nint)i * stride))) continue;
+                onDigest.Visit(MemoryMarshal.CreateReadOnlySpan(ref digest, ChunkDigest.Size));
+                visited++;
+            }
         }
+        return visited;
     }
 
-    /// <summary>What a pass does with each digest; a struct so that the JIT inlines it into the loop.</summary>
+    /// <summary>
+    /// What a pass does with each digest (its 32 bytes in the index, not yet decoded); a struct so that the JIT
+    /// inlines it into the loop.
+    /// </summary>
     private interface IDigestVisitor
     {
-        void Visit(in ChunkDigest digest);
+        void Visit(ReadOnlySpan<byte> digest);
+    }
+
+    private readonly struct CountOnly : IDigestVisitor
+    {
+        public void Visit(ReadOnlySpan<byte> digest) { }
     }
 
     private readonly struct AddToSet(ChunkDigestTable table, ShardBatch batch, MarkReference mark, DigestRange range) : IDigestVisitor
     {
-        public void Visit(in ChunkDigest digest)
+        public void Visit(ReadOnlySpan<byte> digest)
         {
-            if (range.Contains(digest)) batch.Add(table, digest, mark);
+            if (range.Contains(digest)) batch.Add(table, new ChunkDigest(digest), mark);
         }
     }
 
     private readonly struct MarkOutside(ChunkDigestTable table, DigestFilter filter) : IDigestVisitor
     {
-        public void Visit(in ChunkDigest digest)
+        public void Visit(ReadOnlySpan<byte> digest)
         {
-            if (filter.MayContain(digest)) table.TryMark(digest, Outside);
+            if (filter.MayContain(digest)) table.TryMark(new ChunkDigest(digest), Outside);
         }
     }
 
