@@ -22,12 +22,15 @@ namespace PbsDatastore.Bench;
 /// <item>Fast verify of every index (the verified-digest set across all of them): read all indexes + one statx
 /// per unique chunk. Full verify decodes chunks, which synthetic chunk files cannot hold; the verify benchmark
 /// measures it on real chunks.</item>
+/// <item>Full verify of a sample, one snapshot of <see cref="SampleChunks"/> real chunks: the verify benchmark's floor
+/// (read, decompress and SHA-256 the same chunk files on all cores).</item>
 /// <item>Chunk-reference lookup of 16 digests: read all indexes.</item>
 /// </list>
 /// Layout as the space-accounting benchmark: groups of 4 daily snapshots, a fixed index of 25206 chunks each, every
 /// snapshot rewriting a random 10% (32,766 unique chunks a group). Chunk files are hard links to 4096 sparse 4 MiB
 /// files (see <see cref="Root"/> for where): 10 M inodes would take about 10 GiB of a memory the team shares, a link
 /// only its directory entry. A store is built only when the memory it needs (and as much again) is available.
+/// The 1 M store is measured twice: alone, and beside the 10.5 M store (see <see cref="Run"/>), giving two 10M/1M rows.
 /// Environment: PBS_BENCH_SCALE_ROUNDS (default 3) sets the runs per figure (median); PBS_BENCH_SCALE_DIR the
 /// directory for the stores.
 /// </summary>
@@ -42,6 +45,9 @@ public static class ScaleBenchmark
     private const int ChunksPerGroup = ChunksPerIndex + (SnapshotsPerGroup - 1) * ChangedPerSnapshot;
     private const long ChunkSize = 4 << 20;
     private const int LinkTargets = 4096;
+    /// <summary>Real chunks (compressed, 1-4 MiB of data each) in each store, for full verify on a sample.</summary>
+    private const int SampleChunks = 128;
+    private const string SampleIndex = "vm/sample/2024-03-01T10:00:00Z/drive-scsi0.img.didx";
 
     /// <summary>Runs the benchmark, handing each row to <paramref name="print"/> as soon as it is measured.</summary>
     public static void Run(BenchContext context, Action<BenchRow> print)
@@ -50,25 +56,27 @@ public static class ScaleBenchmark
         var gcFloor = GarbageCollectionBench.FloorProgram.Compile(context.RepoRoot);
         var root = Root(context.WorkDir);
         Console.Error.WriteLine($"scale: stores in {root} ({StatFs(root, "%T")})");
-        var times = new Dictionary<(string Op, int Groups), (double Time, double Floor)>();
+        var times = new Dictionary<(string Op, string Label), (double Time, double Floor)>();
         try
         {
             var empty = Path.Combine(root, "empty");
             FilesystemBackend.Create("empty", empty);
             var baseline = new Dictionary<string, long>();
-            foreach (var groups in new[] { 32, 320 })
+
+            // Builds and measures one store; returns its path (null when memory is short), which the caller removes.
+            string? Measure(int groups, string tag)
             {
-                var unique = (long)groups * ChunksPerGroup;
-                var label = $"{unique / 1e6:F1}M";
+                var unique = (long)groups * ChunksPerGroup + SampleChunks;
+                var label = $"{unique / 1e6:F1}M{tag}";
                 var need = NeededBytes(groups);
                 var available = MemAvailable();
                 if (available < 2 * need)
                 {
                     Console.WriteLine($"scale: {label} chunks skipped - needs about {need >> 30} GiB of memory twice over, {available >> 30} GiB available");
-                    continue;
+                    return null;
                 }
-                var store = Path.Combine(root, $"store-{groups}");
-                var (files, groupNames, allNames) = Build(store, groups);
+                var store = Path.Combine(root, $"store-{groups}{(tag.Length == 0 ? "" : "-beside")}");
+                var (files, groupNames, allNames, samplePaths) = Build(store, groups);
                 var load = LoadAverage();
 
                 // Warm caches and compile once; then the rounds.
@@ -78,16 +86,17 @@ public static class ScaleBenchmark
                 var statGroup = Median(rounds, () => Time(() => StatAll(store, groupNames)));
                 var statAll = Median(rounds, () => Time(() => StatAll(store, allNames)));
 
-                void Row(string op, string floorLabel, double floor)
+                void Row(string op, string floorLabel, double floor, long chunks = 0)
                 {
+                    if (chunks == 0) chunks = unique;
                     baseline.TryGetValue(op, out var b);
                     if (b == 0) baseline[op] = b = Median(1, () => Child(op, empty).Rss);
                     var runs = Enumerable.Range(0, rounds).Select(_ => Child(op, store)).ToList();
                     var time = runs.Select(x => x.Seconds).Order().ElementAt(runs.Count / 2);
                     var rss = runs.Max(x => x.Rss) - b;
-                    times[(op, groups)] = (time, floor);
+                    times[(op, label)] = (time, floor);
                     print(new BenchRow("scale", $"{op} {label} (wall)", time, "s", floor, $"{floorLabel}, median of {rounds}, load {load}→{LoadAverage()}"));
-                    print(new BenchRow("scale", $"{op} {label} peak RSS per chunk", rss / (double)unique, "B", 0,
+                    print(new BenchRow("scale", $"{op} {label} peak RSS per chunk", rss / (double)chunks, "B", 0,
                         $"{rss >> 20} MiB above the child's baseline {b >> 20} MiB") { Ratio = double.NaN });
                 }
 
@@ -101,15 +110,36 @@ public static class ScaleBenchmark
                 Row("measure-store", $"read all indexes + statx {unique} chunks", read + statAll);
                 Row("verify-fast", $"read all indexes + statx {unique} chunks", read + statAll);
                 Row("chunk-reference", "read all indexes", read);
+                var threads = Math.Min(Environment.ProcessorCount, VerifyTuning.MaxThreads);
+                VerifyBenchmark.Floor(samplePaths, threads);
+                Row("verify-sample", $"read+zstd+sha256 of its {SampleChunks} chunks, {threads} threads",
+                    Median(rounds, () => Time(() => VerifyBenchmark.Floor(samplePaths, threads))), SampleChunks);
+                return store;
+            }
+
+            void Remove(string? store)
+            {
+                if (store is null) return;
                 var sw = Stopwatch.StartNew();
                 Directory.Delete(store, true);
-                Console.Error.WriteLine($"scale: removed the {label} store in {sw.Elapsed.TotalSeconds:F1} s");
+                Console.Error.WriteLine($"scale: removed {store} in {sw.Elapsed.TotalSeconds:F1} s");
             }
-            foreach (var op in new[] { "gc", "measure-group", "measure-store", "verify-fast", "chunk-reference" })
-                if (times.TryGetValue((op, 32), out var small) && times.TryGetValue((op, 320), out var large))
-                    // The floor's own growth tells the operation's from the file system's (a dentry cache of 10 M names).
-                    print(new BenchRow("scale", $"{op} 10M/1M time", large.Time / small.Time, "x", 11,
-                        string.Create(CultureInfo.InvariantCulture, $"target: at most 11 (10x the chunks); its floor's: {large.Floor / small.Floor:F2}")));
+
+            // 1 M alone, 10.5 M, then 1 M again beside the 10.5 M store. A name lookup walks a dentry hash chain as
+            // long as the names the kernel caches over its table (sized at boot): 10 M names make every lookup
+            // slower, the floor's too. Beside the big store the small one meets the same chains, so that ratio is
+            // the operation's own growth.
+            Remove(Measure(32, ""));
+            var large = Measure(320, "");
+            if (large is not null)
+                Remove(Measure(32, " beside"));
+            Remove(large);
+            foreach (var (small, tag) in new[] { ("1.0M", "alone"), ("1.0M beside", "same dentry cache") })
+                // The sample is the same size in both stores: no 10M/1M row for it.
+                foreach (var op in new[] { "gc", "measure-group", "measure-store", "verify-fast", "chunk-reference" })
+                    if (times.TryGetValue((op, small), out var s) && times.TryGetValue((op, "10.5M"), out var l))
+                        print(new BenchRow("scale", $"{op} 10M/1M ({tag})", l.Time / s.Time, "x", 11,
+                            string.Create(CultureInfo.InvariantCulture, $"target: at most 11 (10x the chunks); its floor's: {l.Floor / s.Floor:F2}")));
         }
         finally
         {
@@ -125,7 +155,7 @@ public static class ScaleBenchmark
     /// </summary>
     private static string Root(string workDir)
     {
-        const long largest = 320L * ChunksPerGroup + 70_000;
+        const long largest = (320L + 32) * ChunksPerGroup + 2 * 70_000; // the 10.5 M store and the 1 M one beside it
         var named = Environment.GetEnvironmentVariable("PBS_BENCH_SCALE_DIR");
         foreach (var candidate in string.IsNullOrEmpty(named) ? ["/dev/shm"] : new[] { named })
         {
@@ -134,7 +164,7 @@ public static class ScaleBenchmark
             // 0: a file system without an inode limit.
             if (free != 0 && free < largest * 12 / 10)
             {
-                Console.Error.WriteLine($"scale: {candidate} has {free} free inodes, the 10M store needs {largest}");
+                Console.Error.WriteLine($"scale: {candidate} has {free} free inodes, the 10M store and the 1M one beside it need {largest}");
                 continue;
             }
             return Directory.CreateDirectory(Path.Combine(candidate, $"pbs-scale-{Environment.ProcessId}")).FullName;
@@ -224,6 +254,15 @@ public static class ScaleBenchmark
                 }
                 break;
             }
+            case "verify-sample":
+            {
+                using var backend = IndexPass.OpenStore(store);
+                var verifier = new ChunkVerifier(backend, null, new VerifyTuning(), dryRun: true, memoryLimit);
+                var result = verifier.VerifyIndexChunks(IndexFile.Open(Path.Combine(store, SampleIndex)), CryptMode.None, SampleIndex, state);
+                if (result.Errors != 0 || result.ChunksLoaded != SampleChunks)
+                    throw new InvalidOperationException($"the sample did not verify: {result.Errors} errors, {result.ChunksLoaded} chunks");
+                break;
+            }
             case "chunk-reference":
             {
                 using var backend = IndexPass.OpenStore(store);
@@ -245,13 +284,14 @@ public static class ScaleBenchmark
 
     /// <summary>
     /// Writes the index files and links every unique chunk name to one of <see cref="LinkTargets"/> sparse chunk
-    /// files; returns the index paths (NUL-terminated, relative to the store) and the chunk names of group vm/0 and
-    /// of the whole store, sorted (directory order).
+    /// files, then the sample's real chunks and index; returns the index paths (NUL-terminated, relative to the
+    /// store), the chunk names of group vm/0 and of the whole store, sorted (directory order), and the sample's
+    /// chunk files.
     /// </summary>
-    internal static (byte[][] Files, byte[] GroupNames, byte[] AllNames) Build(string store, int groups)
+    internal static (byte[][] Files, byte[] GroupNames, byte[] AllNames, List<string> SamplePaths) Build(string store, int groups)
     {
         var sw = Stopwatch.StartNew();
-        FilesystemBackend.Create(Path.GetFileName(store), store);
+        var backend = FilesystemBackend.Create(Path.GetFileName(store), store);
         var chunks = Path.Combine(store, ".chunks");
         var targets = Path.Combine(store, "targets");
         Directory.CreateDirectory(targets);
@@ -261,7 +301,8 @@ public static class ScaleBenchmark
             RandomAccess.SetLength(f, ChunkSize);
         }
         var files = new ConcurrentBag<byte[]>();
-        var all = new ChunkDigest[(long)groups * ChunksPerGroup];
+        var linked = (long)groups * ChunksPerGroup;
+        var all = new ChunkDigest[linked + SampleChunks];
         var options = new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount };
         Parallel.For(0, groups, options, g =>
         {
@@ -292,20 +333,24 @@ public static class ScaleBenchmark
                 files.Add(System.Text.Encoding.ASCII.GetBytes(rel + "\0"));
             }
         });
-        Parallel.For(0, all.Length / 65536 + 1, options, block =>
+        Parallel.For(0, linked / 65536 + 1, options, block =>
         {
-            for (var i = block * 65536L; i < Math.Min(all.Length, (block + 1) * 65536L); i++)
+            for (var i = block * 65536L; i < Math.Min(linked, (block + 1) * 65536L); i++)
             {
                 var hex = all[i].ToString();
                 if (Libc.Link(Path.Combine(targets, (i % LinkTargets).ToString(CultureInfo.InvariantCulture)), Path.Combine(chunks, hex[..4], hex)) != 0)
                     throw new InvalidOperationException($"link failed: errno {Libc.LastErrno}");
             }
         });
+        var (sample, samplePaths, _) = VerifyBenchmark.BuildChunks(backend, Path.Combine(store, SampleIndex), SampleChunks);
+        for (var i = 0; i < SampleChunks; i++)
+            all[linked + i] = sample.DigestAt(i);
+        files.Add(System.Text.Encoding.ASCII.GetBytes(SampleIndex + "\0"));
         var group = all.AsSpan(0, ChunksPerGroup).ToArray();
         Array.Sort(group);
         Array.Sort(all);
         Console.Error.WriteLine($"scale: built {files.Count} index files and {all.Length} chunk names in {store} in {sw.Elapsed.TotalSeconds:F1} s");
-        return ([.. files], SpaceAccountingBenchmark.Names(group), SpaceAccountingBenchmark.Names(all));
+        return ([.. files], SpaceAccountingBenchmark.Names(group), SpaceAccountingBenchmark.Names(all), samplePaths);
     }
 
     private static void ReadAll(string store, byte[][] files) => SpaceAccountingBenchmark.ReadAll(store, files);

@@ -33,7 +33,7 @@ public sealed class VerifyBenchmark : IBenchmark
     {
         var storePath = Path.Combine(context.WorkDir, "verify-store");
         var store = FilesystemBackend.Create("bench", storePath);
-        var (index, paths, plainBytes) = BuildStore(store, Path.Combine(storePath, "bench.didx"));
+        var (index, paths, plainBytes) = BuildChunks(store, Path.Combine(storePath, "bench.didx"), ChunkCount);
         var threads = Math.Min(Environment.ProcessorCount, VerifyTuning.MaxThreads);
 
         // Warm the page cache and the JIT for both loops; the slower of the two sets the repeats per round.
@@ -107,7 +107,7 @@ public sealed class VerifyBenchmark : IBenchmark
     /// each take the next file, the calling thread one of them, as verify's workers are (a thread-pool loop would
     /// start its workers late and measure the pool, not the work).
     /// </summary>
-    private static void Floor(IReadOnlyList<string> paths, int threads)
+    internal static void Floor(IReadOnlyList<string> paths, int threads)
     {
         var next = -1;
         var helpers = Enumerable.Range(1, threads - 1).Select(_ => new Thread(Work)).ToList();
@@ -133,14 +133,14 @@ public sealed class VerifyBenchmark : IBenchmark
         }
     }
 
-    /// <summary>Chunks of 1–4 MiB (about 2:1 compressible) and a dynamic index over them.</summary>
-    private static (IndexFile Index, List<string> Paths, long PlainBytes) BuildStore(FilesystemBackend store, string indexPath)
+    /// <summary><paramref name="count"/> chunks of 1–4 MiB (about 2:1 compressible) and a dynamic index over them.</summary>
+    internal static (IndexFile Index, List<string> Paths, long PlainBytes) BuildChunks(FilesystemBackend store, string indexPath, int count)
     {
         var random = new Random(42);
         var paths = new List<string>();
         var entries = new List<(long End, ChunkDigest Digest)>();
         long end = 0;
-        for (var i = 0; i < ChunkCount; i++)
+        for (var i = 0; i < count; i++)
         {
             var data = new byte[random.Next(1 << 20, (4 << 20) + 1)];
             random.NextBytes(data);
@@ -154,6 +154,7 @@ public sealed class VerifyBenchmark : IBenchmark
             end += data.Length;
             entries.Add((end, digest));
         }
+        Directory.CreateDirectory(Path.GetDirectoryName(indexPath)!);
         using (var writer = DynamicIndexWriter.Create(indexPath))
         {
             foreach (var (chunkEnd, digest) in entries)

@@ -12,32 +12,46 @@ namespace PbsDatastore.Infrastructure;
 /// </summary>
 internal sealed class StopReport(Action<string?> report)
 {
+    // One lock for the three fields: a stop and a job start on two threads must see each other in one order or the
+    // other, never neither. Jobs are stopped and reports written outside it.
+    private readonly Lock _gate = new();
     private TaskStateAdapter? _running;
-    private volatile bool _stopped;
-    private int _reported;
+    private bool _stopped, _reported;
 
     /// <summary>From StopProcessing: cancels the running job, which reports when it ends.</summary>
     public void Stop()
     {
-        _stopped = true;
-        // Dekker-style: this write, then the read of _running; JobStarted writes _running, then reads _stopped.
-        // With a full fence on both sides at least one of them sees the other.
-        Interlocked.MemoryBarrier();
-        Volatile.Read(ref _running)?.Stop();
+        TaskStateAdapter? running;
+        lock (_gate)
+        {
+            _stopped = true;
+            running = _running;
+        }
+        running?.Stop();
     }
 
     /// <summary>Before a job runs; a stop that came before it found no job to cancel, so it is cancelled here.</summary>
     public void JobStarted(TaskStateAdapter job)
     {
-        Interlocked.Exchange(ref _running, job);
-        if (_stopped) job.Stop();
+        bool stopped;
+        lock (_gate)
+        {
+            _running = job;
+            stopped = _stopped;
+        }
+        if (stopped) job.Stop();
     }
 
     /// <summary>After a job ended, whether it failed, was cancelled or finished just as the stop came.</summary>
     public void JobEnded(TaskStateAdapter job)
     {
-        Interlocked.CompareExchange(ref _running, null, job);
-        if (_stopped) Report(job.LastLog);
+        bool stopped;
+        lock (_gate)
+        {
+            if (_running == job) _running = null;
+            stopped = _stopped;
+        }
+        if (stopped) Report(job.LastLog);
     }
 
     /// <summary>
@@ -46,11 +60,18 @@ internal sealed class StopReport(Action<string?> report)
     /// </summary>
     public void CommandEnded(bool stopping)
     {
-        if (_stopped || stopping) Report(null);
+        bool stopped;
+        lock (_gate) stopped = _stopped;
+        if (stopped || stopping) Report(null);
     }
 
     private void Report(string? lastStep)
     {
-        if (Interlocked.Exchange(ref _reported, 1) == 0) report(lastStep);
+        lock (_gate)
+        {
+            if (_reported) return;
+            _reported = true;
+        }
+        report(lastStep);
     }
 }

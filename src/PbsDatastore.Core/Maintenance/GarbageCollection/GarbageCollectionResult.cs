@@ -1,24 +1,5 @@
 namespace PbsDatastore.Core.Maintenance;
 
-/// <summary>Why the sweep removes or keeps an unreferenced file.</summary>
-public enum GarbageCollectionReason
-{
-    /// <summary>Unreferenced chunk with atime before the cutoff: removed.</summary>
-    UnreferencedPastCutoff,
-    /// <summary>Unreferenced chunk still inside the grace period: kept (pending).</summary>
-    UnreferencedWithinGrace,
-    /// <summary><c>.N.bad</c> file with atime before the cutoff: removed.</summary>
-    BadPastCutoff,
-    /// <summary><c>.N.bad</c> file inside the grace period: kept (still bad).</summary>
-    BadWithinGrace,
-}
-
-/// <summary>Files and bytes for one <see cref="GarbageCollectionReason"/>.</summary>
-public sealed record GarbageCollectionReasonTotal(GarbageCollectionReason Reason, long Files, long Bytes, bool Removed);
-
-/// <summary>A chunk an index references but the chunk store lacks (PBS's missing-chunk warning).</summary>
-public sealed record MissingChunk(string Digest, string IndexPath);
-
 /// <summary>The outcome of a garbage collection (or of a dry run: what a run now would do).</summary>
 public sealed class GarbageCollectionResult
 {
@@ -70,17 +51,4 @@ public sealed class GarbageCollectionResult
 
     /// <summary>PBS's summary lines (§7.6), as logged.</summary>
     public IReadOnlyList<string> Summary => GarbageCollection.SummaryLines(Status);
-}
-
-/// <summary>A chunk-store file no index references (for scripts: what GC would do with it now).</summary>
-public sealed record UnreferencedChunk
-{
-    public required string Digest { get; init; }
-    public required string Name { get; init; }
-    public required string Path { get; init; }
-    public required long Size { get; init; }
-    public required DateTime Atime { get; init; }
-    public required bool IsBad { get; init; }
-    /// <summary>True when a garbage collection started now would remove it (atime before the cutoff).</summary>
-    public required bool WouldRemoveNow { get; init; }
 }

@@ -2,44 +2,6 @@ using System.Globalization;
 
 namespace PbsDatastore.Core.Maintenance;
 
-/// <summary>The mark PBS's <c>compute_prune_info</c> gives a snapshot.</summary>
-public enum PruneMark
-{
-    Keep,
-    /// <summary>The newest snapshot of the group is unfinished (possibly a backup still running).</summary>
-    KeepPartial,
-    Protected,
-    Remove,
-}
-
-public static class PruneMarkExtensions
-{
-    /// <summary>PBS's display form: <c>keep</c>, <c>keep-partial</c>, <c>protected</c>, <c>remove</c>.</summary>
-    public static string ToPbsName(this PruneMark mark) => mark switch
-    {
-        PruneMark.Keep => "keep",
-        PruneMark.KeepPartial => "keep-partial",
-        PruneMark.Protected => "protected",
-        PruneMark.Remove => "remove",
-        _ => throw new ArgumentOutOfRangeException(nameof(mark)),
-    };
-
-    /// <summary>PBS's <c>PruneMark::keep()</c>: every mark except remove.</summary>
-    public static bool IsKeep(this PruneMark mark) => mark != PruneMark.Remove;
-}
-
-/// <summary>What the selection needs to know of a snapshot.</summary>
-/// <param name="BackupTime">Backup time, seconds since the epoch.</param>
-/// <param name="IsFinished">The snapshot has its manifest.</param>
-/// <param name="IsProtected">The snapshot has its <c>.protected</c> marker.</param>
-public readonly record struct PruneCandidate(long BackupTime, bool IsFinished, bool IsProtected);
-
-/// <summary>The plan for one snapshot: its mark and, for <see cref="PruneMark.Keep"/>, the rule that kept it.</summary>
-public sealed record PruneEntry<T>(T Snapshot, PruneCandidate Candidate, PruneMark Mark, PruneRule? KeptBy)
-{
-    public bool Keep => Mark.IsKeep();
-}
-
 /// <summary>PBS's prune selection (<c>compute_prune_info</c>, spec §9.2) for the snapshots of one group.</summary>
 public static class PruneSelection
 {
