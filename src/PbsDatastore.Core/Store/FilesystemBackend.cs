@@ -151,10 +151,10 @@ public sealed class FilesystemBackend : IDatastoreBackend
     private const int DirectoryBatchMinimum = 4;
 
     public void TouchChunks(int prefix, ReadOnlySpan<ChunkDigest> digests, Span<int> errnos)
-        => InChunkDirectory(prefix, digests, errnos, touch: true);
+        => InChunkDirectory(prefix, digests, errnos, default, touch: true);
 
-    public void StatChunks(int prefix, ReadOnlySpan<ChunkDigest> digests, Span<int> errnos)
-        => InChunkDirectory(prefix, digests, errnos, touch: false);
+    public void StatChunks(int prefix, ReadOnlySpan<ChunkDigest> digests, Span<int> errnos, Span<ChunkFileStat> stats)
+        => InChunkDirectory(prefix, digests, errnos, stats, touch: false);
 
     /// <summary>
     /// Touches or stats chunks by name relative to their prefix directory, opened once. A missing directory means
@@ -162,7 +162,8 @@ public sealed class FilesystemBackend : IDatastoreBackend
     /// path, which resolves it as PBS's path does. So are a few chunks, for which the open and close cost more than
     /// the lookups of the directory they save.
     /// </summary>
-    private unsafe void InChunkDirectory(int prefix, ReadOnlySpan<ChunkDigest> digests, Span<int> errnos, bool touch)
+    private unsafe void InChunkDirectory(int prefix, ReadOnlySpan<ChunkDigest> digests, Span<int> errnos, Span<ChunkFileStat> stats,
+        bool touch)
     {
         Span<byte> name = stackalloc byte[80];
         ChunkLayout.WritePrefix(prefix, name);
@@ -171,7 +172,10 @@ public sealed class FilesystemBackend : IDatastoreBackend
         if (digests.Length < DirectoryBatchMinimum || (fd = OpenDirectoryAt(ChunksFd, name)) < 0)
         {
             for (var i = 0; i < digests.Length; i++)
-                errnos[i] = fd == -Libc.ENOENT ? Libc.ENOENT : touch ? TouchChunk(digests[i], default) : StatChunk(digests[i], default, out _);
+            {
+                if (!touch) stats[i] = default;
+                errnos[i] = fd == -Libc.ENOENT ? Libc.ENOENT : touch ? TouchChunk(digests[i], default) : StatChunk(digests[i], default, out stats[i]);
+            }
             return;
         }
         try
@@ -182,7 +186,7 @@ public sealed class FilesystemBackend : IDatastoreBackend
                 {
                     // The chunk path's name part: "xxxx/" skipped.
                     ChunkLayout.WriteChunkPath(digests[i], default, name);
-                    errnos[i] = touch ? Libc.TouchAtimeAt(fd, p + 5) : StatAt(fd, p + 5, out _);
+                    errnos[i] = touch ? Libc.TouchAtimeAt(fd, p + 5) : StatAt(fd, p + 5, out stats[i]);
                 }
             }
         }

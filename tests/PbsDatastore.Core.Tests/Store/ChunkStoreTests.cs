@@ -117,11 +117,13 @@ public class ChunkStoreTests
         var errnos = new int[5];
         foreach (var (prefix, digests) in new[] { (0xab00, local), (0xcd00, linked), (0xef00, nowhere) })
         {
-            var expected = digests.Select(d => store.StatChunk(d, default, out _)).ToArray();
-            store.StatChunks(prefix, digests, errnos);
-            Assert.Equal(expected, errnos);
+            var expected = digests.Select(d => (Errno: store.StatChunk(d, default, out var st), Stat: st)).ToArray();
+            var stats = new ChunkFileStat[5];
+            store.StatChunks(prefix, digests, errnos, stats);
+            Assert.Equal(expected, errnos.Zip(stats, (e, st) => (e, st)));
+            Assert.Equal(expected.Select(x => x.Errno), errnos);
             store.TouchChunks(prefix, digests, errnos);
-            Assert.Equal(expected, errnos);
+            Assert.Equal(expected.Select(x => x.Errno), errnos);
         }
         Assert.Equal([0, 0, 0, 0, Libc.ENOENT], local.Select(d => store.StatChunk(d, default, out _)));
         Assert.Equal([0, 0, 0, 0, Libc.ENOENT], linked.Select(d => store.StatChunk(d, default, out _)));

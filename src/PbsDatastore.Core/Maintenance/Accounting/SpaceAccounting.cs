@@ -339,10 +339,21 @@ public static class SpaceAccounting
         {
             state.CheckAbort();
             var slots = table.ShardSlots(shard);
-            foreach (var slot in order.Sort(table, slots))
+            var sorted = order.Sort(table, slots, out var digests, out var errnos, out var stats);
+            // One call per prefix directory: a file system opens it once for all its chunks.
+            for (var start = 0; start < sorted.Length;)
             {
-                ref var entry = ref slots[slot];
-                var errno = store.StatChunk(entry.Digest, default, out var st);
+                var prefix = digests[start].PrefixIndex;
+                var end = start + 1;
+                while (end < sorted.Length && digests[end].PrefixIndex == prefix) end++;
+                store.StatChunks(prefix, digests[start..end], errnos[start..end], stats[start..end]);
+                start = end;
+            }
+            for (var i = 0; i < sorted.Length; i++)
+            {
+                ref var entry = ref slots[sorted[i]];
+                var errno = errnos[i];
+                var st = stats[i];
                 if (errno == 0)
                 {
                     Interlocked.Or(ref entry.State, Present);
@@ -368,8 +379,29 @@ public static class SpaceAccounting
     {
         private readonly int[] _starts = new int[directories + 1];
         private int[] _slots = [];
+        private ChunkDigest[] _digests = [];
+        private int[] _errnos = [];
+        private ChunkFileStat[] _stats = [];
 
-        public ReadOnlySpan<int> Sort(ChunkDigestTable table, ReadOnlySpan<ChunkDigestTable.Entry> slots)
+        /// <summary>The sorted slots, their digests in that order, and room for each one's stat.</summary>
+        public ReadOnlySpan<int> Sort(ChunkDigestTable table, ReadOnlySpan<ChunkDigestTable.Entry> slots,
+            out Span<ChunkDigest> digests, out Span<int> errnos, out Span<ChunkFileStat> stats)
+        {
+            var sorted = Sort(table, slots);
+            if (_digests.Length < sorted.Length)
+            {
+                _digests = new ChunkDigest[_slots.Length];
+                _errnos = new int[_slots.Length];
+                _stats = new ChunkFileStat[_slots.Length];
+            }
+            digests = _digests.AsSpan(0, sorted.Length);
+            for (var i = 0; i < sorted.Length; i++) digests[i] = slots[sorted[i]].Digest;
+            errnos = _errnos.AsSpan(0, sorted.Length);
+            stats = _stats.AsSpan(0, sorted.Length);
+            return sorted;
+        }
+
+        private ReadOnlySpan<int> Sort(ChunkDigestTable table, ReadOnlySpan<ChunkDigestTable.Entry> slots)
         {
             Array.Clear(_starts);
             var used = 0;
