@@ -64,7 +64,8 @@ public sealed class S3Backend : IDatastoreBackend
     public int TouchChunk(in ChunkDigest digest, ReadOnlySpan<byte> suffix) => _local.TouchChunk(digest, suffix);
     public int StatChunk(in ChunkDigest digest, ReadOnlySpan<byte> suffix, out ChunkFileStat stat) => _local.StatChunk(digest, suffix, out stat);
     public void TouchChunks(int prefix, ReadOnlySpan<ChunkDigest> digests, Span<int> errnos) => _local.TouchChunks(prefix, digests, errnos);
-    public void StatChunks(int prefix, ReadOnlySpan<ChunkDigest> digests, Span<int> errnos) => _local.StatChunks(prefix, digests, errnos);
+    public void StatChunks(int prefix, ReadOnlySpan<ChunkDigest> digests, Span<int> errnos, Span<ChunkFileStat> stats)
+        => _local.StatChunks(prefix, digests, errnos, stats);
     public int OpenChunkDirectory(int prefix, out IStoreDirectory? directory) => _local.OpenChunkDirectory(prefix, out directory);
     public int OpenRoot(out IStoreDirectory? directory) => _local.OpenRoot(out directory);
     public int ReadFile(ReadOnlySpan<byte> relativePath, byte[]? spare, out byte[]? data, out bool opened)

@@ -148,27 +148,34 @@ public sealed class FilesystemBackend : IDatastoreBackend
         fixed (byte* p = path) return StatAt(ChunksFd, p, out stat);
     }
 
-    public void TouchChunks(int prefix, ReadOnlySpan<ChunkDigest> digests, Span<int> errnos)
-        => InChunkDirectory(prefix, digests, errnos, touch: true);
+    private const int DirectoryBatchMinimum = 4;
 
-    public void StatChunks(int prefix, ReadOnlySpan<ChunkDigest> digests, Span<int> errnos)
-        => InChunkDirectory(prefix, digests, errnos, touch: false);
+    public void TouchChunks(int prefix, ReadOnlySpan<ChunkDigest> digests, Span<int> errnos)
+        => InChunkDirectory(prefix, digests, errnos, default, touch: true);
+
+    public void StatChunks(int prefix, ReadOnlySpan<ChunkDigest> digests, Span<int> errnos, Span<ChunkFileStat> stats)
+        => InChunkDirectory(prefix, digests, errnos, stats, touch: false);
 
     /// <summary>
     /// Touches or stats chunks by name relative to their prefix directory, opened once. A missing directory means
     /// missing chunks; a directory that cannot be opened so (a symlink, no read permission) is left to the per-chunk
-    /// path, which resolves it as PBS's path does.
+    /// path, which resolves it as PBS's path does. So are a few chunks, for which the open and close cost more than
+    /// the lookups of the directory they save.
     /// </summary>
-    private unsafe void InChunkDirectory(int prefix, ReadOnlySpan<ChunkDigest> digests, Span<int> errnos, bool touch)
+    private unsafe void InChunkDirectory(int prefix, ReadOnlySpan<ChunkDigest> digests, Span<int> errnos, Span<ChunkFileStat> stats,
+        bool touch)
     {
         Span<byte> name = stackalloc byte[80];
         ChunkLayout.WritePrefix(prefix, name);
         name[4] = 0;
-        var fd = OpenDirectoryAt(ChunksFd, name);
-        if (fd < 0)
+        var fd = 0;
+        if (digests.Length < DirectoryBatchMinimum || (fd = OpenDirectoryAt(ChunksFd, name)) < 0)
         {
             for (var i = 0; i < digests.Length; i++)
-                errnos[i] = -fd == Libc.ENOENT ? Libc.ENOENT : touch ? TouchChunk(digests[i], default) : StatChunk(digests[i], default, out _);
+            {
+                if (!touch) stats[i] = default;
+                errnos[i] = fd == -Libc.ENOENT ? Libc.ENOENT : touch ? TouchChunk(digests[i], default) : StatChunk(digests[i], default, out stats[i]);
+            }
             return;
         }
         try
@@ -179,7 +186,7 @@ public sealed class FilesystemBackend : IDatastoreBackend
                 {
                     // The chunk path's name part: "xxxx/" skipped.
                     ChunkLayout.WriteChunkPath(digests[i], default, name);
-                    errnos[i] = touch ? Libc.TouchAtimeAt(fd, p + 5) : StatAt(fd, p + 5, out _);
+                    errnos[i] = touch ? Libc.TouchAtimeAt(fd, p + 5) : StatAt(fd, p + 5, out stats[i]);
                 }
             }
         }

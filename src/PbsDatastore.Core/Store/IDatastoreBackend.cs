@@ -55,10 +55,13 @@ public interface IDatastoreBackend : IDisposable
         for (var i = 0; i < digests.Length; i++) errnos[i] = TouchChunk(digests[i], default);
     }
 
-    /// <summary>As <see cref="TouchChunks"/> with <see cref="StatChunk"/>: whether each chunk exists (a dry run's phase 1).</summary>
-    void StatChunks(int prefix, ReadOnlySpan<ChunkDigest> digests, Span<int> errnos)
+    /// <summary>
+    /// As <see cref="TouchChunks"/> with <see cref="StatChunk"/>, each one's lstat into <paramref name="stats"/> (a
+    /// dry run's phase 1, space accounting).
+    /// </summary>
+    void StatChunks(int prefix, ReadOnlySpan<ChunkDigest> digests, Span<int> errnos, Span<ChunkFileStat> stats)
     {
-        for (var i = 0; i < digests.Length; i++) errnos[i] = StatChunk(digests[i], default, out _);
+        for (var i = 0; i < digests.Length; i++) errnos[i] = StatChunk(digests[i], default, out stats[i]);
     }
 
     /// <summary>

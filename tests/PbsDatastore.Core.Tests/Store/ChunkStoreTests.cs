@@ -98,36 +98,42 @@ public class ChunkStoreTests
     public void TouchAndStatByDirectoryMatchThePerChunkCalls()
     {
         using var dir = new TempDir();
-        var present = ChunkDigest.Parse("ab00" + new string('1', 60));
-        var absent = ChunkDigest.Parse("ab00" + new string('2', 60));
-        var linked = ChunkDigest.Parse("cd00" + new string('3', 60));
-        var nowhere = ChunkDigest.Parse("ef00" + new string('4', 60));
+        // Enough chunks per directory that the directory is opened once for them (a few take the per-chunk path).
+        ChunkDigest[] Digests(string prefix, char first) => Enumerable.Range(0, 5).Select(i => ChunkDigest.Parse(prefix + (char)(first + i) + new string('0', 59))).ToArray();
+        var local = Digests("ab00", '1');
+        var linked = Digests("cd00", '1');
+        var nowhere = Digests("ef00", '1');
         var store = SparseStore(dir.Path, 0xab00);
-        File.WriteAllBytes(store.ChunkPath(present), [1]);
-        Assert.Equal(0, Libc.SetTimes(store.ChunkPath(present), 1_000_000, 2_000_000));
         var elsewhere = Path.Combine(dir.Path, "elsewhere");
         Directory.CreateDirectory(elsewhere);
-        File.WriteAllBytes(Path.Combine(elsewhere, linked.ToString()), [2]);
-        Assert.Equal(0, Libc.SetTimes(Path.Combine(elsewhere, linked.ToString()), 1_000_000, 2_000_000));
         File.CreateSymbolicLink(store.PrefixDirPath(0xcd00), elsewhere);
+        // The last of each directory is missing.
+        foreach (var digest in local[..^1].Concat(linked[..^1]))
+        {
+            File.WriteAllBytes(store.ChunkPath(digest), [1]);
+            Assert.Equal(0, Libc.SetTimes(store.ChunkPath(digest), 1_000_000, 2_000_000));
+        }
 
-        var errnos = new int[2];
-        store.StatChunks(0xab00, [present, absent], errnos);
-        Assert.Equal([0, Libc.ENOENT], errnos);
-        store.TouchChunks(0xab00, [present, absent], errnos);
-        Assert.Equal([0, Libc.ENOENT], errnos);
-        var stat = store.Stat(present)!.Value;
-        Assert.True(stat.AtimeSeconds > DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 60);
-        Assert.Equal(2_000_000, stat.MtimeSeconds);
-
-        store.TouchChunks(0xcd00, [linked], errnos.AsSpan(0, 1));
-        Assert.Equal(store.TouchChunk(linked, default), errnos[0]);
-        Assert.Equal(0, errnos[0]);
-        Assert.True(new FileInfo(Path.Combine(elsewhere, linked.ToString())).LastAccessTimeUtc > DateTime.UtcNow.AddMinutes(-1));
-        store.TouchChunks(0xef00, [nowhere], errnos.AsSpan(0, 1));
-        Assert.Equal(Libc.ENOENT, errnos[0]);
-        store.StatChunks(0xef00, [nowhere], errnos.AsSpan(0, 1));
-        Assert.Equal(Libc.ENOENT, errnos[0]);
+        var errnos = new int[5];
+        foreach (var (prefix, digests) in new[] { (0xab00, local), (0xcd00, linked), (0xef00, nowhere) })
+        {
+            var expected = digests.Select(d => (Errno: store.StatChunk(d, default, out var st), Stat: st)).ToArray();
+            var stats = new ChunkFileStat[5];
+            store.StatChunks(prefix, digests, errnos, stats);
+            Assert.Equal(expected, errnos.Zip(stats, (e, st) => (e, st)));
+            Assert.Equal(expected.Select(x => x.Errno), errnos);
+            store.TouchChunks(prefix, digests, errnos);
+            Assert.Equal(expected.Select(x => x.Errno), errnos);
+        }
+        Assert.Equal([0, 0, 0, 0, Libc.ENOENT], local.Select(d => store.StatChunk(d, default, out _)));
+        Assert.Equal([0, 0, 0, 0, Libc.ENOENT], linked.Select(d => store.StatChunk(d, default, out _)));
+        foreach (var digest in local[..^1].Concat(linked[..^1]))
+        {
+            var stat = store.Stat(digest)!.Value;
+            Assert.True(stat.AtimeSeconds > DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 60);
+            Assert.Equal(2_000_000, stat.MtimeSeconds);
+        }
+        Assert.All(errnos, e => Assert.Equal(Libc.ENOENT, e)); // the missing directory's, last in the loop
     }
 
     /// <summary>The names §1.2 lists, run through PBS 3.2.4's test (64 or 70 bytes, 64 leading hex digits).</summary>

@@ -61,14 +61,15 @@ internal sealed class ChunkDigestTable
     }
 
     /// <summary>
-    /// Power-of-two slots per shard that hold <paramref name="expected"/> digests spread over the shards below the
-    /// load of 3/4 that grows a shard, with three standard deviations of margin for the fullest shards.
+    /// Slots per shard that hold <paramref name="expected"/> digests spread over the shards below the load of 3/4
+    /// that grows a shard, with three standard deviations of margin for the fullest shards. Not rounded to a power of
+    /// two (a slot is found by scaling the hash): a table sized once costs the same per digest at any count, instead
+    /// of up to twice as much just past a power of two.
     /// </summary>
     internal static int ShardCapacityFor(long expected, int shards, int minimum)
     {
         var perShard = (double)Math.Max(0, expected) / shards;
-        var needed = (perShard + 3 * Math.Sqrt(perShard)) * 4 / 3;
-        return (int)Math.Max((ulong)minimum, System.Numerics.BitOperations.RoundUpToPowerOf2((ulong)Math.Min(needed, 1 << 30)));
+        return (int)Math.Clamp(Math.Ceiling((perShard + 3 * Math.Sqrt(perShard)) * 4 / 3), minimum, 1 << 30);
     }
 
     public int ShardCount => _shards.Length;
@@ -117,7 +118,7 @@ internal sealed class ChunkDigestTable
     private int ShardIndexOf(in ChunkDigest digest) => digest.PrefixIndex >> (16 - _shardBits);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int SlotOf(ulong hash, int mask) => (int)(hash >> 34) & mask;
+    private static int SlotOf(ulong hash, int length) => (int)(((hash >> 32) * (uint)length) >> 32);
 
     /// <summary>Adds the digest if new and applies <paramref name="update"/> to its state. Thread-safe.</summary>
     public void Update<T>(in ChunkDigest digest, T update) where T : struct, IChunkStateUpdate
@@ -147,7 +148,7 @@ internal sealed class ChunkDigestTable
             {
                 var slots = s.Slots;
                 foreach (ref readonly var digest in digests)
-                    System.Runtime.Intrinsics.X86.Sse.Prefetch0(Unsafe.AsPointer(ref slots[SlotOf(Mix(digest), slots.Length - 1)]));
+                    System.Runtime.Intrinsics.X86.Sse.Prefetch0(Unsafe.AsPointer(ref slots[SlotOf(Mix(digest), slots.Length)]));
             }
             foreach (ref readonly var digest in digests)
             {
@@ -172,8 +173,7 @@ internal sealed class ChunkDigestTable
     {
         var hash = Mix(digest);
         var slots = _shards[ShardIndexOf(digest)].Slots;
-        var mask = slots.Length - 1;
-        for (var i = SlotOf(hash, mask); ; i = (i + 1) & mask)
+        for (var i = SlotOf(hash, slots.Length); ; i = i + 1 == slots.Length ? 0 : i + 1)
         {
             ref var entry = ref slots[i];
             if (entry.State == 0) return ref Unsafe.NullRef<Entry>();
@@ -184,8 +184,7 @@ internal sealed class ChunkDigestTable
     private ref Entry FindOrInsert(Shard shard, in ChunkDigest digest, ulong hash)
     {
         var slots = shard.Slots;
-        var mask = slots.Length - 1;
-        for (var i = SlotOf(hash, mask); ; i = (i + 1) & mask)
+        for (var i = SlotOf(hash, slots.Length); ; i = i + 1 == slots.Length ? 0 : i + 1)
         {
             ref var entry = ref slots[i];
             if (entry.State != 0)
@@ -209,52 +208,13 @@ internal sealed class ChunkDigestTable
     {
         var old = shard.Slots;
         var slots = new Entry[old.Length * 2];
-        var mask = slots.Length - 1;
         foreach (ref readonly var entry in old.AsSpan())
         {
             if (entry.State == 0) continue;
-            var i = SlotOf(Mix(entry.Digest), mask);
-            while (slots[i].State != 0) i = (i + 1) & mask;
+            var i = SlotOf(Mix(entry.Digest), slots.Length);
+            while (slots[i].State != 0) i = i + 1 == slots.Length ? 0 : i + 1;
             slots[i] = entry;
         }
         shard.Slots = slots;
     }
-}
-
-/// <summary>
-/// A bit array over the hashes of a table's digests, about 16 bits per digest (a one-hash Bloom filter, 6%
-/// false positives): small enough to stay in the CPU caches, so a digest the table does not hold is usually ruled
-/// out with one cache hit instead of a probe of the table. Built once the table is complete; read-only after.
-/// </summary>
-internal sealed class DigestFilter
-{
-    private readonly ulong[] _words;
-    private readonly int _shift;
-
-    public DigestFilter(ChunkDigestTable table)
-    {
-        var bits = Math.Max(6, 64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)Math.Max(1, table.Count * 16 - 1)));
-        _words = new ulong[1L << (bits - 6)];
-        _shift = 64 - bits;
-        for (var shard = 0; shard < table.ShardCount; shard++)
-            foreach (ref readonly var entry in table.ShardSlots(shard))
-                if (entry.State != 0)
-                {
-                    var bit = Bit(entry.Digest);
-                    _words[bit >> 6] |= 1UL << (int)(bit & 63);
-                }
-    }
-
-    public long AllocatedBytes => _words.LongLength * sizeof(ulong);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool MayContain(in ChunkDigest digest)
-    {
-        var bit = Bit(digest);
-        return (_words[bit >> 6] & (1UL << (int)(bit & 63))) != 0;
-    }
-
-    // A multiplier other than the table's, so that the filter's bits do not follow the table's shards.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ulong Bit(in ChunkDigest digest) => ((uint)digest.GetHashCode() * 0xD6E8FEB86659FD93UL) >> _shift;
 }

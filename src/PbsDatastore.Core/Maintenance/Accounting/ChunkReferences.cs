@@ -152,9 +152,9 @@ public static class ChunkReferences
 
     private readonly struct MarkReferenced(ChunkDigestTable table, DigestRange range) : SpaceAccounting.IDigestVisitor
     {
-        public void Visit(in ChunkDigest digest)
+        public void Visit(ReadOnlySpan<byte> digest)
         {
-            if (range.Contains(digest)) table.Update(digest, new Mark());
+            if (range.Contains(digest)) table.Update(new ChunkDigest(digest), new Mark());
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using PbsDatastore.Core.Formats;
 using PbsDatastore.Core.Memory;
 using PbsDatastore.Core.Store;
@@ -24,6 +25,20 @@ internal static class IndexPass
     /// <summary>Entries visited between two abort checks inside one index.</summary>
     public const int AbortCheckInterval = 1 << 16;
 
+    /// <summary>
+    /// Per worker, the bytes of the last index read and a free buffer: indexes of one archive mostly have the same
+    /// length, and reading each into a fresh array costs more in page faults and collections than the read. A
+    /// worker takes a pair when it starts and gives it back when it stops, so the passes of one operation share them.
+    /// </summary>
+    public sealed class IndexBuffers
+    {
+        private readonly ConcurrentBag<byte[]?[]> _pairs = [];
+
+        public byte[]?[] Take() => _pairs.TryTake(out var pair) ? pair : new byte[]?[2];
+
+        public void Return(byte[]?[] pair) => _pairs.Add(pair);
+    }
+
     /// <summary>An opened index file and its position in the list.</summary>
     public readonly record struct Visited(int File, IndexFile Index);
 
@@ -33,24 +48,22 @@ internal static class IndexPass
     /// before it on the same thread): successive backups of a disk mostly repeat their digests position by
     /// position, which lets a visitor skip work. A file that vanished since the listing is skipped, as GC does.
     /// Any other failure to read an index throws, unless <paramref name="onUnreadable"/> takes it.
-    /// The bytes of an index are reused for the file after next on the same thread: a visitor must not keep them.
+    /// The bytes of an index are reused for the file after next on the same thread, and by later passes given the
+    /// same <paramref name="buffers"/>: a visitor must not keep them.
     /// </summary>
     public static void Run(IDatastoreBackend store, IReadOnlyList<StoreIndexFile> files, Action<Visited, Visited?> visit,
-        ITaskState state, string activity, Action<StoreIndexFile, PbsException>? onUnreadable = null)
+        ITaskState state, string activity, Action<StoreIndexFile, PbsException>? onUnreadable = null, IndexBuffers? buffers = null)
     {
         const int activityId = 1;
         var chains = Chains(files);
         var totalBytes = Math.Max(1, files.Sum(f => f.FileSize));
         long doneBytes = 0, doneFiles = 0;
         var lastPercent = -1;
-        // Per thread, the bytes of the last index read and a free buffer: indexes of one archive mostly have the
-        // same length, and reading each into a fresh array costs more in page faults and collections than the read.
-        using var buffers = new ThreadLocal<byte[]?[]>(() => new byte[]?[2]);
+        buffers ??= new IndexBuffers();
         try
         {
-            WorkerPool.For(chains.Count, state, k =>
+            WorkerPool.For(chains.Count, state, buffers.Take, (k, pair) =>
             {
-                var pair = buffers.Value!;
                 Visited? previous = null;
                 foreach (var i in chains[k])
                 {
@@ -59,7 +72,7 @@ internal static class IndexPass
                     previous = current;
                     Report(files[i].FileSize);
                 }
-            });
+            }, buffers.Return);
         }
         finally
         {
@@ -108,8 +121,9 @@ internal static class IndexPass
     /// <paramref name="passes"/> is the test seam: exactly this many slices, whatever the limit.
     /// </summary>
     public static void ForEachSlice(IDatastoreBackend store, IReadOnlyList<StoreIndexFile> files, long memoryLimit, int? passes,
-        ITaskState state, string verb, Func<DigestRange, long, long> slice)
+        ITaskState state, string verb, Func<DigestRange, long, long> slice, IndexBuffers? buffers = null)
     {
+        buffers ??= new IndexBuffers();
         // Every entry is at least a digest long: the entry count bounds the unique chunks.
         var maxDigests = files.Sum(f => Math.Max(0, f.FileSize - IndexFile.HeaderSize) / ChunkDigest.Size);
         var perDigest = ChunkDigestTable.MaxBytesPerDigest + ((store as ISliceListing)?.BytesPerObject ?? 0);
@@ -121,8 +135,20 @@ internal static class IndexPass
             var sample = new DigestSample(maxDigests);
             // An index that cannot be read is left out here; the slices meet it again and deal with it.
             Run(store, files, (current, _) => sample.AddEntries(current.Index.EntryBytes, current.Index.EntrySize),
-                state, "Estimating the unique chunks", onUnreadable: (_, _) => { });
+                state, "Estimating the unique chunks", onUnreadable: (_, _) => { }, buffers: buffers);
             partitions.SetEstimate(sample.Estimate);
+        }
+        else if (passes is null && files.Count > 0)
+        {
+            // One pass holds them (a few groups or snapshots): its table is sized from the digests that differ from
+            // the previous version's at the same position, an upper bound on the unique chunks (exact for the
+            // backups of a disk). A second read of these few indexes costs less than a table grown from nothing,
+            // whose outgrown arrays the runtime copies and collects.
+            long changed = 0;
+            Run(store, files, (current, previous) => Interlocked.Add(ref changed,
+                    SpaceAccounting.ForEachChangedDigest(current, previous, state, new SpaceAccounting.CountOnly())),
+                state, "Counting the unique chunks", onUnreadable: (_, _) => { }, buffers: buffers);
+            partitions.SetEstimate(changed);
         }
         long previousCount = 0;
         for (var next = partitions.Next(); next is { } range; next = partitions.Next(previousCount))

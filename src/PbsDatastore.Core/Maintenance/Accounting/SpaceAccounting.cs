@@ -151,14 +151,15 @@ public static class SpaceAccounting
         var setFiles = files.Where((_, i) => memberOf[i] != 0).ToList();
         var setMember = memberOf.Where(m => m != 0).ToArray();
         var otherFiles = files.Where((_, i) => memberOf[i] == 0).ToList();
+        var buffers = new IndexPass.IndexBuffers();
         var totals = new Totals(members.Count);
         var first = true;
         IndexPass.ForEachSlice(store, setFiles, memoryLimit, passes, state, "measuring", (range, expected) =>
         {
-            var count = MeasureSlice(store, setFiles, setMember, otherFiles, range, expected, totals, first, state);
+            var count = MeasureSlice(store, setFiles, setMember, otherFiles, range, expected, totals, first, buffers, state);
             first = false;
             return count;
-        });
+        }, buffers);
         return totals.ToUsage(store.BasePath, files.Count, members);
     }
 
@@ -171,7 +172,8 @@ public static class SpaceAccounting
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static long MeasureSlice(IDatastoreBackend store, List<StoreIndexFile> setFiles, int[] setMember,
-        List<StoreIndexFile> otherFiles, DigestRange range, long expected, Totals totals, bool countFiles, ITaskState state)
+        List<StoreIndexFile> otherFiles, DigestRange range, long expected, Totals totals, bool countFiles,
+        IndexPass.IndexBuffers buffers, ITaskState state)
     {
         var counts = countFiles ? totals : null;
         var table = new ChunkDigestTable(expected: expected, range: range);
@@ -192,7 +194,7 @@ public static class SpaceAccounting
                     Interlocked.Add(ref counts.Logical[member], current.Index.IndexBytes);
                     Interlocked.Increment(ref counts.IndexCount[member]);
                 }
-            }, state, "Reading the measured indexes");
+            }, state, "Reading the measured indexes", buffers: buffers);
         }
 
         // The set's chunks are all known now: a bucket listing keeps only theirs of the slice. Their files are
@@ -206,7 +208,8 @@ public static class SpaceAccounting
                 var filter = new DigestFilter(table);
                 table.FilterBytes = filter.AllocatedBytes;
                 IndexPass.Run(store, otherFiles, (current, previous) =>
-                    ForEachChangedDigest(current, previous, state, new MarkOutside(table, filter)), state, "Reading the other indexes");
+                    ForEachChangedDigest(current, previous, state, new MarkOutside(table, filter)), state, "Reading the other indexes",
+                    buffers: buffers);
             }
         }
         catch
@@ -223,43 +226,64 @@ public static class SpaceAccounting
     /// <summary>
     /// Calls <paramref name="onDigest"/> for each entry of an index, skipping those where <paramref name="previous"/>
     /// (the previous version of the archive) holds the same digest at the same position: successive backups of a
-    /// disk mostly repeat their digests, and every update of a pass is idempotent.
+    /// disk mostly repeat their digests, and every update of a pass is idempotent. Returns the number of calls.
     /// </summary>
-    internal static void ForEachChangedDigest<T>(IndexPass.Visited current, IndexPass.Visited? previous, ITaskState state,
+    internal static int ForEachChangedDigest<T>(IndexPass.Visited current, IndexPass.Visited? previous, ITaskState state,
         T onDigest) where T : struct, IDigestVisitor
     {
         var entries = current.Index.EntryBytes;
         var stride = current.Index.EntrySize;
         var before = previous is { } p && p.Index.EntrySize == stride ? p.Index.EntryBytes : default;
-        for (int pos = stride - ChunkDigest.Size, n = 1; pos < entries.Length; pos += stride, n++)
+        var count = entries.Length / stride;
+        var comparable = Math.Min(count, before.Length / stride);
+        // Raw refs, no bounds checks: this loop meets every digest of the store, and the index lengths were
+        // checked when parsed (a whole number of entries).
+        ref var digests = ref Unsafe.Add(ref MemoryMarshal.GetReference(entries), stride - ChunkDigest.Size);
+        ref var old = ref Unsafe.Add(ref MemoryMarshal.GetReference(before), stride - ChunkDigest.Size);
+        var visited = 0;
+        for (var start = 0; start < count; start += IndexPass.AbortCheckInterval)
         {
-            if (n % IndexPass.AbortCheckInterval == 0) state.CheckAbort();
-            var digest = entries.Slice(pos, ChunkDigest.Size);
-            if (pos < before.Length
-                && MemoryMarshal.Read<Vector256<byte>>(digest) == MemoryMarshal.Read<Vector256<byte>>(before[pos..])) continue;
-            onDigest.Visit(new ChunkDigest(digest));
+            if (start > 0) state.CheckAbort();
+            var end = Math.Min(count, start + IndexPass.AbortCheckInterval);
+            for (var i = start; i < end; i++)
+            {
+                ref var digest = ref Unsafe.Add(ref digests, (nint)i * stride);
+                if (i < comparable
+                    && Vector256.LoadUnsafe(ref digest) == Vector256.LoadUnsafe(ref Unsafe.Add(ref old, (nint)i * stride))) continue;
+                onDigest.Visit(MemoryMarshal.CreateReadOnlySpan(ref digest, ChunkDigest.Size));
+                visited++;
+            }
         }
+        return visited;
     }
 
-    /// <summary>What a pass does with each digest; a struct so that the JIT inlines it into the loop.</summary>
+    /// <summary>
+    /// What a pass does with each digest (its 32 bytes in the index, not yet decoded); a struct so that the JIT
+    /// inlines it into the loop.
+    /// </summary>
     internal interface IDigestVisitor
     {
-        void Visit(in ChunkDigest digest);
+        void Visit(ReadOnlySpan<byte> digest);
+    }
+
+    internal readonly struct CountOnly : IDigestVisitor
+    {
+        public void Visit(ReadOnlySpan<byte> digest) { }
     }
 
     private readonly struct AddToSet(ChunkDigestTable table, ShardBatch batch, MarkReference mark, DigestRange range) : IDigestVisitor
     {
-        public void Visit(in ChunkDigest digest)
+        public void Visit(ReadOnlySpan<byte> digest)
         {
-            if (range.Contains(digest)) batch.Add(table, digest, mark);
+            if (range.Contains(digest)) batch.Add(table, new ChunkDigest(digest), mark);
         }
     }
 
     private readonly struct MarkOutside(ChunkDigestTable table, DigestFilter filter) : IDigestVisitor
     {
-        public void Visit(in ChunkDigest digest)
+        public void Visit(ReadOnlySpan<byte> digest)
         {
-            if (filter.MayContain(digest)) table.TryMark(digest, Outside);
+            if (filter.MayContain(digest)) table.TryMark(new ChunkDigest(digest), Outside);
         }
     }
 
@@ -315,10 +339,21 @@ public static class SpaceAccounting
         {
             state.CheckAbort();
             var slots = table.ShardSlots(shard);
-            foreach (var slot in order.Sort(table, slots))
+            var sorted = order.Sort(table, slots, out var digests, out var errnos, out var stats);
+            // One call per prefix directory: a file system opens it once for all its chunks.
+            for (var start = 0; start < sorted.Length;)
             {
-                ref var entry = ref slots[slot];
-                var errno = store.StatChunk(entry.Digest, default, out var st);
+                var prefix = digests[start].PrefixIndex;
+                var end = start + 1;
+                while (end < sorted.Length && digests[end].PrefixIndex == prefix) end++;
+                store.StatChunks(prefix, digests[start..end], errnos[start..end], stats[start..end]);
+                start = end;
+            }
+            for (var i = 0; i < sorted.Length; i++)
+            {
+                ref var entry = ref slots[sorted[i]];
+                var errno = errnos[i];
+                var st = stats[i];
                 if (errno == 0)
                 {
                     Interlocked.Or(ref entry.State, Present);
@@ -344,8 +379,29 @@ public static class SpaceAccounting
     {
         private readonly int[] _starts = new int[directories + 1];
         private int[] _slots = [];
+        private ChunkDigest[] _digests = [];
+        private int[] _errnos = [];
+        private ChunkFileStat[] _stats = [];
 
-        public ReadOnlySpan<int> Sort(ChunkDigestTable table, ReadOnlySpan<ChunkDigestTable.Entry> slots)
+        /// <summary>The sorted slots, their digests in that order, and room for each one's stat.</summary>
+        public ReadOnlySpan<int> Sort(ChunkDigestTable table, ReadOnlySpan<ChunkDigestTable.Entry> slots,
+            out Span<ChunkDigest> digests, out Span<int> errnos, out Span<ChunkFileStat> stats)
+        {
+            var sorted = Sort(table, slots);
+            if (_digests.Length < sorted.Length)
+            {
+                _digests = new ChunkDigest[_slots.Length];
+                _errnos = new int[_slots.Length];
+                _stats = new ChunkFileStat[_slots.Length];
+            }
+            digests = _digests.AsSpan(0, sorted.Length);
+            for (var i = 0; i < sorted.Length; i++) digests[i] = slots[sorted[i]].Digest;
+            errnos = _errnos.AsSpan(0, sorted.Length);
+            stats = _stats.AsSpan(0, sorted.Length);
+            return sorted;
+        }
+
+        private ReadOnlySpan<int> Sort(ChunkDigestTable table, ReadOnlySpan<ChunkDigestTable.Entry> slots)
         {
             Array.Clear(_starts);
             var used = 0;

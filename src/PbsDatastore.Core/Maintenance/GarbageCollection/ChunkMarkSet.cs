@@ -46,7 +46,7 @@ internal sealed class ChunkMarkSet
         var slice = range ?? DigestRange.All;
         var first = (int)(slice.First >> (64 - ShardBits));
         var last = (int)(slice.Last >> (64 - ShardBits));
-        var capacity = CapacityFor(expected, Math.Max(1, (int)Math.Round(slice.Fraction * ShardCount)));
+        var capacity = ChunkDigestTable.ShardCapacityFor(expected, Math.Max(1, (int)Math.Round(slice.Fraction * ShardCount)), MinShardCapacity);
         for (var i = 0; i < _shards.Length; i++) _shards[i] = new Slot[i >= first && i <= last ? capacity : MinShardCapacity];
     }
 
@@ -72,18 +72,8 @@ internal sealed class ChunkMarkSet
     private static ulong Hash(in Slot key) => key.B * 0x9E3779B97F4A7C15UL;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    // Scaled, not masked: shards are sized without rounding to a power of two (see ChunkDigestTable.ShardCapacityFor).
     private static int SlotOf(ulong hash, int length) => (int)(((hash >> 32) * (uint)length) >> 32);
-
-    /// <summary>
-    /// Slots per shard for <paramref name="expected"/> digests over <paramref name="shards"/> shards: below the load
-    /// of 3/4 with three standard deviations of margin, not rounded to a power of two (a slot is found by scaling
-    /// the hash), so that a set sized once costs about 44 bytes per digest whatever the count.
-    /// </summary>
-    private static int CapacityFor(long expected, int shards)
-    {
-        var perShard = (double)Math.Max(0, expected) / shards;
-        return (int)Math.Clamp(Math.Ceiling((perShard + 3 * Math.Sqrt(perShard)) * 4 / 3), MinShardCapacity, 1 << 30);
-    }
 
     /// <summary>Adds the 32-byte digest; true the first time it is seen. Only one thread may add.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

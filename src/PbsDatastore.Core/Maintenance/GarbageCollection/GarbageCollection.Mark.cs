@@ -305,7 +305,7 @@ public static partial class GarbageCollection
             {
                 var range = buffer.Starts[d]..buffer.Starts[d + 1];
                 var prefix = shard * ChunkMarkSet.DirectoriesPerShard + d;
-                if (dryRun) store.StatChunks(prefix, digests[range], errnos[range]);
+                if (dryRun) store.StatChunks(prefix, digests[range], errnos[range], buffer.Stats(count)[range]);
                 else store.TouchChunks(prefix, digests[range], errnos[range]);
             }
             for (var i = 0; i < count; i++)
@@ -332,6 +332,7 @@ public static partial class GarbageCollection
     {
         private ChunkDigest[] _digests = [];
         private int[] _errnos = [];
+        private ChunkFileStat[] _stats = [];
         public readonly int[] Starts = new int[ChunkMarkSet.DirectoriesPerShard + 1];
 
         public Span<ChunkDigest> Digests(int count)
@@ -340,12 +341,16 @@ public static partial class GarbageCollection
             {
                 _digests = new ChunkDigest[count + count / 4];
                 _errnos = new int[_digests.Length];
+                _stats = new ChunkFileStat[_digests.Length];
             }
             return _digests.AsSpan(0, count);
         }
 
         /// <summary>As many as the last <see cref="Digests"/> call asked for.</summary>
         public Span<int> Errnos(int count) => _errnos.AsSpan(0, count);
+
+        /// <summary>As many as the last <see cref="Digests"/> call asked for (a dry run's stats).</summary>
+        public Span<ChunkFileStat> Stats(int count) => _stats.AsSpan(0, count);
     }
 
     /// <summary>
