@@ -248,7 +248,8 @@ public static class ScaleBenchmark
             case "verify-fast":
             {
                 using var backend = IndexPass.OpenStore(store);
-                var verifier = new ChunkVerifier(backend, null, new VerifyTuning(), dryRun: true, memoryLimit);
+                var tuning = new VerifyTuning();
+                var verifier = new ChunkVerifier(backend, null, tuning, dryRun: true, ChunkVerifier.SeenSetBudget(memoryLimit, tuning, fast: true));
                 byte[]? buffer = null;
                 foreach (var file in IndexPass.ListIndexFiles(backend, state))
                 {
@@ -261,7 +262,8 @@ public static class ScaleBenchmark
             case "verify-sample":
             {
                 using var backend = IndexPass.OpenStore(store);
-                var verifier = new ChunkVerifier(backend, null, new VerifyTuning(), dryRun: true, memoryLimit);
+                var tuning = new VerifyTuning();
+                var verifier = new ChunkVerifier(backend, null, tuning, dryRun: true, ChunkVerifier.SeenSetBudget(memoryLimit, tuning, fast: false));
                 var result = verifier.VerifyIndexChunks(IndexFile.Open(Path.Combine(store, SampleIndex)), CryptMode.None, SampleIndex, state);
                 if (result.Errors != 0 || result.ChunksLoaded != SampleChunks)
                     throw new InvalidOperationException($"the sample did not verify: {result.Errors} errors, {result.ChunksLoaded} chunks");

@@ -57,6 +57,9 @@ public sealed class MeasurePbsDatastore : PbsCmdlet
         {
             TryInvoke(store.Name, () =>
             {
+                // The set's store is the first of its path met; later records' stores replaced it as the held one,
+                // and measuring opens it again: held once more, it is closed when the command ends.
+                Hold(store);
                 var usage = new PSObject(RunTask(state => SpaceAccounting.Measure(store, members, state, MemoryLimit)));
                 usage.Properties.Add(new PSNoteProperty("Datastore", store.Name));
                 WriteObject(usage);

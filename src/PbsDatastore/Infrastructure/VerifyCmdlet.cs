@@ -46,8 +46,9 @@ public abstract class VerifyCmdlet : PbsCmdlet
     [Parameter, ValidateRange(1, VerifyTuning.MaxThreads), Alias("ThrottleLimit")] public int? VerifyThreads { get; set; }
 
     /// <summary>
-    /// Bytes the set of chunks verified so far may hold (default 256 MiB); beyond it some are forgotten and
-    /// checked again when another snapshot references them: more reading, the same result.
+    /// Bytes the verification may hold (default 256 MiB), most of it the set of chunks verified so far; beyond it
+    /// those verified longest ago are forgotten and checked again if another snapshot references them: more
+    /// reading, the same result.
     /// </summary>
     [Parameter, ValidateRange(MinMemoryLimit, long.MaxValue)]
     public long MemoryLimit { get; set; } = DigestPartitions.DefaultMemoryLimit;

@@ -22,43 +22,86 @@ public class DigestSeenSetTests
         var digests = Digests(5000, 1);
         foreach (var d in digests) set.Add(d);
         Assert.True(set.IsComplete);
-        Assert.Equal(5000, set.Count);
         Assert.All(digests, d => Assert.True(set.Contains(d)));
         Assert.All(Digests(100, 2), d => Assert.False(set.Contains(d)));
         Assert.Equal(digests.Order(), set.ToList().Order());
     }
 
     [Fact]
-    public void OverTheLimitKeepsALowerSliceExactly()
+    public void TheAllZeroDigestIsNeverHeld()
     {
-        const int capacity = 1000;
-        var set = new DigestSeenSet(capacity * DigestSeenSet.MaxBytesPerDigest);
-        var digests = Digests(20_000, 3);
-        Parallel.ForEach(digests, d => set.Add(d));
-        Assert.False(set.IsComplete);
-        Assert.InRange(set.Count, 1, capacity);
-        // Never a digest that was not added; every added digest of the kept slice; nothing above it.
-        Assert.All(Digests(1000, 4), d => Assert.False(set.Contains(d)));
-        var kept = digests.Where(d => d.LeadingWord <= set.Bound).ToList();
-        Assert.All(kept, d => Assert.True(set.Contains(d)));
-        Assert.Equal(kept.Order(), set.ToList().Order());
-        Assert.All(digests.Where(d => d.LeadingWord > set.Bound), d => Assert.False(set.Contains(d)));
+        // It marks an empty slot: held, it would make every empty slot a match.
+        var set = new DigestSeenSet(1 << 20);
+        set.Add(default);
+        Assert.False(set.Contains(default));
+        Assert.Empty(set.ToList());
     }
 
     [Fact]
-    public void ConcurrentAddsAndShrinksLoseNoDigestOfTheKeptSlice()
+    public void OverTheLimitKeepsTheRecentDigestsExactly()
     {
-        var set = new DigestSeenSet(300 * DigestSeenSet.MaxBytesPerDigest);
+        var set = new DigestSeenSet(64 << 10);
+        var digests = Digests(20_000, 3);
+        foreach (var d in digests) set.Add(d);
+        Assert.False(set.IsComplete);
+        var held = set.ToList();
+        // A drop frees a generation's worth of the fill, no more.
+        Assert.InRange(held.Count, set.Capacity * (DigestSeenSet.Generations - 1) / DigestSeenSet.Generations - 1, set.Capacity);
+        Assert.True(set.Capacity >= (64 << 10) / 52, "a digest per 52 bytes of the limit or less");
+        // Never a digest that was not added; the newest are all held, and what is held is the newest run.
+        Assert.All(Digests(1000, 4), d => Assert.False(set.Contains(d)));
+        Assert.Equal(digests[^held.Count..].Order(), held.Order());
+        // Drops moved the others back along their probe runs: every digest held is still found.
+        Assert.All(held, d => Assert.True(set.Contains(d)));
+    }
+
+    [Fact]
+    public void ADigestMetAgainIsKept()
+    {
+        var set = new DigestSeenSet(64 << 10);
+        var hot = Digests(10, 6);
+        var stream = Digests(50_000, 7);
+        foreach (var d in hot) set.Add(d);
+        for (var i = 0; i < stream.Length; i++)
+        {
+            set.Add(stream[i]);
+            if (i % 500 == 0) Assert.All(hot, d => Assert.True(set.Contains(d)));
+        }
+        Assert.False(set.IsComplete);
+        Assert.All(hot, d => Assert.True(set.Contains(d)));
+        Assert.False(set.Contains(stream[0]));
+        // Moved, not copied: each digest is held once, and the rest of the set is intact.
+        var held = set.ToList();
+        Assert.Equal(held.Count, held.Distinct().Count());
+        Assert.Subset(hot.Concat(stream).ToHashSet(), held.ToHashSet());
+        Assert.InRange(held.Count, set.Capacity / DigestSeenSet.Generations, set.Capacity);
+    }
+
+    [Fact]
+    public void ConcurrentAddsAndRotationsKeepOnlyAddedDigests()
+    {
+        var set = new DigestSeenSet(64 << 10);
         var digests = Digests(50_000, 5);
+        var added = new bool[digests.Length];
         Parallel.For(0, 4, t =>
         {
             for (var i = t; i < digests.Length; i += 4)
             {
                 set.Add(digests[i]);
-                Assert.True(set.Contains(digests[i]) || digests[i].LeadingWord > set.Bound);
+                Volatile.Write(ref added[i], true);
+                set.Contains(digests[i - (i >= 400 ? 400 : 0)]);
             }
         });
-        Assert.Equal(digests.Where(d => d.LeadingWord <= set.Bound).Order(), set.ToList().Order());
+        Assert.False(set.IsComplete);
+        var known = digests.ToHashSet();
+        var held = set.ToList();
+        Assert.All(held, d => Assert.Contains(d, known));
+        Assert.Equal(held.Count, held.Distinct().Count());
+        Assert.InRange(held.Count, set.Capacity / DigestSeenSet.Generations, set.Capacity);
+        // Still a working set after the races: what comes next is held.
+        var next = Digests(300, 8);
+        foreach (var d in next) set.Add(d);
+        Assert.All(next, d => Assert.True(set.Contains(d)));
     }
 }
 
@@ -77,6 +120,8 @@ public class BoundedVerifyTests
             r.BackupSnapshot.RelativePath,
             r.State,
             r.Error,
+            // What the run wrote into the manifest (the UPID differs per run; the state must not).
+            Written = WrittenState(r.BackupSnapshot.ManifestPath),
             Archives = r.Archives.Select(a => new { a.Filename, a.Error, a.ChunkErrors }),
         });
         var files = Directory.EnumerateFiles(copy.StorePath, "*", SearchOption.AllDirectories)
@@ -85,19 +130,29 @@ public class BoundedVerifyTests
         return (JsonSerializer.Serialize(summary).Replace(copy.StorePath, "<STORE>"), files, job.Chunks.ChunksLoaded, job.Chunks.VerifiedChunks.Count);
     }
 
+    private static string? WrittenState(string manifest)
+    {
+        try { return BackupManifest.Load(manifest).VerifyState?.State; }
+        catch (PbsException e) { return e.ErrorId; }
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
     public void SmallSeenSetGivesTheSameOutcome(bool fast)
     {
         var unbounded = Verify(fast, DigestPartitions.DefaultMemoryLimit);
-        var bounded = Verify(fast, 8 * DigestSeenSet.MaxBytesPerDigest);
+        // The smallest set (16 slots, 12 digests), fewer than the store's chunks.
+        var smallest = new DigestSeenSet(1).Capacity;
+        var bounded = Verify(fast, 512);
         Assert.Equal(unbounded.Results, bounded.Results);
         Assert.Equal(unbounded.Files, bounded.Files);
-        Assert.InRange(bounded.Remembered, 0, 8);
-        Assert.True(unbounded.Remembered > 8);
+        Assert.InRange(bounded.Remembered, 0, smallest);
+        Assert.True(unbounded.Remembered > smallest);
         if (!fast)
         {
+            Assert.Contains("\"Written\":\"failed\"", bounded.Results);
+            Assert.Contains("\"Written\":\"ok\"", bounded.Results);
             Assert.Equal((long)ReferenceStore.Expected["verify"]!["without_key"]!["chunks_loaded"]!, unbounded.Loaded);
             Assert.True(bounded.Loaded > unbounded.Loaded, "forgotten chunks are loaded again");
         }

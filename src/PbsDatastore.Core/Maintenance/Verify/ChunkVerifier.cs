@@ -46,8 +46,9 @@ public sealed class ChunkVerifier
     /// <param name="tuning">Chunk order, reader and verify thread counts (see <see cref="VerifyTuning.For"/>).</param>
     /// <param name="dryRun">Check only: never rename a corrupt chunk.</param>
     /// <param name="memoryLimit">
-    /// Bytes the set of verified digests may hold; beyond it some verified chunks are forgotten and checked again
-    /// when met again (see <see cref="DigestSeenSet"/>): more reading, the same outcome.
+    /// Bytes the set of verified digests may hold (a run's share: <see cref="SeenSetBudget"/>); beyond it the
+    /// verified chunks met longest ago are forgotten and checked again when met again (see
+    /// <see cref="DigestSeenSet"/>): more reading, the same outcome.
     /// </param>
     public ChunkVerifier(IDatastoreBackend store, CryptConfig? crypt, VerifyTuning tuning, bool dryRun,
         long memoryLimit = DigestPartitions.DefaultMemoryLimit)
@@ -60,6 +61,21 @@ public sealed class ChunkVerifier
     }
 
     public VerifyTuning Tuning { get; }
+
+    /// <summary>
+    /// The share of a run's memory limit that the verified set may take, so that the run as a whole stays within
+    /// it. A quarter is left for the rest: the runtime's own working memory, the buffer of the index being
+    /// verified (as large as the largest index: 2 M chunks, an 8 TiB image, fit in a quarter of the 256 MiB
+    /// default), the snapshot lists. A full verify also holds, per verify thread, a chunk as read and as decoded
+    /// (pooled buffers of 8 MiB each for PBS's 4 MiB chunks). A limit too small for those still leaves the set an
+    /// eighth.
+    /// </summary>
+    public static long SeenSetBudget(long memoryLimit, VerifyTuning tuning, bool fast)
+    {
+        const long ChunkBuffers = 2 * (8 << 20);
+        var rest = memoryLimit / 4 + (fast ? 0 : tuning.VerifyThreads * ChunkBuffers);
+        return Math.Max(memoryLimit / 8, memoryLimit - rest);
+    }
 
     /// <summary>Progress activity of the chunks of the archive being verified (below the snapshot's bar).</summary>
     public const int ChunkProgressId = VerifyJob.ProgressId + 2;

@@ -28,9 +28,9 @@ public sealed class VerifyJob : IDisposable
         Upid = upid ?? Upid.Create("verify", datastore.Name, options.AuthId);
         // Held for the job's life: the command that opened the store may dispose it while this job still runs.
         _lease = datastore.LeaseBackend();
-        Chunks = new ChunkVerifier(_lease.Backend, options.Key,
-            VerifyTuning.For(datastore, options.ReadThreads, options.VerifyThreads), dryRun: options.DryRun || options.Fast,
-            options.MemoryLimit);
+        var tuning = VerifyTuning.For(datastore, options.ReadThreads, options.VerifyThreads);
+        Chunks = new ChunkVerifier(_lease.Backend, options.Key, tuning, dryRun: options.DryRun || options.Fast,
+            ChunkVerifier.SeenSetBudget(options.MemoryLimit, tuning, options.Fast));
     }
 
     public VerifyOptions Options { get; }
