@@ -261,6 +261,7 @@ public static class ScaleBenchmark
             }
             case "verify-sample":
             {
+                if (!File.Exists(Path.Combine(store, SampleIndex))) break; // the empty store of the baseline
                 using var backend = IndexPass.OpenStore(store);
                 var tuning = new VerifyTuning();
                 var verifier = new ChunkVerifier(backend, null, tuning, dryRun: true, ChunkVerifier.SeenSetBudget(memoryLimit, tuning, fast: false));
