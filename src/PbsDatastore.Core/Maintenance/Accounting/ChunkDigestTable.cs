@@ -83,6 +83,9 @@ internal sealed class ChunkDigestTable
     /// <summary>Bytes of the <see cref="DigestFilter"/> built over the table, if any (for the memory figure).</summary>
     public long FilterBytes { get; set; }
 
+    /// <summary>Digests in one shard.</summary>
+    public int ShardCountOf(int shard) => Volatile.Read(ref _shards[shard].Count);
+
     /// <summary>Slots of one shard (empty ones have State 0). Only while no thread updates that shard.</summary>
     public Span<Entry> ShardSlots(int shard) => _shards[shard].Slots;
 

@@ -233,7 +233,7 @@ public static class ChunkReferences
                     warnings.Damaged(files[current.File], e);
                 }
             }
-        }, state, "Reading indexes", onUnreadable: warnings.Unreadable);
+        }, state, "Reading indexes", onUnreadable: warnings.Unreadable, withPrevious: false);
         return hits.Values.SelectMany(h => h).ToList();
     }
 

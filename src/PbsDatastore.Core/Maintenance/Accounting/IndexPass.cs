@@ -49,23 +49,25 @@ internal static class IndexPass
     /// position, which lets a visitor skip work. A file that vanished since the listing is skipped, as GC does.
     /// Any other failure to read an index throws, unless <paramref name="onUnreadable"/> takes it.
     /// The bytes of an index are reused for the file after next on the same thread, and by later passes given the
-    /// same <paramref name="buffers"/>: a visitor must not keep them.
+    /// same <paramref name="buffers"/>: a visitor must not keep them. A visitor that ignores the previous version
+    /// passes <paramref name="withPrevious"/> false, and the files spread over the cores one by one.
     /// </summary>
     public static void Run(IDatastoreBackend store, IReadOnlyList<StoreIndexFile> files, Action<Visited, Visited?> visit,
-        ITaskState state, string activity, Action<StoreIndexFile, PbsException>? onUnreadable = null, IndexBuffers? buffers = null)
+        ITaskState state, string activity, Action<StoreIndexFile, PbsException>? onUnreadable = null, IndexBuffers? buffers = null,
+        bool withPrevious = true)
     {
         const int activityId = 1;
-        var chains = Chains(files);
+        var pieces = Pieces(files, withPrevious);
         var totalBytes = Math.Max(1, files.Sum(f => f.FileSize));
         long doneBytes = 0, doneFiles = 0;
         var lastPercent = -1;
         buffers ??= new IndexBuffers();
         try
         {
-            WorkerPool.For(chains.Count, state, buffers.Take, (k, pair) =>
+            WorkerPool.For(pieces.Count, state, buffers.Take, (k, pair) =>
             {
                 Visited? previous = null;
-                foreach (var i in chains[k])
+                foreach (var i in pieces[k])
                 {
                     var current = Open(i, pair);
                     if (current != null) visit(current.Value, previous);
@@ -135,7 +137,7 @@ internal static class IndexPass
             var sample = new DigestSample(maxDigests);
             // An index that cannot be read is left out here; the slices meet it again and deal with it.
             Run(store, files, (current, _) => sample.AddEntries(current.Index.EntryBytes, current.Index.EntrySize),
-                state, "Estimating the unique chunks", onUnreadable: (_, _) => { }, buffers: buffers);
+                state, "Estimating the unique chunks", onUnreadable: (_, _) => { }, buffers: buffers, withPrevious: false);
             partitions.SetEstimate(sample.Estimate);
         }
         else if (passes is null && files.Count > 0)
@@ -163,10 +165,13 @@ internal static class IndexPass
     /// <summary>
     /// Work units: the versions of one archive in one group, oldest first (snapshot directory names sort by time),
     /// cut into pieces so that there are several per core (but never below a few versions: a piece's first index
-    /// is visited in full); largest first, so the cores finish together.
+    /// is visited in full); largest first, so the cores finish together. Without <paramref name="withPrevious"/>
+    /// every file is a piece.
     /// </summary>
-    private static List<int[]> Chains(IReadOnlyList<StoreIndexFile> files)
+    private static List<int[]> Pieces(IReadOnlyList<StoreIndexFile> files, bool withPrevious)
     {
+        if (!withPrevious)
+            return Enumerable.Range(0, files.Count).OrderByDescending(i => files[i].FileSize).Select(i => new[] { i }).ToList();
         var maxLength = Math.Max(4, files.Count / (4 * Environment.ProcessorCount));
         return Enumerable.Range(0, files.Count)
             .GroupBy(i => ArchiveKey(files[i]))

@@ -207,9 +207,8 @@ public static class SpaceAccounting
             {
                 var filter = new DigestFilter(table);
                 table.FilterBytes = filter.AllocatedBytes;
-                IndexPass.Run(store, otherFiles, (current, previous) =>
-                    ForEachChangedDigest(current, previous, state, new MarkOutside(table, filter)), state, "Reading the other indexes",
-                    buffers: buffers);
+                IndexPass.Run(store, otherFiles, (current, _) => MarkOutside(current.Index, table, filter, state), state,
+                    "Reading the other indexes", buffers: buffers, withPrevious: false);
             }
         }
         catch
@@ -279,11 +278,19 @@ public static class SpaceAccounting
         }
     }
 
-    private readonly struct MarkOutside(ChunkDigestTable table, DigestFilter filter) : IDigestVisitor
+    /// <summary>
+    /// Flags every chunk of the table that <paramref name="index"/> (outside the set) references. Each entry goes
+    /// through the filter; comparing it to the previous version's first would read as many bytes as the filter's
+    /// test, which most entries fail anyway.
+    /// </summary>
+    private static void MarkOutside(IndexFile index, ChunkDigestTable table, DigestFilter filter, ITaskState state)
     {
-        public void Visit(ReadOnlySpan<byte> digest)
+        var entries = index.EntryBytes;
+        var step = IndexPass.AbortCheckInterval * index.EntrySize;
+        for (var start = 0; start < entries.Length; start += step)
         {
-            if (filter.MayContain(digest)) table.TryMark(new ChunkDigest(digest), Outside);
+            if (start > 0) state.CheckAbort();
+            filter.MarkHeld(entries.Slice(start, Math.Min(step, entries.Length - start)), index.EntrySize, table, Outside);
         }
     }
 
@@ -339,34 +346,43 @@ public static class SpaceAccounting
         {
             state.CheckAbort();
             var slots = table.ShardSlots(shard);
-            var sorted = order.Sort(table, slots, out var digests, out var errnos, out var stats);
-            // One call per prefix directory: a file system opens it once for all its chunks.
-            for (var start = 0; start < sorted.Length;)
+            if (table.ShardCountOf(shard) < table.DirectoriesPerShard)
             {
-                var prefix = digests[start].PrefixIndex;
-                var end = start + 1;
-                while (end < sorted.Length && digests[end].PrefixIndex == prefix) end++;
-                store.StatChunks(prefix, digests[start..end], errnos[start..end], stats[start..end]);
-                start = end;
+                // Fewer chunks than directories (a group or a snapshot): mostly one per directory, which a batch
+                // cannot save a lookup of; the slots' own order is as good as any.
+                foreach (ref var entry in slots)
+                    if (entry.State != 0) Record(ref entry, store.StatChunk(entry.Digest, default, out var st), st);
             }
-            for (var i = 0; i < sorted.Length; i++)
+            else
             {
-                ref var entry = ref slots[sorted[i]];
-                var errno = errnos[i];
-                var st = stats[i];
-                if (errno == 0)
+                var sorted = order.Sort(table, slots, out var digests, out var errnos, out var stats);
+                // One call per prefix directory: a file system opens it once for all its chunks.
+                for (var start = 0; start < sorted.Length;)
                 {
-                    Interlocked.Or(ref entry.State, Present);
-                    // GC's sweep counts and removes regular files only.
-                    entry.Size = st.IsRegularFile ? (uint)Math.Min(st.Size, uint.MaxValue) : 0;
-                    continue;
+                    var prefix = digests[start].PrefixIndex;
+                    var end = start + 1;
+                    while (end < sorted.Length && digests[end].PrefixIndex == prefix) end++;
+                    store.StatChunks(prefix, digests[start..end], errnos[start..end], stats[start..end]);
+                    start = end;
                 }
-                if (errno != Libc.ENOENT && errno != Libc.ENOTDIR)
-                    throw ChunkIteration.StatFailed(store.ChunkPath(entry.Digest), errno);
-                entry.Size = (uint)Math.Min(badFiles.KeptAliveBytes(entry.Digest), uint.MaxValue);
+                for (var i = 0; i < sorted.Length; i++) Record(ref slots[sorted[i]], errnos[i], stats[i]);
             }
             var count = Interlocked.Increment(ref done);
             state.Progress(activityId, activity, $"{count} of {table.ShardCount}", count * 100 / table.ShardCount);
+        }
+
+        void Record(ref ChunkDigestTable.Entry entry, int errno, in ChunkFileStat st)
+        {
+            if (errno == 0)
+            {
+                Interlocked.Or(ref entry.State, Present);
+                // GC's sweep counts and removes regular files only.
+                entry.Size = st.IsRegularFile ? (uint)Math.Min(st.Size, uint.MaxValue) : 0;
+                return;
+            }
+            if (errno != Libc.ENOENT && errno != Libc.ENOTDIR)
+                throw ChunkIteration.StatFailed(store.ChunkPath(entry.Digest), errno);
+            entry.Size = (uint)Math.Min(badFiles.KeptAliveBytes(entry.Digest), uint.MaxValue);
         }
     }
 
