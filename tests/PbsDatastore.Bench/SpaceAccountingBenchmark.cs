@@ -18,8 +18,8 @@ namespace PbsDatastore.Bench;
 /// Floors, measured in the same run: (a) reading every index file once, in full, in parallel on all cores, into
 /// one reused buffer per thread (the floor); (b) the same plus one statx of each chunk file of the measured
 /// set, relative to `.chunks` with the names prepared, in parallel. Exclusive bytes need the size of each chunk of
-/// the measured set, so (b) is the fair floor. Floor and measurement run back to back in each round (see
-/// <see cref="Interleaved"/>): on a shared machine, figures measured minutes apart see different loads.
+/// the measured set, so (b) is the fair floor. Floor and measurement alternate call by call (see
+/// <see cref="Interleaved"/>): on a shared machine, figures measured seconds apart see different loads.
 /// </summary>
 public sealed class SpaceAccountingBenchmark : IBenchmark
 {
@@ -97,9 +97,10 @@ public sealed class SpaceAccountingBenchmark : IBenchmark
     }
 
     /// <summary>
-    /// The operation beside its floor (read all indexes, then the stat), back to back in each of <see cref="Rounds"/>
-    /// rounds, alternating which goes first, so that the machine's load hits both alike; each side of a round
-    /// repeats until it has lasted about <see cref="RoundSeconds"/>. Medians per run, wall and CPU (all threads).
+    /// The operation beside its floor (read all indexes, then the stat) in each of <see cref="Rounds"/> rounds of about
+    /// <see cref="RoundSeconds"/> per side; within a round the two alternate call by call, each going first in turn,
+    /// so that the machine's load (a shared VM's neighbours come and go within seconds) hits both alike. Medians
+    /// per run, wall and CPU (all threads).
     /// </summary>
     private static ((TimeSpan Wall, TimeSpan Cpu) Op, (TimeSpan Wall, TimeSpan Cpu) Floor, TimeSpan Stat, TimeSpan Read)
         Interleaved(Action op, Action read, Action stat)
@@ -107,33 +108,35 @@ public sealed class SpaceAccountingBenchmark : IBenchmark
         var repeats = (int)Math.Ceiling(RoundSeconds / Math.Max(0.001, BenchContext.Time(op).TotalSeconds));
         List<TimeSpan> opWall = [], opCpu = [], floorWall = [], floorCpu = [], statWall = [], readWall = [];
         using var process = Process.GetCurrentProcess();
+        TimeSpan Cpu()
+        {
+            process.Refresh();
+            return process.TotalProcessorTime;
+        }
         for (var round = 0; round < Rounds; round++)
         {
-            for (var side = 0; side < 2; side++)
+            TimeSpan opTime = default, opCpuTime = default, readTime = default, statTime = default, floorCpuTime = default;
+            for (var i = 0; i < repeats * 2; i++)
             {
-                process.Refresh();
-                var cpu = process.TotalProcessorTime;
-                if ((side ^ round % 2) == 0)
+                var cpu = Cpu();
+                if ((i + round) % 2 == 0)
                 {
-                    TimeSpan readTime = default, statTime = default;
-                    for (var i = 0; i < repeats; i++)
-                    {
-                        readTime += BenchContext.Time(read);
-                        statTime += BenchContext.Time(stat);
-                    }
-                    readWall.Add(readTime / repeats);
-                    statWall.Add(statTime / repeats);
-                    floorWall.Add((readTime + statTime) / repeats);
-                    process.Refresh();
-                    floorCpu.Add((process.TotalProcessorTime - cpu) / repeats);
+                    readTime += BenchContext.Time(read);
+                    statTime += BenchContext.Time(stat);
+                    floorCpuTime += Cpu() - cpu;
                 }
                 else
                 {
-                    opWall.Add(BenchContext.Time(() => { for (var i = 0; i < repeats; i++) op(); }) / repeats);
-                    process.Refresh();
-                    opCpu.Add((process.TotalProcessorTime - cpu) / repeats);
+                    opTime += BenchContext.Time(op);
+                    opCpuTime += Cpu() - cpu;
                 }
             }
+            opWall.Add(opTime / repeats);
+            opCpu.Add(opCpuTime / repeats);
+            readWall.Add(readTime / repeats);
+            statWall.Add(statTime / repeats);
+            floorWall.Add((readTime + statTime) / repeats);
+            floorCpu.Add(floorCpuTime / repeats);
         }
         return ((Median(opWall), Median(opCpu)), (Median(floorWall), Median(floorCpu)), Median(statWall), Median(readWall));
     }

@@ -106,8 +106,9 @@ public static class ChunkReferences
         var files = IndexPass.ListIndexFiles(store, state);
         var missing = new List<ChunkReference>();
         var warnings = new IndexWarnings(state);
+        var buffers = new IndexPass.IndexBuffers();
         IndexPass.ForEachSlice(store, files, memoryLimit, passes, state, "looking up",
-            (range, expected) => FindMissingInSlice(store, files, range, expected, missing, warnings, state));
+            (range, expected) => FindMissingInSlice(store, files, range, expected, buffers, missing, warnings, state), buffers);
         return missing;
     }
 
@@ -120,13 +121,13 @@ public static class ChunkReferences
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static long FindMissingInSlice(IDatastoreBackend store, List<StoreIndexFile> files, DigestRange range, long expected,
-        List<ChunkReference> missing, IndexWarnings warnings, ITaskState state)
+        IndexPass.IndexBuffers buffers, List<ChunkReference> missing, IndexWarnings warnings, ITaskState state)
     {
         var table = new ChunkDigestTable(expected: expected, range: range);
         // Marking is idempotent: a digest the previous version of the archive holds at the same position is skipped.
         IndexPass.Run(store, files, (current, previous) =>
             SpaceAccounting.ForEachChangedDigest(current, previous, state, new MarkReferenced(table, range)),
-            state, "Reading indexes", onUnreadable: warnings.Unreadable);
+            state, "Reading indexes", onUnreadable: warnings.Unreadable, buffers: buffers);
         // A bucket listing keeps only the slice's referenced objects (with their `.bad` objects).
         (store as ISliceListing)?.ListSlice(range, (d, _) => !Unsafe.IsNullRef(ref table.Find(d)), table.Count);
         // GC's touch of the lowercase name is what finds a chunk; a `.bad` or an upper-case name does not count.

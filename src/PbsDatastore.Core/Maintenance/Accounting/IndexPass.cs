@@ -29,14 +29,22 @@ internal static class IndexPass
     /// Per worker, the bytes of the last index read and a free buffer: indexes of one archive mostly have the same
     /// length, and reading each into a fresh array costs more in page faults and collections than the read. A
     /// worker takes a pair when it starts and gives it back when it stops, so the passes of one operation share them.
+    /// Also the indexes a pass kept whole for the next pass over the same files (see <see cref="Run"/>).
     /// </summary>
     public sealed class IndexBuffers
     {
         private readonly ConcurrentBag<byte[]?[]> _pairs = [];
+        private readonly ConcurrentDictionary<StoreIndexFile, IndexFile> _kept = new(ReferenceEqualityComparer.Instance);
 
         public byte[]?[] Take() => _pairs.TryTake(out var pair) ? pair : new byte[]?[2];
 
         public void Return(byte[]?[] pair) => _pairs.Add(pair);
+
+        public void Keep(StoreIndexFile file, IndexFile index) => _kept[file] = index;
+
+        /// <summary>A kept index, handed out once: the pass that takes it is its last reader.</summary>
+        public bool TryTake(StoreIndexFile file, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IndexFile? index)
+            => _kept.TryRemove(file, out index);
     }
 
     /// <summary>An opened index file and its position in the list.</summary>
@@ -49,12 +57,14 @@ internal static class IndexPass
     /// position, which lets a visitor skip work. A file that vanished since the listing is skipped, as GC does.
     /// Any other failure to read an index throws, unless <paramref name="onUnreadable"/> takes it.
     /// The bytes of an index are reused for the file after next on the same thread, and by later passes given the
-    /// same <paramref name="buffers"/>: a visitor must not keep them. A visitor that ignores the previous version
-    /// passes <paramref name="withPrevious"/> false, and the files spread over the cores one by one.
+    /// same <paramref name="buffers"/>: a visitor must not keep them. With <paramref name="keep"/>, each index is read
+    /// into an array of its own and left in <paramref name="buffers"/> for the next pass over the same files, which
+    /// then reads none of them again. A visitor that ignores the previous version passes
+    /// <paramref name="withPrevious"/> false, and the files spread over the cores one by one.
     /// </summary>
     public static void Run(IDatastoreBackend store, IReadOnlyList<StoreIndexFile> files, Action<Visited, Visited?> visit,
         ITaskState state, string activity, Action<StoreIndexFile, PbsException>? onUnreadable = null, IndexBuffers? buffers = null,
-        bool withPrevious = true)
+        bool withPrevious = true, bool keep = false)
     {
         const int activityId = 1;
         var pieces = Pieces(files, withPrevious);
@@ -85,15 +95,19 @@ internal static class IndexPass
         {
             state.CheckAbort();
             var image = files[i].Image;
+            // A kept index is its own array, never a spare: the pair's arrays stay as they were.
+            if (buffers.TryTake(files[i], out var kept)) return new Visited(i, kept);
             try
             {
                 // Read by the raw name as GC reads it (no atime update); null: vanished since the listing
                 // (pruned meanwhile), which GC skips too.
                 var display = Path.Combine(store.BasePath, image.RelativePath);
-                var data = GarbageCollection.ReadIndexFile(store, image.RelativePathBytes, display, pair[0]);
+                var data = GarbageCollection.ReadIndexFile(store, image.RelativePathBytes, display, keep ? null : pair[0]);
                 if (data == null) return null;
-                (pair[0], pair[1]) = (pair[1], data);
-                return new Visited(i, IndexFile.Parse(data, display));
+                var index = IndexFile.Parse(data, display);
+                if (keep) buffers.Keep(files[i], index);
+                else (pair[0], pair[1]) = (pair[1], data);
+                return new Visited(i, index);
             }
             catch (PbsException e) when (onUnreadable != null)
             {
@@ -144,12 +158,13 @@ internal static class IndexPass
         {
             // One pass holds them (a few groups or snapshots): its table is sized from the digests that differ from
             // the previous version's at the same position, an upper bound on the unique chunks (exact for the
-            // backups of a disk). A second read of these few indexes costs less than a table grown from nothing,
-            // whose outgrown arrays the runtime copies and collects.
+            // backups of a disk), which costs less than a table grown from nothing, whose outgrown arrays the
+            // runtime copies and collects. The indexes are kept for the slice's own pass: at most a tenth or so of
+            // the memory limit, as few entries bound the table to one slice.
             long changed = 0;
             Run(store, files, (current, previous) => Interlocked.Add(ref changed,
                     SpaceAccounting.ForEachChangedDigest(current, previous, state, new SpaceAccounting.CountOnly())),
-                state, "Counting the unique chunks", onUnreadable: (_, _) => { }, buffers: buffers);
+                state, "Counting the unique chunks", onUnreadable: (_, _) => { }, buffers: buffers, keep: true);
             partitions.SetEstimate(changed);
         }
         long previousCount = 0;
