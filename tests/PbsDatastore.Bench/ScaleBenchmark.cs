@@ -32,7 +32,6 @@ namespace PbsDatastore.Bench;
 /// snapshot rewriting a random 10% (32,766 unique chunks a group). Chunk files are hard links to 4096 sparse 4 MiB
 /// files (see <see cref="Root"/> for where): 10 M inodes would take about 10 GiB of a memory the team shares, a link
 /// only its directory entry. A store is built only when the memory it needs (and as much again) is available.
-/// The 1 M store is measured twice: alone, and beside the 10.5 M store (see <see cref="Run"/>), giving two 10M/1M rows.
 /// Environment: PBS_BENCH_SCALE_ROUNDS (default 3) sets the runs per figure (median); PBS_BENCH_SCALE_DIR the
 /// directory for the stores.
 /// </summary>
@@ -66,10 +65,10 @@ public static class ScaleBenchmark
             var baseline = new Dictionary<string, long>();
 
             // Builds and measures one store; returns its path (null when memory is short), which the caller removes.
-            string? Measure(int groups, string tag)
+            string? Measure(int groups)
             {
                 var unique = (long)groups * ChunksPerGroup + SampleChunks;
-                var label = $"{unique / 1e6:F1}M{tag}";
+                var label = $"{unique / 1e6:F1}M";
                 var need = NeededBytes(groups);
                 var available = MemAvailable();
                 if (available < 2 * need)
@@ -77,7 +76,7 @@ public static class ScaleBenchmark
                     Console.WriteLine($"scale: {label} chunks skipped - needs about {need >> 30} GiB of memory twice over, {available >> 30} GiB available");
                     return null;
                 }
-                var store = Path.Combine(root, $"store-{groups}{(tag.Length == 0 ? "" : "-beside")}");
+                var store = Path.Combine(root, $"store-{groups}");
                 var (files, groupNames, allNames, samplePaths) = Build(store, groups);
                 var load = LoadAverage();
 
@@ -129,21 +128,13 @@ public static class ScaleBenchmark
                 Console.Error.WriteLine($"scale: removed {store} in {sw.Elapsed.TotalSeconds:F1} s");
             }
 
-            // 1 M alone, 10.5 M, then 1 M again beside the 10.5 M store. A name lookup walks a dentry hash chain as
-            // long as the names the kernel caches over its table (sized at boot): 10 M names make every lookup
-            // slower, the floor's too. Beside the big store the small one meets the same chains, so that ratio is
-            // the operation's own growth.
-            Remove(Measure(32, ""));
-            var large = Measure(320, "");
-            if (large is not null)
-                Remove(Measure(32, " beside"));
-            Remove(large);
-            foreach (var (small, tag) in new[] { ("1.0M", "alone"), ("1.0M beside", "same dentry cache") })
-                // The sample is the same size in both stores: no 10M/1M row for it.
-                foreach (var op in new[] { "gc", "measure-group", "measure-store", "verify-fast", "chunk-reference", "chunk-reference-missing" })
-                    if (times.TryGetValue((op, small), out var s) && times.TryGetValue((op, "10.5M"), out var l))
-                        print(new BenchRow("scale", $"{op} 10M/1M ({tag})", l.Time / s.Time, "x", 11,
-                            string.Create(CultureInfo.InvariantCulture, $"target: at most 11 (10x the chunks); its floor's: {l.Floor / s.Floor:F2}")));
+            Remove(Measure(32));
+            Remove(Measure(320));
+            // The sample is the same size in both stores: no 10M/1M row for it.
+            foreach (var op in new[] { "gc", "measure-group", "measure-store", "verify-fast", "chunk-reference", "chunk-reference-missing" })
+                if (times.TryGetValue((op, "1.0M"), out var s) && times.TryGetValue((op, "10.5M"), out var l))
+                    print(new BenchRow("scale", $"{op} 10M/1M", l.Time / s.Time, "x", 11,
+                        string.Create(CultureInfo.InvariantCulture, $"target: at most 11 (10x the chunks); its floor's: {l.Floor / s.Floor:F2}")));
         }
         finally
         {
@@ -159,7 +150,7 @@ public static class ScaleBenchmark
     /// </summary>
     private static string Root(string workDir)
     {
-        const long largest = (320L + 32) * ChunksPerGroup + 2 * 70_000; // the 10.5 M store and the 1 M one beside it
+        const long largest = 320L * ChunksPerGroup + 70_000; // the 10.5 M store, built once the 1 M one is gone
         var named = Environment.GetEnvironmentVariable("PBS_BENCH_SCALE_DIR");
         foreach (var candidate in string.IsNullOrEmpty(named) ? ["/dev/shm"] : new[] { named })
         {
@@ -168,7 +159,7 @@ public static class ScaleBenchmark
             // 0: a file system without an inode limit.
             if (free != 0 && free < largest * 12 / 10)
             {
-                Console.Error.WriteLine($"scale: {candidate} has {free} free inodes, the 10M store and the 1M one beside it need {largest}");
+                Console.Error.WriteLine($"scale: {candidate} has {free} free inodes, the 10M store needs {largest}");
                 continue;
             }
             return Directory.CreateDirectory(Path.Combine(candidate, $"pbs-scale-{Environment.ProcessId}")).FullName;
