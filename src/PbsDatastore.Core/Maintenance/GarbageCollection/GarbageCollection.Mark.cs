@@ -44,8 +44,9 @@ public static partial class GarbageCollection
         var partitions = options.Partitions is { } count
             ? DigestPartitions.Fixed(count, DigestPartitions.PrefixDirectoryBits)
             : new DigestPartitions(options.MemoryLimit, ChunkMarkSet.MaxBytesPerDigest, IndexEntryBound(store, images), DigestPartitions.PrefixDirectoryBits);
+        var buffer = new IndexBuffer();
         if (partitions.WantsEstimate)
-            partitions.SetEstimate(EstimateUniqueChunks(store, images, partitions.MaxDigests, state));
+            partitions.SetEstimate(EstimateUniqueChunks(store, images, partitions.MaxDigests, buffer, state));
         var ordinals = new Dictionary<string, int>(StringComparer.Ordinal);
         var missing = new List<(int Ordinal, long Entry, MissingChunk Chunk)>();
         MoveJournal? journal = null;
@@ -58,7 +59,7 @@ public static partial class GarbageCollection
                 journal = null;
                 if (partitions.Passes > 1)
                     images = new List<IndexImage>(IndexImageWalk.List(store, state));
-                journal = MarkSlice(store, options, state, images, result, r, partitions, ordinals, missing, out previousCount);
+                journal = MarkSlice(store, options, state, images, result, r, partitions, ordinals, missing, buffer, out previousCount);
                 afterPass?.Invoke(result);
             }
             state.CheckAbort();
@@ -85,7 +86,7 @@ public static partial class GarbageCollection
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static MoveJournal? MarkSlice(IDatastoreBackend store, GarbageCollectionOptions options, ITaskState state, List<IndexImage> images,
         MarkResult result, DigestRange range, DigestPartitions partitions, Dictionary<string, int> ordinals,
-        List<(int Ordinal, long Entry, MissingChunk Chunk)> missing, out long count)
+        List<(int Ordinal, long Entry, MissingChunk Chunk)> missing, IndexBuffer buffer, out long count)
     {
         var pass = partitions.Passes;
         if (pass > 1)
@@ -97,7 +98,7 @@ public static partial class GarbageCollection
         result.Range = range;
         if (!range.IsAll)
             state.Log($"marking pass {pass}: digests {range.First >> 48:x4}..{range.Last >> 48:x4}, about {partitions.ExpectedDigests} chunks");
-        var journal = MarkPass(store, options, state, images, result, referenced, pass == 1, ordinals, missing);
+        var journal = MarkPass(store, options, state, images, result, referenced, pass == 1, ordinals, missing, buffer);
         count = referenced.Count;
         result.UniqueChunks += count;
         result.SetBytes = Math.Max(result.SetBytes, referenced.AllocatedBytes);
@@ -110,20 +111,16 @@ public static partial class GarbageCollection
     /// from the unique chunks, not from the entries (mostly repeats). A file that vanished or cannot be read is left
     /// out here; marking meets it again and handles it.
     /// </summary>
-    private static long EstimateUniqueChunks(IDatastoreBackend store, IReadOnlyList<IndexImage> images, long entries, ITaskState state)
+    private static long EstimateUniqueChunks(IDatastoreBackend store, IReadOnlyList<IndexImage> images, long entries,
+        IndexBuffer buffer, ITaskState state)
     {
         var sample = new DigestSample(entries);
-        byte[]? spare = null;
         foreach (var image in images)
         {
             state.CheckAbort();
             try
             {
-                var data = ReadIndexFile(store, image.RelativePathBytes, image.RelativePath, spare);
-                if (data is null) continue;
-                var index = IndexFile.Parse(data, image.RelativePath);
-                sample.AddEntries(index.EntryBytes, index.EntrySize);
-                spare = data;
+                if (ReadIndex(store, image, image.RelativePath, buffer) is { } index) sample.AddEntries(index.EntryBytes, index.EntrySize);
             }
             catch (PbsException) { }
         }
@@ -156,11 +153,10 @@ public static partial class GarbageCollection
     /// </summary>
     private static MoveJournal? MarkPass(IDatastoreBackend store, GarbageCollectionOptions options, ITaskState state,
         List<IndexImage> images, MarkResult result, ChunkMarkSet referenced, bool count, Dictionary<string, int> ordinals,
-        List<(int Ordinal, long Entry, MissingChunk Chunk)> missing)
+        List<(int Ordinal, long Entry, MissingChunk Chunk)> missing, IndexBuffer buffer)
     {
         var processed = new HashSet<string>(StringComparer.Ordinal);
         var lastPercent = 0;
-        byte[]? spare = null;
 
         // Marks images[start..]; false when one of them had vanished.
         bool MarkImages(int start)
@@ -172,7 +168,7 @@ public static partial class GarbageCollection
                 var image = images[i];
                 processed.Add(Encoding.Latin1.GetString(image.RelativePathBytes));
                 var display = Path.Combine(store.BasePath, image.RelativePath);
-                var index = ReadIndex(store, image, display, ref spare);
+                var index = ReadIndex(store, image, display, buffer);
                 if (index is null)
                 {
                     complete = false;
@@ -222,7 +218,7 @@ public static partial class GarbageCollection
             // Missing chunks are reported in walk order (of the first walk that met the index), as one pass would.
             foreach (var image in images)
                 ordinals.TryAdd(Encoding.Latin1.GetString(image.RelativePathBytes), ordinals.Count);
-            foreach (var (i, entry, digest) in FirstReferences(store, images, absent, state))
+            foreach (var (i, entry, digest) in FirstReferences(store, images, absent, buffer, state))
             {
                 var image = images[i];
                 missing.Add((ordinals[Encoding.Latin1.GetString(image.RelativePathBytes)], entry,
@@ -241,16 +237,27 @@ public static partial class GarbageCollection
         }
     }
 
-    /// <summary>Reads and parses one index; null when it vanished. An index that cannot be parsed fails the run.</summary>
-    private static IndexFile? ReadIndex(IDatastoreBackend store, IndexImage image, string display, ref byte[]? spare)
+    /// <summary>
+    /// The array phase 1 reads indexes into, one for the whole run (the estimate, every pass, the search for missing
+    /// chunks): the indexes of one archive mostly have one length, and an array per reader would each stay until
+    /// the runtime collects large objects, in the peak memory.
+    /// </summary>
+    private sealed class IndexBuffer
     {
-        var data = ReadIndexFile(store, image.RelativePathBytes, display, spare);
+        public byte[]? Bytes;
+    }
+
+    /// <summary>
+    /// Reads and parses one index into <paramref name="buffer"/> (valid until the next read); null when it vanished.
+    /// An index that cannot be parsed fails the run.
+    /// </summary>
+    private static IndexFile? ReadIndex(IDatastoreBackend store, IndexImage image, string display, IndexBuffer buffer)
+    {
+        var data = ReadIndexFile(store, image.RelativePathBytes, display, buffer.Bytes);
         if (data is null) return null;
-        IndexFile index;
-        try { index = IndexFile.Parse(data, display); }
+        buffer.Bytes = data;
+        try { return IndexFile.Parse(data, display); }
         catch (PbsException e) { throw IndexUnreadable(display, e.Message, e); }
-        spare = data;
-        return index;
     }
 
     /// <summary>Which digests a pass marks; a struct so that the JIT specialises the hot loop for each.</summary>
@@ -359,16 +366,15 @@ public static partial class GarbageCollection
     /// index vanished since is no longer required by anything and is left out.
     /// </summary>
     private static List<(int Image, long Entry, ChunkDigest Digest)> FirstReferences(IDatastoreBackend store, List<IndexImage> images,
-        List<ChunkDigest> digests, ITaskState state)
+        List<ChunkDigest> digests, IndexBuffer buffer, ITaskState state)
     {
         var found = new List<(int, long, ChunkDigest)>();
         var wanted = new HashSet<ChunkDigest>(digests);
-        byte[]? spare = null;
         for (var i = 0; i < images.Count && wanted.Count > 0; i++)
         {
             state.CheckAbort();
             var display = Path.Combine(store.BasePath, images[i].RelativePath);
-            if (ReadIndex(store, images[i], display, ref spare) is not { } index) continue;
+            if (ReadIndex(store, images[i], display, buffer) is not { } index) continue;
             var entries = index.EntryBytes;
             long entry = 0;
             for (var off = index.EntrySize - ChunkDigest.Size; off < entries.Length; off += index.EntrySize, entry++)
