@@ -159,8 +159,8 @@ internal static class IndexPass
             // One pass holds them (a few groups or snapshots): its table is sized from the digests that differ from
             // the previous version's at the same position, an upper bound on the unique chunks (exact for the
             // backups of a disk), which costs less than a table grown from nothing, whose outgrown arrays the
-            // runtime copies and collects. The indexes are kept for the slice's own pass: at most a tenth or so of
-            // the memory limit, as few entries bound the table to one slice.
+            // runtime copies and collects. The indexes are kept for the slice's own pass: their entries are few
+            // enough for one slice (an eighth of what the limit holds), so they take a twentieth of it at most.
             long changed = 0;
             Run(store, files, (current, previous) => Interlocked.Add(ref changed,
                     SpaceAccounting.ForEachChangedDigest(current, previous, state, new SpaceAccounting.CountOnly())),
